@@ -1,0 +1,40 @@
+// Handles crossing the N-API boundary, checked on every call.
+//
+// A handle is a JavaScript External tagged with its type (napi_type_tag), so that passing a
+// page-table handle where a block is expected, or any other object, throws INVALID_HANDLE
+// instead of reinterpreting memory. A closed handle keeps its External alive but holds nothing,
+// and using it throws INVALID_HANDLE too.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <string>
+
+#include "errors.h"
+#include "memory_block.h"
+#include "task_page_table.h"
+
+namespace tungsten::binding {
+
+
+struct PageTableHandle {
+  static constexpr napi_type_tag kTag = {0x7a1c5e0b9d3f4e21ull, 0x8b6a2f1e0c4d3b59ull};
+  static constexpr const char* kName = "PageTable";
+  std::unique_ptr<TaskPageTable> table;
+};
+
+struct BlockHandle {
+  static constexpr napi_type_tag kTag = {0x3e9d2c7b1a0f4865ull, 0x9f8e7d6c5b4a3921ull};
+  static constexpr const char* kName = "MemoryBlock";
+  std::shared_ptr<MemoryBlock> block;
+};
+
+template <typename Handle>
+Napi::External<Handle> wrapHandle(Napi::Env env, Handle* handle) {
+  auto external = Napi::External<Handle>::New(env, handle, [](Napi::Env, Handle* h) { delete h; });
+  external.TypeTag(&Handle::kTag);
+  return external;
+}
+
+}  // namespace tungsten::binding

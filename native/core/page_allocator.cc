@@ -1,0 +1,96 @@
+#include "page_allocator.h"
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "errors.h"
+
+namespace tungsten {
+
+namespace {
+#ifdef NDEBUG
+constexpr bool kDebugFillDefault = false;
+#else
+constexpr bool kDebugFillDefault = true;
+#endif
+// Cache-line alignment lets the sorter's pointer arrays and rows start on a line boundary.
+constexpr size_t kBlockAlignment = 64;
+}  // namespace
+
+MemoryBlock::~MemoryBlock() {
+  if (data != nullptr) PageAllocator::instance().release(*this);
+}
+
+PageAllocator::PageAllocator() : debugFill_(kDebugFillDefault) {}
+
+PageAllocator& PageAllocator::instance() {
+  // Never destroyed: blocks owned by JavaScript handles may be finalized after static
+  // destructors would have run.
+  static PageAllocator* allocator = new PageAllocator();
+  return *allocator;
+}
+
+std::shared_ptr<MemoryBlock> PageAllocator::allocate(uint64_t size) {
+  if (size == 0) throw Error(ErrorCode::kInvalidArgument, "cannot allocate a block of 0 bytes");
+  uint32_t pending = injectedFailures_.load();
+  while (pending > 0 && !injectedFailures_.compare_exchange_weak(pending, pending - 1)) {
+  }
+  if (pending > 0) return nullptr;
+
+  auto block = std::make_shared<MemoryBlock>();
+  if (size >= kMmapThresholdBytes) {
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return nullptr;
+    block->data = static_cast<uint8_t*>(p);
+    block->mapped = true;
+  } else {
+    void* p = nullptr;
+    if (posix_memalign(&p, kBlockAlignment, size) != 0) return nullptr;
+    block->data = static_cast<uint8_t*>(p);
+  }
+  block->size = size;
+  block->pageNumber = kNoPageNumber;
+  if (debugFill()) std::memset(block->data, kDebugFillAllocated, size);
+
+  uint64_t live = liveBytes_.fetch_add(size) + size;
+  liveBlocks_.fetch_add(1);
+  totalAllocations_.fetch_add(1);
+  uint64_t peak = peakLiveBytes_.load();
+  while (live > peak && !peakLiveBytes_.compare_exchange_weak(peak, live)) {
+  }
+  return block;
+}
+
+void PageAllocator::free(MemoryBlock& block) {
+  if (block.pageNumber == kFreedInAllocatorPageNumber || block.data == nullptr) {
+    throw Error(ErrorCode::kInvalidPageState, "page has already been freed");
+  }
+  if (block.pageNumber != kNoPageNumber && block.pageNumber != kFreedInTmmPageNumber) {
+    throw Error(ErrorCode::kInvalidPageState,
+                "TMM-allocated pages must first be freed via TMM.freePage(), not directly in "
+                "allocator free()");
+  }
+  release(block);
+}
+
+void PageAllocator::release(MemoryBlock& block) {
+  if (debugFill()) std::memset(block.data, kDebugFillFreed, block.size);
+  if (block.mapped) {
+    munmap(block.data, block.size);
+  } else {
+    std::free(block.data);
+  }
+  liveBytes_.fetch_sub(block.size);
+  liveBlocks_.fetch_sub(1);
+  block.data = nullptr;
+  block.pageNumber = kFreedInAllocatorPageNumber;
+}
+
+AllocatorStats PageAllocator::stats() const {
+  return AllocatorStats{liveBytes_.load(), liveBlocks_.load(), peakLiveBytes_.load(),
+                        totalAllocations_.load()};
+}
+
+}  // namespace tungsten

@@ -1,0 +1,195 @@
+/**
+ * Configuration: one typed options object, Spark's keys and defaults.
+ *
+ * A key is Spark's name without the `spark.` prefix (`memory.fraction`, `memory.offHeap.size`).
+ * It may be given nested (`{ memory: { offHeap: { size: '2g' } } }`), dotted
+ * (`{ 'memory.offHeap.size': '2g' }`) or under Spark's own name
+ * (`{ 'spark.memory.offHeap.size': '2g' }`), so a tuned Spark configuration carries over.
+ * Unknown keys, a key given twice, and values out of range throw ConfigError naming the key.
+ *
+ * Where the engine departs from Spark's defaults, and why:
+ * - `memory.offHeap.enabled` defaults to true and `memory.offHeap.size` to 1g: Tungsten pages are
+ *   always native memory here, so the off-heap pools are the engine's main budget. Setting
+ *   `enabled` to false is rejected with a message that says so.
+ * - `executor.memory` (default 1g, Spark's) sizes the ON_HEAP pools, which account the
+ *   JavaScript memory the engine holds on purpose (Arrow batches in the memory store).
+ * - `memory.debugFill` (Spark's key) turns the allocator's fill patterns on for the process.
+ */
+import { availableParallelism } from 'node:os';
+import { ConfigError, InvalidArgumentError } from '../errors.js';
+import { parseSize, type Size } from './size.js';
+
+interface Definition<T> {
+  readonly parse: (value: unknown) => T;
+  readonly default: T;
+  readonly doc: string;
+}
+
+function sizeKey(defaultBytes: number, doc: string, min = 0): Definition<number> {
+  return {
+    parse: (value) => {
+      const bytes = parseSize(value as Size);
+      if (bytes < min) throw new InvalidArgumentError(`must be at least ${min} bytes`);
+      return bytes;
+    },
+    default: defaultBytes,
+    doc,
+  };
+}
+
+function optionalSizeKey(doc: string): Definition<number | undefined> {
+  return { parse: (value) => parseSize(value as Size), default: undefined, doc };
+}
+
+function fractionKey(defaultValue: number, doc: string): Definition<number> {
+  return {
+    parse: (value) => {
+      if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
+        throw new InvalidArgumentError(`${String(value)} is not a fraction: give a number from 0 to 1`);
+      }
+      return value;
+    },
+    default: defaultValue,
+    doc,
+  };
+}
+
+function booleanKey(defaultValue: boolean, doc: string): Definition<boolean> {
+  return {
+    parse: (value) => {
+      if (typeof value === 'boolean') return value;
+      if (value === 'true' || value === 'false') return value === 'true';
+      throw new InvalidArgumentError(`${String(value)} is not a boolean: give true or false`);
+    },
+    default: defaultValue,
+    doc,
+  };
+}
+
+function positiveIntegerKey(defaultValue: number, doc: string): Definition<number> {
+  return {
+    parse: (value) => {
+      const n = typeof value === 'string' && /^[0-9]+$/.test(value) ? Number(value) : value;
+      if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) {
+        throw new InvalidArgumentError(`${String(value)} is not a positive whole number`);
+      }
+      return n;
+    },
+    default: defaultValue,
+    doc,
+  };
+}
+
+const GiB = 2 ** 30;
+
+const DEFINITIONS = {
+  'executor.memory': sizeKey(GiB, 'memory of the executor; sizes the ON_HEAP pools'),
+  'executor.cores': positiveIntegerKey(availableParallelism(), 'task slots; default: the machine\'s cores'),
+  'memory.fraction': fractionKey(0.6, 'share of (memory − reserved) for execution and storage'),
+  'memory.storageFraction': fractionKey(0.5, 'share of that which storage keeps from eviction'),
+  'memory.offHeap.enabled': booleanKey(true, 'Tungsten pages are off-heap; must stay true'),
+  'memory.offHeap.size': sizeKey(GiB, 'the native memory budget for pages and off-heap storage'),
+  'memory.useLegacyMode': booleanKey(false, 'use the StaticMemoryManager (Spark ≤ 2.4)'),
+  'memory.debugFill': booleanKey(false, 'fill fresh pages with 0xa5 and freed pages with 0x5a'),
+  'buffer.pageSize': optionalSizeKey('Tungsten page size; default: computed from the pool and cores'),
+  'shuffle.memoryFraction': fractionKey(0.2, 'legacy mode: share of memory for execution'),
+  'shuffle.safetyFraction': fractionKey(0.8, 'legacy mode: safety margin on execution'),
+  'storage.memoryFraction': fractionKey(0.6, 'legacy mode: share of memory for storage'),
+  'storage.safetyFraction': fractionKey(0.9, 'legacy mode: safety margin on storage'),
+  'storage.unrollFraction': fractionKey(0.2, 'legacy mode: share of storage unrolling may evict'),
+  'unsafe.exceptionOnMemoryLeak': booleanKey(false, 'fail a task that ends holding memory'),
+  'testing.memory': optionalSizeKey('system memory override (tests); default: executor.memory'),
+  'testing.reservedMemory': optionalSizeKey('reserved memory override (tests); default: 300m'),
+} as const satisfies Record<string, Definition<unknown>>;
+
+export type ConfigKey = keyof typeof DEFINITIONS;
+type ValueOf<K extends ConfigKey> = (typeof DEFINITIONS)[K]['default'];
+
+/** The resolved configuration: every key with its value, defaults filled in. */
+export type TungstenConfig = { readonly [K in ConfigKey]: ValueOf<K> };
+
+/** The options a user may pass: nested objects, dotted keys or Spark's `spark.` keys. */
+export interface TungstenOptions {
+  executor?: { memory?: Size; cores?: number };
+  memory?: {
+    fraction?: number;
+    storageFraction?: number;
+    useLegacyMode?: boolean;
+    debugFill?: boolean;
+    offHeap?: { enabled?: boolean; size?: Size };
+  };
+  buffer?: { pageSize?: Size };
+  shuffle?: { memoryFraction?: number; safetyFraction?: number };
+  storage?: { memoryFraction?: number; safetyFraction?: number; unrollFraction?: number };
+  unsafe?: { exceptionOnMemoryLeak?: boolean };
+  testing?: { memory?: Size; reservedMemory?: Size };
+  /** Spark's names, e.g. `'spark.memory.fraction': 0.6`. */
+  [sparkKey: `spark.${string}`]: unknown;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/** Flattens nested option objects into dotted keys. */
+function flatten(options: Record<string, unknown>, prefix: string, into: Map<string, [string, unknown]>): void {
+  for (const [name, value] of Object.entries(options)) {
+    const given = prefix + name;
+    if (value === undefined) continue;
+    if (isPlainObject(value)) {
+      flatten(value, `${given}.`, into);
+      continue;
+    }
+    const key = given.startsWith('spark.') ? given.slice('spark.'.length) : given;
+    const earlier = into.get(key);
+    if (earlier) throw new ConfigError(key, `given twice, as ${earlier[0]} and as ${given}; keep one`);
+    into.set(key, [given, value]);
+  }
+}
+
+function isConfigKey(key: string): key is ConfigKey {
+  return Object.hasOwn(DEFINITIONS, key);
+}
+
+/** Resolves options into a complete configuration, or throws ConfigError naming the key. */
+export function resolveConfig(options: TungstenOptions = {}): TungstenConfig {
+  if (!isPlainObject(options)) {
+    throw new ConfigError('(options)', 'options must be a plain object');
+  }
+  const given = new Map<string, [string, unknown]>();
+  flatten(options, '', given);
+  const resolved: Record<string, unknown> = {};
+  for (const key of Object.keys(DEFINITIONS) as ConfigKey[]) resolved[key] = DEFINITIONS[key].default;
+  for (const [key, [as, value]] of given) {
+    if (!isConfigKey(key)) {
+      throw new ConfigError(as, `unknown key; known keys are ${Object.keys(DEFINITIONS).join(', ')}`);
+    }
+    try {
+      resolved[key] = DEFINITIONS[key].parse(value);
+    } catch (error) {
+      if (error instanceof InvalidArgumentError) throw new ConfigError(as, error.message);
+      throw error;
+    }
+  }
+  const config = resolved as TungstenConfig;
+  if (!config['memory.offHeap.enabled']) {
+    throw new ConfigError(
+      'memory.offHeap.enabled',
+      'Tungsten pages are always native (off-heap) memory here; remove the key or set it to true, ' +
+        'and size the budget with memory.offHeap.size',
+    );
+  }
+  if (config['memory.offHeap.size'] <= 0) {
+    throw new ConfigError('memory.offHeap.size', 'must be > 0 when memory.offHeap.enabled == true');
+  }
+  return Object.freeze(config);
+}
+
+/** Each key with its default and a line of documentation, for help texts and the README. */
+export function describeConfig(): Array<{ key: ConfigKey; default: unknown; doc: string }> {
+  return (Object.keys(DEFINITIONS) as ConfigKey[]).map((key) => ({
+    key,
+    default: DEFINITIONS[key].default,
+    doc: DEFINITIONS[key].doc,
+  }));
+}

@@ -1,0 +1,188 @@
+/**
+ * Every error the engine raises on purpose, in one place, each with a stable `code`.
+ *
+ * The addon raises these too: src/native/addon.ts registers {@link errorFromCode} with the
+ * addon at load time, so a native failure arrives in JavaScript as the same class TypeScript
+ * would throw. Callers branch on `code` (stable across releases) or on the class.
+ */
+
+export type ErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'INVALID_HANDLE'
+  | 'INVALID_CONFIG'
+  | 'INVALID_DRIVER_MEMORY'
+  | 'INVALID_EXECUTOR_MEMORY'
+  | 'TOO_LARGE_PAGE'
+  | 'PAGE_TABLE_FULL'
+  | 'INVALID_PAGE_STATE'
+  | 'OUT_OF_MEMORY'
+  | 'SPILL_FAILED'
+  | 'SPILL_ACQUIRED_MEMORY'
+  | 'TASK_KILLED'
+  | 'NATIVE_OUT_OF_MEMORY'
+  | 'INVARIANT_VIOLATED'
+  | 'INTERNAL';
+
+export class TungstenError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A value passed to an API is outside what it accepts. */
+export class InvalidArgumentError extends TungstenError {
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message);
+  }
+}
+
+/** A native handle of the wrong kind, or one already closed, was passed to the addon. */
+export class InvalidHandleError extends TungstenError {
+  constructor(message: string) {
+    super('INVALID_HANDLE', message);
+  }
+}
+
+/** A configuration key is unknown or its value makes no sense. `key` names it. */
+export class ConfigError extends TungstenError {
+  readonly key: string;
+
+  constructor(key: string, message: string) {
+    super('INVALID_CONFIG', `${key}: ${message}`);
+    this.key = key;
+  }
+}
+
+/**
+ * The memory the engine was given is below the minimum Spark demands (1.5 × the reserved
+ * memory). `code` is INVALID_DRIVER_MEMORY for the system memory, INVALID_EXECUTOR_MEMORY for
+ * `executor.memory`, as Spark's error classes.
+ */
+export class InvalidMemoryError extends TungstenError {
+  readonly systemMemory: number;
+  readonly minSystemMemory: number;
+  readonly config: string;
+
+  constructor(
+    code: 'INVALID_DRIVER_MEMORY' | 'INVALID_EXECUTOR_MEMORY',
+    systemMemory: number,
+    minSystemMemory: number,
+    config: string,
+  ) {
+    const what = code === 'INVALID_DRIVER_MEMORY' ? 'System memory' : 'Executor memory';
+    super(
+      code,
+      `${what} ${systemMemory} must be at least ${minSystemMemory}. ` +
+        `Please increase the memory using the ${config} setting.`,
+    );
+    this.systemMemory = systemMemory;
+    this.minSystemMemory = minSystemMemory;
+    this.config = config;
+  }
+}
+
+/** A page above the maximum page size, (2^31 − 1) × 8 bytes, was requested. */
+export class TooLargePageError extends TungstenError {
+  constructor(message: string) {
+    super('TOO_LARGE_PAGE', message);
+  }
+}
+
+/** A task already holds 8192 pages, the most its page table can address. */
+export class PageTableFullError extends TungstenError {
+  constructor(message: string) {
+    super('PAGE_TABLE_FULL', message);
+  }
+}
+
+/** A page was freed twice, through the wrong door, or by a task that does not own it. */
+export class InvalidPageStateError extends TungstenError {
+  constructor(message: string) {
+    super('INVALID_PAGE_STATE', message);
+  }
+}
+
+/** One consumer of a task and what it held when memory ran out. */
+export interface ConsumerUsage {
+  readonly name: string;
+  readonly mode: string;
+  readonly used: number;
+}
+
+/**
+ * The task could not get the memory it needed even after spilling (Spark's
+ * SparkOutOfMemoryError). `consumers` lists what each consumer of the task held at the time;
+ * the message includes the same list. `code` is SPILL_FAILED when a spill threw.
+ */
+export class OutOfMemoryError extends TungstenError {
+  readonly consumers: readonly ConsumerUsage[];
+
+  constructor(
+    message: string,
+    consumers: readonly ConsumerUsage[] = [],
+    options?: { cause?: unknown; code?: 'OUT_OF_MEMORY' | 'SPILL_FAILED' },
+  ) {
+    super(options?.code ?? 'OUT_OF_MEMORY', message, options);
+    this.consumers = consumers;
+  }
+}
+
+/** A spill() callback tried to acquire memory, which would deadlock the task. */
+export class SpillAcquiredMemoryError extends TungstenError {
+  constructor(message: string) {
+    super('SPILL_ACQUIRED_MEMORY', message);
+  }
+}
+
+/** The task was killed (cancelled) while it waited or worked. */
+export class TaskKilledError extends TungstenError {
+  readonly reason: string;
+
+  constructor(reason: string) {
+    super('TASK_KILLED', `Task killed: ${reason}`);
+    this.reason = reason;
+  }
+}
+
+/** A bug in the engine: an internal invariant does not hold, or native code failed oddly. */
+export class InternalError extends TungstenError {
+  constructor(code: 'INVARIANT_VIOLATED' | 'NATIVE_OUT_OF_MEMORY' | 'INTERNAL', message: string) {
+    super(code, message);
+  }
+}
+
+/** Builds the error for a code raised by native code; also the addon's error factory. */
+export function errorFromCode(code: string, message: string): TungstenError {
+  switch (code) {
+    case 'INVALID_ARGUMENT':
+      return new InvalidArgumentError(message);
+    case 'INVALID_HANDLE':
+      return new InvalidHandleError(message);
+    case 'TOO_LARGE_PAGE':
+      return new TooLargePageError(message);
+    case 'PAGE_TABLE_FULL':
+      return new PageTableFullError(message);
+    case 'INVALID_PAGE_STATE':
+      return new InvalidPageStateError(message);
+    case 'NATIVE_OUT_OF_MEMORY':
+    case 'INVARIANT_VIOLATED':
+      return new InternalError(code, message);
+    default:
+      return new InternalError('INTERNAL', `${code}: ${message}`);
+  }
+}
+
+/** The codes native code may raise; test/native checks the addon's list against this one. */
+export const NATIVE_ERROR_CODES: readonly ErrorCode[] = [
+  'INVALID_ARGUMENT',
+  'TOO_LARGE_PAGE',
+  'PAGE_TABLE_FULL',
+  'INVALID_PAGE_STATE',
+  'INVALID_HANDLE',
+  'NATIVE_OUT_OF_MEMORY',
+  'INTERNAL',
+];

@@ -1,0 +1,51 @@
+/**
+ * The public surface of tungsten. Everything a user may import is exported here, and nothing
+ * else is public.
+ */
+export {
+  TungstenError,
+  InvalidArgumentError,
+  InvalidHandleError,
+  ConfigError,
+  InvalidMemoryError,
+  TooLargePageError,
+  PageTableFullError,
+  InvalidPageStateError,
+  OutOfMemoryError,
+  SpillAcquiredMemoryError,
+  TaskKilledError,
+  InternalError,
+  type ErrorCode,
+  type ConsumerUsage,
+} from './errors.js';
+export {
+  resolveConfig,
+  describeConfig,
+  type TungstenOptions,
+  type TungstenConfig,
+  type ConfigKey,
+} from './config/options.js';
+export { parseSize, formatBytes, type Size } from './config/size.js';
+export { MemoryMode } from './memory/MemoryMode.js';
+export { MemoryManager, defaultPageSizeBytes, type MemorySnapshot, type PoolSnapshot } from './memory/MemoryManager.js';
+export { UnifiedMemoryManager, RESERVED_SYSTEM_MEMORY_BYTES } from './memory/UnifiedMemoryManager.js';
+export { StaticMemoryManager } from './memory/StaticMemoryManager.js';
+export { createMemoryManager } from './memory/createMemoryManager.js';
+export { ExecutionMemoryPool, type TaskAttemptId } from './memory/ExecutionMemoryPool.js';
+export { StorageMemoryPool, type StorageEvictor } from './memory/StorageMemoryPool.js';
+export {
+  TaskMemoryManager,
+  PAGE_NUMBER_BITS,
+  OFFSET_BITS,
+  PAGE_TABLE_SIZE,
+  MAXIMUM_PAGE_SIZE_BYTES,
+  type TaskMemoryManagerOptions,
+} from './memory/TaskMemoryManager.js';
+export { MemoryConsumer } from './memory/MemoryConsumer.js';
+export {
+  MemoryBlock,
+  nativeAllocator,
+  NO_PAGE_NUMBER,
+  FREED_IN_TMM_PAGE_NUMBER,
+  FREED_IN_ALLOCATOR_PAGE_NUMBER,
+} from './memory/MemoryBlock.js';
