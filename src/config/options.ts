@@ -19,13 +19,16 @@ import { availableParallelism } from 'node:os';
 import { ConfigError, InvalidArgumentError } from '../errors.js';
 import { parseSize, type Size } from './size.js';
 
-interface Definition<T> {
+/** A key: how to parse it, its default, its doc line; `I` is the type users may give. */
+interface Definition<T, I = T> {
   readonly parse: (value: unknown) => T;
   readonly default: T;
   readonly doc: string;
+  /** Type-level only: what a user may write for this key. */
+  readonly input?: I;
 }
 
-function sizeKey(defaultBytes: number, doc: string, min = 0): Definition<number> {
+function sizeKey(defaultBytes: number, doc: string, min = 0): Definition<number, Size> {
   return {
     parse: (value) => {
       const bytes = parseSize(value as Size);
@@ -37,7 +40,7 @@ function sizeKey(defaultBytes: number, doc: string, min = 0): Definition<number>
   };
 }
 
-function optionalSizeKey(doc: string): Definition<number | undefined> {
+function optionalSizeKey(doc: string): Definition<number | undefined, Size> {
   return { parse: (value) => parseSize(value as Size), default: undefined, doc };
 }
 
@@ -54,7 +57,7 @@ function fractionKey(defaultValue: number, doc: string): Definition<number> {
   };
 }
 
-function booleanKey(defaultValue: boolean, doc: string): Definition<boolean> {
+function booleanKey(defaultValue: boolean, doc: string): Definition<boolean, boolean | 'true' | 'false'> {
   return {
     parse: (value) => {
       if (typeof value === 'boolean') return value;
@@ -66,7 +69,7 @@ function booleanKey(defaultValue: boolean, doc: string): Definition<boolean> {
   };
 }
 
-function positiveIntegerKey(defaultValue: number, doc: string): Definition<number> {
+function positiveIntegerKey(defaultValue: number, doc: string): Definition<number, number | `${number}`> {
   return {
     parse: (value) => {
       const n = typeof value === 'string' && /^[0-9]+$/.test(value) ? Number(value) : value;
@@ -100,7 +103,7 @@ const DEFINITIONS = {
   'unsafe.exceptionOnMemoryLeak': booleanKey(false, 'fail a task that ends holding memory'),
   'testing.memory': optionalSizeKey('system memory override (tests); default: executor.memory'),
   'testing.reservedMemory': optionalSizeKey('reserved memory override (tests); default: 300m'),
-} as const satisfies Record<string, Definition<unknown>>;
+} as const satisfies Record<string, Definition<unknown, unknown>>;
 
 export type ConfigKey = keyof typeof DEFINITIONS;
 type ValueOf<K extends ConfigKey> = (typeof DEFINITIONS)[K]['default'];
@@ -108,8 +111,15 @@ type ValueOf<K extends ConfigKey> = (typeof DEFINITIONS)[K]['default'];
 /** The resolved configuration: every key with its value, defaults filled in. */
 export type TungstenConfig = { readonly [K in ConfigKey]: ValueOf<K> };
 
+type InputOf<K extends ConfigKey> = NonNullable<(typeof DEFINITIONS)[K]['input']>;
+
 /** The options a user may pass: nested objects, dotted keys or Spark's `spark.` keys. */
-export interface TungstenOptions {
+export type TungstenOptions = NestedOptions & { [K in ConfigKey]?: InputOf<K> } & {
+  /** Spark's names, e.g. `'spark.memory.fraction': 0.6`. */
+  [sparkKey: `spark.${string}`]: unknown;
+};
+
+interface NestedOptions {
   executor?: { memory?: Size; cores?: number };
   memory?: {
     fraction?: number;
@@ -123,8 +133,6 @@ export interface TungstenOptions {
   storage?: { memoryFraction?: number; safetyFraction?: number; unrollFraction?: number };
   unsafe?: { exceptionOnMemoryLeak?: boolean };
   testing?: { memory?: Size; reservedMemory?: Size };
-  /** Spark's names, e.g. `'spark.memory.fraction': 0.6`. */
-  [sparkKey: `spark.${string}`]: unknown;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

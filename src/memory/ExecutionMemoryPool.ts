@@ -17,6 +17,8 @@
  *
  * Locking: every attempt runs under the owning manager's mutex; the wait happens outside it,
  * as Java's wait() gives up the monitor. Releases are synchronous and wake all waiters.
+ * Waiters retry in the order their requests arrived (Spark leaves this to the JVM's monitor);
+ * first come, first served, so a steady stream of newcomers cannot starve a waiting task.
  */
 import { InvalidArgumentError } from '../errors.js';
 import { type AsyncMutex, Condition } from '../util/sync.js';
@@ -30,6 +32,7 @@ export class ExecutionMemoryPool extends MemoryPool {
   private readonly memoryForTask = new Map<TaskAttemptId, number>();
   private used = 0;
   private readonly released = new Condition();
+  private nextTicket = 0;
 
   constructor(
     memoryMode: MemoryMode,
@@ -71,6 +74,7 @@ export class ExecutionMemoryPool extends MemoryPool {
     if (numBytes === 0) {
       throw new InvalidArgumentError('invalid number of bytes requested: 0 (acquire at least 1 byte)');
     }
+    const ticket = this.nextTicket++;
     let unlock = await this.lock.lock();
     try {
       this.register(taskAttemptId);
@@ -84,7 +88,7 @@ export class ExecutionMemoryPool extends MemoryPool {
         const maxToGrant = Math.min(numBytes, Math.max(0, maxMemoryPerTask - curMem));
         const toGrant = Math.min(maxToGrant, this.memoryFree);
         if (toGrant < numBytes && curMem + toGrant < minMemoryPerTask) {
-          const woken = this.released.wait(signal);
+          const woken = this.released.wait(signal, ticket);
           unlock();
           try {
             await woken;

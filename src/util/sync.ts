@@ -38,26 +38,35 @@ export class AsyncMutex {
   }
 }
 
-/** Every waiter is resumed by the next notifyAll; a waiter re-checks its condition itself. */
+/**
+ * Every waiter is resumed by the next notifyAll, and re-checks its condition itself. Waiters
+ * are resumed in order of their rank (then of arrival), so a waiter that is woken, finds its
+ * condition still false and waits again keeps its place instead of queueing behind newcomers.
+ */
 export class Condition {
-  private waiters: Array<() => void> = [];
+  private waiters: Array<{ rank: number; wake: () => void }> = [];
 
   /**
    * Registers the waiter at once (so a notify between this call and the await is not lost)
    * and resolves on the next notifyAll. Rejects with TaskKilledError if `signal` aborts first.
    */
-  wait(signal?: AbortSignal): Promise<void> {
+  wait(signal?: AbortSignal, rank = Number.MAX_SAFE_INTEGER): Promise<void> {
     if (signal?.aborted) return Promise.reject(killed(signal));
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
-        this.waiters = this.waiters.filter((w) => w !== wake);
+        this.waiters = this.waiters.filter((w) => w !== waiter);
         reject(killed(signal!));
       };
-      const wake = (): void => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
+      const waiter = {
+        rank,
+        wake: (): void => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
       };
-      this.waiters.push(wake);
+      let at = this.waiters.length;
+      while (at > 0 && this.waiters[at - 1]!.rank > rank) at -= 1;
+      this.waiters.splice(at, 0, waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
@@ -65,7 +74,7 @@ export class Condition {
   notifyAll(): void {
     const waiting = this.waiters;
     this.waiters = [];
-    for (const wake of waiting) wake();
+    for (const waiter of waiting) waiter.wake();
   }
 
   get waiting(): number {

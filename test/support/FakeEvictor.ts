@@ -9,6 +9,8 @@ import type { StorageEvictor } from '../../src/memory/StorageMemoryPool.js';
 export class FakeEvictor implements StorageEvictor {
   readonly requests: number[] = [];
   failWith: Error | undefined;
+  /** What currentUnrollMemory() reports (the legacy manager's unroll cap reads it). */
+  unrollMemory = 0;
 
   constructor(private readonly manager: MemoryManager) {
     manager.setEvictor(this);
@@ -22,6 +24,10 @@ export class FakeEvictor implements StorageEvictor {
     if (used < space) return 0;
     this.manager.releaseStorageMemory(space, mode);
     return space;
+  }
+
+  currentUnrollMemory(): number {
+    return this.unrollMemory;
   }
 
   /** The requests since the last call. */

@@ -1,0 +1,68 @@
+import { describe, expect, test } from 'vitest';
+import { InvalidArgumentError, InvalidHandleError, NATIVE_ERROR_CODES, errorFromCode } from '../../src/errors.js';
+import { addon, type BlockHandle, type PageTableHandle } from '../../src/native/addon.js';
+
+describe('native addon contract', () => {
+  test('every error code the addon raises maps to a TypeScript class with the same code', () => {
+    expect([...addon.errorCodes()].sort()).toEqual([...NATIVE_ERROR_CODES].sort());
+    for (const code of addon.errorCodes()) {
+      const error = errorFromCode(code, 'x');
+      expect(error.code === code || (error.code === 'INTERNAL' && code === 'INTERNAL')).toBe(true);
+    }
+  });
+
+  test('a handle of the wrong kind throws INVALID_HANDLE instead of crashing', () => {
+    const table = addon.pageTableCreate();
+    const block = addon.allocatorAllocate(16)!;
+    expect(() => addon.pageTableLivePages(block as unknown as PageTableHandle)).toThrow(InvalidHandleError);
+    expect(() => addon.blockSize(table as unknown as BlockHandle)).toThrow(InvalidHandleError);
+    expect(() => addon.pageTableFreePage(table, {} as BlockHandle)).toThrow(/argument 'block' must be a MemoryBlock handle/);
+    expect(() => addon.pageTableLivePages(undefined as unknown as PageTableHandle)).toThrow(InvalidHandleError);
+    expect(() => addon.blockSize(42 as unknown as BlockHandle)).toThrow(InvalidHandleError);
+    addon.allocatorFree(block);
+    addon.pageTableClose(table);
+  });
+
+  test('a closed page table throws a clear error on every call, and closing twice is safe', () => {
+    const table = addon.pageTableCreate();
+    const page = addon.pageTableAllocatePage(table, 128)!;
+    expect(addon.pageTableClose(table)).toBe(128);
+    expect(addon.pageTableClose(table)).toBe(0);
+    expect(() => addon.pageTableAllocatePage(table, 8)).toThrow('the PageTable handle is closed');
+    expect(() => addon.pageTableLivePages(table)).toThrow(InvalidHandleError);
+    // The page's handle outlives the table and reports it was freed.
+    expect(addon.blockPageNumber(page)).toBe(-3);
+  });
+
+  test('byte counts must be whole numbers from 0 to 2^53 − 1; addresses must be bigint', () => {
+    const table = addon.pageTableCreate();
+    for (const bad of [-1, 1.5, Number.NaN, 2 ** 53, '8', 8n]) {
+      expect(() => addon.pageTableAllocatePage(table, bad as number)).toThrow(InvalidArgumentError);
+    }
+    expect(() => addon.decodeOffset(5 as unknown as bigint)).toThrow(InvalidArgumentError);
+    expect(() => addon.decodeOffset(1n << 64n)).toThrow(InvalidArgumentError);
+    expect(addon.pageTableClose(table)).toBe(0);
+  });
+
+  test('an address on a page that is not live is refused', () => {
+    const table = addon.pageTableCreate();
+    expect(() => addon.pageTableAbsoluteAddress(table, addon.encodePageNumberAndOffset(3, 0n))).toThrow(/not live/);
+    addon.pageTableClose(table);
+  });
+
+  test('debug fill can be switched at run time', () => {
+    const was = addon.allocatorDebugFill();
+    addon.allocatorSetDebugFill(!was);
+    expect(addon.allocatorDebugFill()).toBe(!was);
+    addon.allocatorSetDebugFill(was);
+  });
+
+  test('constants are Spark’s', () => {
+    expect(addon.constants).toEqual({
+      PAGE_NUMBER_BITS: 13,
+      OFFSET_BITS: 51,
+      PAGE_TABLE_SIZE: 8192,
+      MAXIMUM_PAGE_SIZE_BYTES: 17_179_869_176,
+    });
+  });
+});
