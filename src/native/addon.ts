@@ -11,7 +11,7 @@
  * - failures arrive as the classes of src/errors.ts (the factory is registered below).
  */
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errorFromCode } from '../errors.js';
@@ -73,9 +73,18 @@ export interface NativeAddon {
   };
 }
 
+/** The folder of tungsten's package.json above this module (src/, dist/ or a bench build). */
 function packageRoot(): string {
-  // src/native/addon.ts and dist/native/addon.js both sit two levels below the package root.
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'tungsten') {
+      return dir;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`cannot find tungsten's package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
 }
 
 function loadAddon(): NativeAddon {
