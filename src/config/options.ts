@@ -13,7 +13,9 @@
  *   `enabled` to false is rejected with a message that says so.
  * - `executor.memory` (default 1g, Spark's) sizes the ON_HEAP pools, which account the
  *   JavaScript memory the engine holds on purpose (Arrow batches in the memory store).
- * - `memory.debugFill` (Spark's key) turns the allocator's fill patterns on for the process.
+ * - `memory.debugFill` (Spark's key), when given, turns the allocator's fill patterns on or off
+ *   for the whole process (createMemoryManager applies it); unset, debug builds fill and
+ *   release builds do not.
  */
 import { availableParallelism } from 'node:os';
 import { ConfigError, InvalidArgumentError } from '../errors.js';
@@ -69,6 +71,10 @@ function booleanKey(defaultValue: boolean, doc: string): Definition<boolean, boo
   };
 }
 
+function optionalBooleanKey(doc: string): Definition<boolean | undefined, boolean | 'true' | 'false'> {
+  return { ...booleanKey(false, doc), default: undefined };
+}
+
 function positiveIntegerKey(defaultValue: number, doc: string): Definition<number, number | `${number}`> {
   return {
     parse: (value) => {
@@ -93,14 +99,13 @@ const DEFINITIONS = {
   'memory.offHeap.enabled': booleanKey(true, 'Tungsten pages are off-heap; must stay true'),
   'memory.offHeap.size': sizeKey(GiB, 'the native memory budget for pages and off-heap storage'),
   'memory.useLegacyMode': booleanKey(false, 'use the StaticMemoryManager (Spark ≤ 2.4)'),
-  'memory.debugFill': booleanKey(false, 'fill fresh pages with 0xa5 and freed pages with 0x5a'),
+  'memory.debugFill': optionalBooleanKey('fill fresh pages with 0xa5, freed ones with 0x5a; default: on in debug builds'),
   'buffer.pageSize': optionalSizeKey('Tungsten page size; default: computed from the pool and cores'),
   'shuffle.memoryFraction': fractionKey(0.2, 'legacy mode: share of memory for execution'),
   'shuffle.safetyFraction': fractionKey(0.8, 'legacy mode: safety margin on execution'),
   'storage.memoryFraction': fractionKey(0.6, 'legacy mode: share of memory for storage'),
   'storage.safetyFraction': fractionKey(0.9, 'legacy mode: safety margin on storage'),
   'storage.unrollFraction': fractionKey(0.2, 'legacy mode: share of storage unrolling may evict'),
-  'unsafe.exceptionOnMemoryLeak': booleanKey(false, 'fail a task that ends holding memory'),
   'testing.memory': optionalSizeKey('system memory override (tests); default: executor.memory'),
   'testing.reservedMemory': optionalSizeKey('reserved memory override (tests); default: 300m'),
 } as const satisfies Record<string, Definition<unknown, unknown>>;
@@ -131,7 +136,6 @@ interface NestedOptions {
   buffer?: { pageSize?: Size };
   shuffle?: { memoryFraction?: number; safetyFraction?: number };
   storage?: { memoryFraction?: number; safetyFraction?: number; unrollFraction?: number };
-  unsafe?: { exceptionOnMemoryLeak?: boolean };
   testing?: { memory?: Size; reservedMemory?: Size };
 }
 

@@ -102,3 +102,18 @@ describe('StaticMemoryManager (legacy mode)', () => {
     mm.releaseAllExecutionMemoryForTask(0);
   });
 });
+
+describe('createMemoryManager', () => {
+  test('memory.debugFill, when given, switches the process allocator', async () => {
+    const { nativeAllocator } = await import('../../src/memory/MemoryBlock.js');
+    const was = nativeAllocator.debugFill;
+    try {
+      track(createMemoryManager(resolveConfig({ 'spark.memory.debugFill': !was })));
+      expect(nativeAllocator.debugFill).toBe(!was);
+      track(createMemoryManager(resolveConfig({})));
+      expect(nativeAllocator.debugFill).toBe(!was);
+    } finally {
+      nativeAllocator.debugFill = was;
+    }
+  });
+});
