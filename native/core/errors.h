@@ -16,6 +16,10 @@ enum class ErrorCode {
   kTooLargePage,      // a page above kMaximumPageSizeBytes was asked for (TooLargePageException)
   kPageTableFull,     // all 8192 page numbers of a task are in use
   kInvalidPageState,  // double free, foreign page, a TMM page freed in the allocator, ...
+  kRecordTooLarge,    // a row does not fit the row format (4 GiB - 1 bytes) or the largest page
+  kSpillCorrupt,      // a spill file failed its checksum, is truncated or is not a spill file
+  kDiskFull,          // no space left on the spill device
+  kIoError,           // any other failure to create, write, read or remove a spill file
 };
 
 // The string form crosses the N-API boundary; it is the `code` of the TypeScript error.
@@ -25,6 +29,10 @@ inline const char* errorCodeName(ErrorCode code) {
     case ErrorCode::kTooLargePage: return "TOO_LARGE_PAGE";
     case ErrorCode::kPageTableFull: return "PAGE_TABLE_FULL";
     case ErrorCode::kInvalidPageState: return "INVALID_PAGE_STATE";
+    case ErrorCode::kRecordTooLarge: return "RECORD_TOO_LARGE";
+    case ErrorCode::kSpillCorrupt: return "SPILL_CORRUPT";
+    case ErrorCode::kDiskFull: return "DISK_FULL";
+    case ErrorCode::kIoError: return "IO_ERROR";
   }
   return "INTERNAL";
 }

@@ -1,6 +1,7 @@
 #include <cstring>
 
 #include "harness.h"
+#include "page_allocator.h"
 
 // Usage: tungsten_core_tests [substring]   runs the cases whose name contains substring.
 int main(int argc, char** argv) {
@@ -21,6 +22,12 @@ int main(int argc, char** argv) {
       ++failed;
       std::cerr << "FAIL " << c.name << "\n";
     }
+  }
+  // Every test returns what it took: no native block may be live at the end.
+  const tungsten::AllocatorStats stats = tungsten::PageAllocator::instance().stats();
+  if (stats.liveBlocks != 0 || stats.liveBytes != 0) {
+    ++failed;
+    std::cerr << "FAIL " << stats.liveBlocks << " native blocks (" << stats.liveBytes << " bytes) still live\n";
   }
   std::cout << passed << " passed, " << failed << " failed\n";
   return failed == 0 ? 0 : 1;

@@ -180,9 +180,3 @@ TEST(a_dropped_live_block_returns_its_bytes) {
   { auto block = PageAllocator::instance().allocate(5000); }
   CHECK_EQ(liveBytes(), before);
 }
-
-TEST(allocator_is_back_to_its_start) {
-  // Runs last (registration order): every test above returned what it took.
-  CHECK_EQ(liveBlocks(), uint64_t{0});
-  CHECK_EQ(liveBytes(), uint64_t{0});
-}

@@ -1,0 +1,272 @@
+#include "external_sorter.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "errors.h"
+
+namespace tungsten {
+
+namespace {
+
+uint64_t nanosSince(std::chrono::steady_clock::time_point start) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+}
+
+}  // namespace
+
+// The sorted in-memory records as a source: the spans of InMemorySorter::Sorted, in order.
+class ExternalSorter::InMemorySource : public RecordSource {
+ public:
+  InMemorySource(InMemorySorter::Sorted sorted, const TaskPageTable& pages) : sorted_(sorted), pages_(pages) {}
+
+  bool next(RecordRef& out) override {
+    while (span_ < 2 && index_ >= sorted_.lengths[span_]) {
+      ++span_;
+      index_ = 0;
+    }
+    lastReturned_ = span_ < 2;
+    if (!lastReturned_) return false;
+    const SortEntry& entry = sorted_.spans[span_][index_++];
+    out.prefix = entry.prefix;
+    out.record = pages_.pointerTo(entry.address);
+    return true;
+  }
+
+  // Steps back over the record last returned, which is the merger's head and not yet output.
+  // After the end there is nothing to step back over.
+  void unreadHead() {
+    if (!lastReturned_) return;
+    while (index_ == 0) index_ = sorted_.lengths[--span_];
+    --index_;
+    lastReturned_ = false;
+  }
+
+ private:
+  InMemorySorter::Sorted sorted_;
+  const TaskPageTable& pages_;
+  int span_ = 0;
+  uint64_t index_ = 0;
+  bool lastReturned_ = false;
+};
+
+ExternalSorter::ExternalSorter(SorterOptions options, std::shared_ptr<TaskPageTable> pages)
+    : options_(std::move(options)),
+      layout_(options_.columns),
+      comparator_(layout_, options_.keys),
+      pages_(std::move(pages)),
+      inMemory_(comparator_, *pages_) {}
+
+ExternalSorter::~ExternalSorter() = default;
+
+void ExternalSorter::verifyPagesLive() const {
+  for (const auto& page : dataPages_) {
+    if (page->pageNumber < 0) {
+      throw Error(ErrorCode::kInvalidPageState,
+                  "a page of the sorter was freed while the sorter still used it; close the sorter "
+                  "before the task's memory is cleaned up");
+    }
+  }
+}
+
+void ExternalSorter::addDataPage(std::shared_ptr<MemoryBlock> page) {
+  if (page->pageNumber < 0 || pages_->page(static_cast<uint32_t>(page->pageNumber)) != page.get()) {
+    throw Error(ErrorCode::kInvalidPageState, "the block is not a live page of this task");
+  }
+  currentPage_ = page.get();
+  pageCursor_ = page->data;
+  pageEnd_ = page->data + page->size;
+  dataPages_.push_back(std::move(page));
+}
+
+void ExternalSorter::replacePointerArray(std::shared_ptr<MemoryBlock> array) {
+  inMemory_.replaceArray(std::move(array));
+}
+
+ExternalSorter::InsertResult ExternalSorter::insert(const BatchView& batch, uint64_t row) {
+  if (batch.columns.size() != layout_.numColumns()) {
+    throw Error(ErrorCode::kInvalidArgument, "the batch has " + std::to_string(batch.columns.size()) +
+                                                 " columns, the sorter " + std::to_string(layout_.numColumns()));
+  }
+  verifyPagesLive();
+  const ColumnView& keyColumn = batch.columns[comparator_.firstKeyColumn()];
+  constexpr uint64_t kChunk = 1024;
+  uint8_t* records[kChunk];
+  const uint64_t fixedRecordBytes = kRecordLengthBytes + layout_.fixedPayloadBytes();
+  while (row < batch.numRows) {
+    if (!inMemory_.hasArray() || !inMemory_.hasSpaceForAnotherRecord()) return {row, 0, true};
+    const uint64_t room = inMemory_.usableCapacity() - inMemory_.numRecords();
+    const uint64_t limit = std::min({kChunk, batch.numRows - row, room});
+    uint64_t count = 0;
+    uint64_t blockedBy = 0;
+    if (!layout_.hasVarColumns()) {
+      const uint64_t fit = pageCursor_ == nullptr ? 0 : static_cast<uint64_t>(pageEnd_ - pageCursor_) / fixedRecordBytes;
+      count = std::min(limit, fit);
+      for (uint64_t i = 0; i < count; ++i) records[i] = pageCursor_ + i * fixedRecordBytes;
+      pageCursor_ += count * fixedRecordBytes;
+      if (count == 0) blockedBy = fixedRecordBytes;
+    } else {
+      while (count < limit) {
+        const uint64_t bytes = kRecordLengthBytes + layout_.payloadBytes(batch, row + count);
+        if (pageCursor_ == nullptr || bytes > static_cast<uint64_t>(pageEnd_ - pageCursor_)) {
+          blockedBy = bytes;
+          break;
+        }
+        records[count++] = pageCursor_;
+        pageCursor_ += bytes;
+      }
+    }
+    if (count == 0) return {row, blockedBy, false};
+
+    layout_.writeRows(batch, row, count, records);
+    const uint32_t pageNumber = static_cast<uint32_t>(currentPage_->pageNumber);
+    const uint8_t* base = currentPage_->data;
+    const bool mayBeNull = keyColumn.validity != nullptr;
+    for (uint64_t i = 0; i < count; ++i) {
+      const uint64_t address = encodePageNumberAndOffset(pageNumber, static_cast<uint64_t>(records[i] - base));
+      const bool isNull = mayBeNull && keyColumn.isNull(row + i);
+      inMemory_.insert(isNull ? 0 : comparator_.prefix(keyColumn, row + i), address, isNull);
+    }
+    row += count;
+    metrics_.rowsInserted += count;
+  }
+  return {row, 0, false};
+}
+
+void ExternalSorter::dropMemory() {
+  inMemory_.releaseArray();
+  dataPages_.clear();
+  currentPage_ = nullptr;
+  pageCursor_ = nullptr;
+  pageEnd_ = nullptr;
+}
+
+SpillRunInfo ExternalSorter::spill(const std::string& path) {
+  SpillRunInfo run;
+  if (merger_) {
+    // Spilling while output is read: write what the in-memory source has not yet produced.
+    if (!memorySource_) return run;
+    merger_->settle();
+    memorySource_->unreadHead();
+    const auto start = std::chrono::steady_clock::now();
+    SpillWriter writer(path, options_.codec, options_.spillBlockBytes);
+    RecordRef record;
+    while (memorySource_->next(record)) writer.write(record.prefix, record.record);
+    run = writer.finish();
+    metrics_.spillWriteTimeNs += nanosSince(start);
+    if (run.records > 0) {
+      readers_.push_back(std::make_unique<SpillReader>(run));
+      merger_->replaceSource(static_cast<size_t>(memorySourceIndex_), readers_.back().get());
+    }
+    memorySource_.reset();
+    dropMemory();
+  } else {
+    if (inMemory_.numRecords() == 0) return run;
+    verifyPagesLive();
+    auto start = std::chrono::steady_clock::now();
+    InMemorySorter::Sorted sorted = inMemory_.sort();
+    metrics_.sortTimeNs += nanosSince(start);
+    start = std::chrono::steady_clock::now();
+    InMemorySource source(sorted, *pages_);
+    SpillWriter writer(path, options_.codec, options_.spillBlockBytes);
+    RecordRef record;
+    while (source.next(record)) writer.write(record.prefix, record.record);
+    run = writer.finish();
+    metrics_.spillWriteTimeNs += nanosSince(start);
+    dropMemory();
+  }
+  metrics_.spillCount += 1;
+  metrics_.diskBytesSpilled += run.fileBytes;
+  return run;
+}
+
+void ExternalSorter::beginOutput(const std::vector<SpillRunInfo>& runs) {
+  if (merger_) throw Error(ErrorCode::kInvalidArgument, "output has already begun");
+  verifyPagesLive();
+  std::vector<RecordSource*> sources;
+  for (const SpillRunInfo& run : runs) {
+    readers_.push_back(std::make_unique<SpillReader>(run));
+    sources.push_back(readers_.back().get());
+  }
+  if (inMemory_.numRecords() > 0) {
+    const auto start = std::chrono::steady_clock::now();
+    InMemorySorter::Sorted sorted = inMemory_.sort();
+    metrics_.sortTimeNs += nanosSince(start);
+    memorySource_ = std::make_unique<InMemorySource>(sorted, *pages_);
+    memorySourceIndex_ = static_cast<int>(sources.size());
+    sources.push_back(memorySource_.get());
+  }
+  merger_ = std::make_unique<Merger>(std::move(sources), comparator_);
+}
+
+bool ExternalSorter::outputReadsMemory() const { return merger_ && memorySource_; }
+
+OutputBatch ExternalSorter::nextBatch(uint64_t maxRows) {
+  if (!merger_) throw Error(ErrorCode::kInvalidArgument, "nextBatch before beginOutput");
+  if (memorySource_) verifyPagesLive();
+  // Records from pages stay put; records from spill readers live in buffers the next read may
+  // reuse, so those are copied to the staging area first.
+  const bool stable = readers_.empty();
+  batchRecords_.clear();
+  staging_.clear();
+  std::vector<size_t> stagedAt;
+  std::vector<uint64_t> varBytes(layout_.varColumns().size(), 0);
+  RecordRef record;
+  uint64_t n = 0;
+  while (n < maxRows && merger_->next(record)) {
+    const uint8_t* payload = RowLayout::payload(record.record);
+    bool fits = true;
+    for (size_t v = 0; v < layout_.varColumns().size(); ++v) {
+      const uint32_t column = layout_.varColumns()[v];
+      if (layout_.columns()[column].width != 4) continue;
+      uint32_t length;
+      RowLayout::varValue(payload, layout_.slotOffset(column), &length);
+      if (varBytes[v] + length > INT32_MAX) fits = false;
+    }
+    if (!fits && n > 0) {
+      merger_->pushBack();  // it opens the next batch
+      break;
+    }
+    for (size_t v = 0; v < layout_.varColumns().size(); ++v) {
+      uint32_t length;
+      RowLayout::varValue(payload, layout_.slotOffset(layout_.varColumns()[v]), &length);
+      varBytes[v] += length;
+    }
+    if (stable) {
+      batchRecords_.push_back(record.record);
+    } else {
+      const size_t bytes = kRecordLengthBytes + RowLayout::payloadLength(record.record);
+      stagedAt.push_back(staging_.size());
+      staging_.insert(staging_.end(), record.record, record.record + bytes);
+    }
+    ++n;
+  }
+  merger_->settle();
+  if (!stable) {
+    batchRecords_.resize(stagedAt.size());
+    for (size_t i = 0; i < stagedAt.size(); ++i) batchRecords_[i] = staging_.data() + stagedAt[i];
+  }
+  return buildOutputBatch(layout_, batchRecords_.data(), batchRecords_.size());
+}
+
+SpillRunInfo ExternalSorter::mergeRuns(const std::vector<SpillRunInfo>& runs, const std::string& path) {
+  std::vector<std::unique_ptr<SpillReader>> readers;
+  std::vector<RecordSource*> sources;
+  for (const SpillRunInfo& run : runs) {
+    readers.push_back(std::make_unique<SpillReader>(run));
+    sources.push_back(readers.back().get());
+  }
+  const auto start = std::chrono::steady_clock::now();
+  Merger merger(std::move(sources), comparator_);
+  SpillWriter writer(path, options_.codec, options_.spillBlockBytes);
+  RecordRef record;
+  while (merger.next(record)) writer.write(record.prefix, record.record);
+  SpillRunInfo merged = writer.finish();
+  metrics_.spillWriteTimeNs += nanosSince(start);
+  metrics_.mergePasses += 1;
+  metrics_.diskBytesSpilled += merged.fileBytes;
+  return merged;
+}
+
+}  // namespace tungsten

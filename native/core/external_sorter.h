@@ -1,0 +1,125 @@
+// The external sorter of one task (Spark's UnsafeExternalSorter, spark-semantics §3.4), in
+// native memory that TypeScript grants.
+//
+// Who owns what: TypeScript acquires every data page and the pointer array through the task's
+// TaskMemoryManager and hands them over (addDataPage, replacePointerArray); this class writes
+// rows into them and never allocates a page itself. When it lets go of memory (after a spill)
+// it drops its references, and TypeScript frees the pages. Spill files are named by
+// TypeScript; this class writes, reads and, on request, removes them.
+//
+// Life of a sort:
+//   1. insert(batch, row) copies rows into the current page and (prefix, address) entries into
+//      the pointer array, until the batch is done or the page or the array is full; then it
+//      says what it needs (a page for a record of N bytes, or a larger array) and TypeScript
+//      grants it, spilling if it must, and calls insert again from where it stopped.
+//   2. spill(path) sorts the in-memory records and writes them as one run; afterwards the
+//      sorter holds no memory.
+//   3. beginOutput(runs) sorts what is still in memory and merges it with the runs (a loser
+//      tree; one run and no memory: just that run). nextBatch(n) returns up to n rows as
+//      Arrow buffers.
+//   4. While output is read, spill(path) writes the unread in-memory records as a run and
+//      continues from that file (Spark's SpillableIterator), freeing the pages.
+//   5. mergeRuns() merges runs into one larger run, for multi-pass merges that the memory for
+//      read buffers does not allow in one pass.
+//
+// Not thread-safe: TypeScript runs one operation of a sorter at a time (on a worker thread).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arrow_output.h"
+#include "in_memory_sorter.h"
+#include "merger.h"
+#include "row_format.h"
+#include "sort_key.h"
+#include "spill_file.h"
+#include "task_page_table.h"
+
+namespace tungsten {
+
+struct SorterOptions {
+  std::vector<ColumnType> columns;
+  std::vector<SortKey> keys;
+  SpillCodec codec = SpillCodec::kNone;
+  uint32_t spillBlockBytes = kDefaultSpillBlockBytes;
+};
+
+struct SorterMetrics {
+  uint64_t rowsInserted = 0;
+  uint64_t sortTimeNs = 0;
+  uint64_t spillWriteTimeNs = 0;
+  uint64_t spillCount = 0;
+  uint64_t diskBytesSpilled = 0;
+  uint64_t mergePasses = 0;
+};
+
+class ExternalSorter {
+ public:
+  ExternalSorter(SorterOptions options, std::shared_ptr<TaskPageTable> pages);
+  ~ExternalSorter();
+
+  const RowLayout& layout() const { return layout_; }
+  const SorterMetrics& metrics() const { return metrics_; }
+
+  // Memory from TypeScript.
+  void addDataPage(std::shared_ptr<MemoryBlock> page);
+  // Adopts a larger (or the first) pointer array; TypeScript frees the returned old one.
+  void replacePointerArray(std::shared_ptr<MemoryBlock> array);
+  uint64_t pointerArrayCapacityBytes() const { return inMemory_.arrayBytes(); }
+  uint64_t numInMemoryRecords() const { return inMemory_.numRecords(); }
+  uint64_t numDataPages() const { return dataPages_.size(); }
+
+  struct InsertResult {
+    uint64_t nextRow;          // rows before this one are inserted
+    uint64_t needRecordBytes;  // > 0: a page with room for a record of this many bytes
+    bool needArray;            // the pointer array is full
+  };
+  InsertResult insert(const BatchView& batch, uint64_t startRow);
+
+  // Sorts and writes the in-memory records as a run (also while output is read); returns it.
+  // Afterwards no page or array is referenced. With no in-memory records it writes nothing and
+  // returns a run of 0 records (path empty).
+  SpillRunInfo spill(const std::string& path);
+
+  void beginOutput(const std::vector<SpillRunInfo>& runs);
+  // Up to maxRows rows, fewer at the end (0: done). Row count is also capped so that a
+  // 4-byte-offset column's bytes stay below 2 GiB.
+  OutputBatch nextBatch(uint64_t maxRows);
+  bool outputStarted() const { return merger_ != nullptr; }
+  // True while output is read and some of it still comes from pages.
+  bool outputReadsMemory() const;
+
+  // Merges `runs` into one run at `path` (runs are left in place; the caller removes them).
+  SpillRunInfo mergeRuns(const std::vector<SpillRunInfo>& runs, const std::string& path);
+
+ private:
+  class InMemorySource;
+  void verifyPagesLive() const;
+  void dropMemory();
+
+  SorterOptions options_;
+  RowLayout layout_;
+  KeyComparator comparator_;
+  std::shared_ptr<TaskPageTable> pages_;
+  InMemorySorter inMemory_;
+  std::vector<std::shared_ptr<MemoryBlock>> dataPages_;
+  MemoryBlock* currentPage_ = nullptr;
+  uint8_t* pageCursor_ = nullptr;
+  uint8_t* pageEnd_ = nullptr;
+
+  // Output state.
+  std::unique_ptr<InMemorySource> memorySource_;
+  std::vector<std::unique_ptr<SpillReader>> readers_;
+  std::unique_ptr<Merger> merger_;
+  int memorySourceIndex_ = -1;
+  std::vector<uint8_t> staging_;
+  std::vector<const uint8_t*> batchRecords_;
+
+  SorterMetrics metrics_;
+};
+
+}  // namespace tungsten

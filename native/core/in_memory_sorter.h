@@ -1,0 +1,76 @@
+// The records of a sorter still in memory: a pointer array of (prefix, address) entries over
+// rows in pages (Spark's UnsafeInMemorySorter, spark-semantics §3.2).
+//
+// The array is one granted MemoryBlock of `capacity` entries. Half of it holds entries, the
+// other half is the radix sort's scratch (Spark's usable capacity = size / 2):
+//
+//   [0, nonNull)                 entries whose first key is not null, in insertion order
+//   [usable - nulls, usable)     entries whose first key is null, filled from the end
+//   [usable, 2 * usable)         scratch
+//
+// sort():
+//   1. Radix-sort the non-null entries on the prefix.
+//   2. Unless the prefix is the whole key, sort each run of equal prefixes with the comparator.
+//   3. Sort the null entries on the remaining keys (nothing to do with one key).
+// The sorted order is then: nulls first or last, as the first key asks, around the sorted rest.
+//
+// The array's memory belongs to TypeScript: replacing it copies the entries into the new block,
+// and the caller frees the old one.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "memory_block.h"
+#include "radix_sort.h"
+#include "sort_key.h"
+#include "task_page_table.h"
+
+namespace tungsten {
+
+class InMemorySorter {
+ public:
+  InMemorySorter(const KeyComparator& comparator, const TaskPageTable& pages)
+      : comparator_(comparator), pages_(pages) {}
+
+  // Adopts a larger (or first) array, copying the entries; the previous block is returned so
+  // the caller can free it. Throws if the new array cannot hold the current entries.
+  std::shared_ptr<MemoryBlock> replaceArray(std::shared_ptr<MemoryBlock> array);
+  // Forgets the entries and the array (after a spill); returns the array for the caller to free.
+  std::shared_ptr<MemoryBlock> releaseArray();
+
+  bool hasArray() const { return array_ != nullptr; }
+  uint64_t usableCapacity() const { return usable_; }
+  uint64_t numRecords() const { return nonNull_ + nulls_; }
+  bool hasSpaceForAnotherRecord() const { return numRecords() < usable_; }
+  uint64_t arrayBytes() const { return array_ ? array_->size : 0; }
+
+  void insert(uint64_t prefix, uint64_t address, bool firstKeyNull) {
+    SortEntry* entries = reinterpret_cast<SortEntry*>(array_->data);
+    if (firstKeyNull) {
+      entries[usable_ - ++nulls_] = SortEntry{prefix, address};
+    } else {
+      entries[nonNull_++] = SortEntry{prefix, address};
+    }
+  }
+
+  // The sorted entries, as up to three spans; valid until the next insert or array change.
+  struct Sorted {
+    const SortEntry* spans[2];
+    uint64_t lengths[2];
+  };
+  Sorted sort();
+
+ private:
+  SortEntry* entries() const { return reinterpret_cast<SortEntry*>(array_->data); }
+  void sortByComparator(SortEntry* begin, SortEntry* end, size_t fromKey) const;
+
+  const KeyComparator& comparator_;
+  const TaskPageTable& pages_;
+  std::shared_ptr<MemoryBlock> array_;
+  uint64_t usable_ = 0;
+  uint64_t nonNull_ = 0;
+  uint64_t nulls_ = 0;
+};
+
+}  // namespace tungsten

@@ -1,0 +1,129 @@
+#include "lz4_block.h"
+
+#include <cstring>
+
+namespace tungsten {
+
+namespace {
+
+constexpr size_t kMinMatch = 4;
+constexpr size_t kLastLiterals = 5;
+constexpr size_t kMatchFindLimit = 12;
+constexpr size_t kMaxOffset = 65535;
+constexpr int kHashBits = 14;
+
+uint32_t read32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+uint32_t hashSequence(uint32_t sequence) { return (sequence * 2654435761u) >> (32 - kHashBits); }
+
+uint8_t* writeLength(uint8_t* op, size_t length) {
+  while (length >= 255) {
+    *op++ = 255;
+    length -= 255;
+  }
+  *op++ = static_cast<uint8_t>(length);
+  return op;
+}
+
+uint8_t* emitSequence(uint8_t* op, const uint8_t* literals, size_t literalLength, size_t offset,
+                      size_t matchLength) {
+  uint8_t* token = op++;
+  uint8_t tokenValue = static_cast<uint8_t>((literalLength >= 15 ? 15 : literalLength) << 4);
+  if (literalLength >= 15) op = writeLength(op, literalLength - 15);
+  if (literalLength > 0) std::memcpy(op, literals, literalLength);  // literals may be null when 0
+  op += literalLength;
+  if (matchLength == 0) {  // the final, literals-only sequence
+    *token = tokenValue;
+    return op;
+  }
+  *op++ = static_cast<uint8_t>(offset & 0xff);
+  *op++ = static_cast<uint8_t>(offset >> 8);
+  size_t code = matchLength - kMinMatch;
+  tokenValue |= static_cast<uint8_t>(code >= 15 ? 15 : code);
+  if (code >= 15) op = writeLength(op, code - 15);
+  *token = tokenValue;
+  return op;
+}
+
+}  // namespace
+
+size_t lz4Compress(const uint8_t* src, size_t length, uint8_t* dst) {
+  uint8_t* op = dst;
+  size_t anchor = 0;
+  if (length > kMatchFindLimit) {
+    // Positions + 1, so that 0 means empty; only used within one call.
+    static thread_local uint32_t table[1 << kHashBits];
+    std::memset(table, 0, sizeof table);
+    const size_t matchFindLimit = length - kMatchFindLimit;
+    const size_t matchLimit = length - kLastLiterals;
+    size_t ip = 0;
+    size_t misses = 0;
+    while (ip < matchFindLimit) {
+      const uint32_t sequence = read32(src + ip);
+      const uint32_t h = hashSequence(sequence);
+      const size_t candidate = table[h];
+      table[h] = static_cast<uint32_t>(ip + 1);
+      if (candidate != 0 && ip - (candidate - 1) <= kMaxOffset && read32(src + candidate - 1) == sequence) {
+        size_t ref = candidate - 1;
+        size_t matchLength = kMinMatch;
+        while (ip + matchLength < matchLimit && src[ref + matchLength] == src[ip + matchLength]) ++matchLength;
+        op = emitSequence(op, src + anchor, ip - anchor, ip - ref, matchLength);
+        ip += matchLength;
+        anchor = ip;
+        misses = 0;
+      } else {
+        // Step faster through data that does not compress, as LZ4's acceleration does.
+        ip += 1 + (misses++ >> 6);
+      }
+    }
+  }
+  return static_cast<size_t>(emitSequence(op, src + anchor, length - anchor, 0, 0) - dst);
+}
+
+bool lz4Decompress(const uint8_t* src, size_t storedLength, uint8_t* dst, size_t rawLength) {
+  const uint8_t* ip = src;
+  const uint8_t* const ipEnd = src + storedLength;
+  uint8_t* op = dst;
+  uint8_t* const opEnd = dst + rawLength;
+  auto readLength = [&](size_t& length) -> bool {
+    uint8_t byte;
+    do {
+      if (ip >= ipEnd) return false;
+      byte = *ip++;
+      length += byte;
+    } while (byte == 255);
+    return true;
+  };
+  while (ip < ipEnd) {
+    const uint8_t token = *ip++;
+    size_t literalLength = token >> 4;
+    if (literalLength == 15 && !readLength(literalLength)) return false;
+    if (literalLength > static_cast<size_t>(ipEnd - ip) || literalLength > static_cast<size_t>(opEnd - op)) return false;
+    if (literalLength > 0) std::memcpy(op, ip, literalLength);
+    ip += literalLength;
+    op += literalLength;
+    if (ip == ipEnd) break;  // the last sequence has no match
+    if (ipEnd - ip < 2) return false;
+    const size_t offset = ip[0] | (size_t{ip[1]} << 8);
+    ip += 2;
+    if (offset == 0 || offset > static_cast<size_t>(op - dst)) return false;
+    size_t matchLength = token & 15;
+    if (matchLength == 15 && !readLength(matchLength)) return false;
+    matchLength += kMinMatch;
+    if (matchLength > static_cast<size_t>(opEnd - op)) return false;
+    const uint8_t* match = op - offset;
+    if (offset >= matchLength) {
+      std::memcpy(op, match, matchLength);
+      op += matchLength;
+    } else {
+      for (size_t i = 0; i < matchLength; ++i) *op++ = match[i];  // overlapping copy
+    }
+  }
+  return op == opEnd;
+}
+
+}  // namespace tungsten

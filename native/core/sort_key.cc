@@ -1,0 +1,195 @@
+#include "sort_key.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace tungsten {
+
+namespace {
+
+constexpr uint64_t kSignBit = uint64_t{1} << 63;
+
+template <typename T>
+T load(const uint8_t* p) {
+  T value;
+  std::memcpy(&value, p, sizeof value);
+  return value;
+}
+
+int64_t loadSigned(const uint8_t* p, uint32_t width) {
+  switch (width) {
+    case 1: return load<int8_t>(p);
+    case 2: return load<int16_t>(p);
+    case 4: return load<int32_t>(p);
+    default: return load<int64_t>(p);
+  }
+}
+
+uint64_t loadUnsigned(const uint8_t* p, uint32_t width) {
+  switch (width) {
+    case 1: return load<uint8_t>(p);
+    case 2: return load<uint16_t>(p);
+    case 4: return load<uint32_t>(p);
+    default: return load<uint64_t>(p);
+  }
+}
+
+__int128 loadDecimal(const uint8_t* p) { return load<__int128>(p); }
+
+uint64_t bigEndianPrefix(const uint8_t* bytes, uint64_t length) {
+  uint64_t prefix = 0;
+  uint64_t n = std::min<uint64_t>(length, 8);
+  for (uint64_t i = 0; i < n; ++i) prefix |= uint64_t{bytes[i]} << (56 - 8 * i);
+  return prefix;
+}
+
+uint64_t normalizedFloatBits(const uint8_t* p, uint32_t width) {
+  return width == 4 ? normalizeFloat(load<float>(p)) : normalizeDouble(load<double>(p));
+}
+
+int64_t clampToInt64(__int128 value) {
+  if (value > std::numeric_limits<int64_t>::max()) return std::numeric_limits<int64_t>::max();
+  if (value < std::numeric_limits<int64_t>::min()) return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(value);
+}
+
+template <typename T>
+int threeWay(T a, T b) {
+  return (a > b) - (a < b);
+}
+
+}  // namespace
+
+uint64_t normalizeSigned(int64_t value) { return static_cast<uint64_t>(value) ^ kSignBit; }
+
+uint64_t normalizeDouble(double value) {
+  if (std::isnan(value)) value = std::numeric_limits<double>::quiet_NaN();
+  uint64_t bits;
+  std::memcpy(&bits, &value, 8);
+  return (bits & kSignBit) ? ~bits : bits | kSignBit;
+}
+
+uint64_t normalizeFloat(float value) {
+  if (std::isnan(value)) value = std::numeric_limits<float>::quiet_NaN();
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  uint32_t normalized = (bits & 0x80000000u) ? ~bits : bits | 0x80000000u;
+  return uint64_t{normalized} << 32;
+}
+
+KeyComparator::KeyComparator(const RowLayout& layout, std::vector<SortKey> keys)
+    : layout_(layout), keys_(std::move(keys)) {
+  for (const SortKey& key : keys_) slots_.push_back(layout_.slotOffset(key.column));
+  const ColumnType& first = layout_.columns()[keys_[0].column];
+  switch (first.physical) {
+    case PhysicalType::kVarBinary: firstKeyExact_ = false; break;
+    case PhysicalType::kFixedBinary: firstKeyExact_ = first.width <= 8; break;
+    case PhysicalType::kDecimal128: firstKeyExact_ = first.decimalFitsInt64; break;
+    default: firstKeyExact_ = true; break;
+  }
+  prefixIsWholeKey_ = firstKeyExact_ && keys_.size() == 1;
+}
+
+uint64_t KeyComparator::prefix(const ColumnView& column, uint64_t row) const {
+  const ColumnType& type = column.type;
+  uint64_t prefix = 0;
+  switch (type.physical) {
+    case PhysicalType::kInt:
+      prefix = normalizeSigned(loadSigned(column.values + row * type.width, type.width));
+      break;
+    case PhysicalType::kUInt:
+      prefix = loadUnsigned(column.values + row * type.width, type.width);
+      break;
+    case PhysicalType::kFloat:
+      prefix = normalizedFloatBits(column.values + row * type.width, type.width);
+      break;
+    case PhysicalType::kBool: {
+      uint64_t bit = column.valuesBitOffset + row;
+      prefix = (column.values[bit >> 3] >> (bit & 7)) & 1;
+      break;
+    }
+    case PhysicalType::kDecimal128:
+      prefix = normalizeSigned(clampToInt64(loadDecimal(column.values + row * 16)));
+      break;
+    case PhysicalType::kVarBinary: {
+      uint64_t start = varOffset(column, row);
+      prefix = bigEndianPrefix(column.values + start, varOffset(column, row + 1) - start);
+      break;
+    }
+    case PhysicalType::kFixedBinary:
+      prefix = bigEndianPrefix(column.values + row * type.width, type.width);
+      break;
+  }
+  return keys_[0].descending ? ~prefix : prefix;
+}
+
+int KeyComparator::compareKey(size_t key, const uint8_t* a, const uint8_t* b) const {
+  const SortKey& k = keys_[key];
+  const bool aNull = RowLayout::isNull(a, k.column);
+  const bool bNull = RowLayout::isNull(b, k.column);
+  if (aNull || bNull) {
+    if (aNull && bNull) return 0;
+    return (aNull == k.nullsFirst) ? -1 : 1;
+  }
+  const ColumnType& type = layout_.columns()[k.column];
+  const uint32_t slot = slots_[key];
+  int result = 0;
+  switch (type.physical) {
+    case PhysicalType::kInt:
+      result = threeWay(loadSigned(a + slot, type.width), loadSigned(b + slot, type.width));
+      break;
+    case PhysicalType::kUInt:
+      result = threeWay(loadUnsigned(a + slot, type.width), loadUnsigned(b + slot, type.width));
+      break;
+    case PhysicalType::kFloat:
+      result = threeWay(normalizedFloatBits(a + slot, type.width), normalizedFloatBits(b + slot, type.width));
+      break;
+    case PhysicalType::kBool:
+      result = threeWay(a[slot], b[slot]);
+      break;
+    case PhysicalType::kDecimal128:
+      result = threeWay(loadDecimal(a + slot), loadDecimal(b + slot));
+      break;
+    case PhysicalType::kFixedBinary:
+      result = std::memcmp(a + slot, b + slot, type.width);
+      result = threeWay(result, 0);
+      break;
+    case PhysicalType::kVarBinary: {
+      uint32_t aLength, bLength;
+      const uint8_t* aBytes = RowLayout::varValue(a, slot, &aLength);
+      const uint8_t* bBytes = RowLayout::varValue(b, slot, &bLength);
+      int c = std::memcmp(aBytes, bBytes, std::min(aLength, bLength));
+      result = c != 0 ? threeWay(c, 0) : threeWay(aLength, bLength);
+      break;
+    }
+  }
+  return k.descending ? -result : result;
+}
+
+int KeyComparator::compare(const uint8_t* a, const uint8_t* b, size_t fromKey) const {
+  for (size_t key = fromKey; key < keys_.size(); ++key) {
+    int c = compareKey(key, a, b);
+    if (c != 0) return c;
+  }
+  return 0;
+}
+
+int KeyComparator::compareRecords(uint64_t prefixA, const uint8_t* recordA, uint64_t prefixB,
+                                  const uint8_t* recordB) const {
+  const uint8_t* a = RowLayout::payload(recordA);
+  const uint8_t* b = RowLayout::payload(recordB);
+  const SortKey& first = keys_[0];
+  const bool aNull = RowLayout::isNull(a, first.column);
+  const bool bNull = RowLayout::isNull(b, first.column);
+  if (aNull || bNull) {
+    if (!(aNull && bNull)) return (aNull == first.nullsFirst) ? -1 : 1;
+    return compare(a, b, 1);
+  }
+  if (prefixA != prefixB) return prefixA < prefixB ? -1 : 1;
+  if (prefixIsWholeKey_) return 0;
+  return compare(a, b, firstKeyExact_ ? 1 : 0);
+}
+
+}  // namespace tungsten

@@ -1,0 +1,75 @@
+// Sort keys: the 8-byte normalized prefix and the full-key comparator.
+//
+// The prefix of a row is its first key's value mapped to a u64 whose unsigned order is the
+// key's order, so that radix sort and merging compare one integer. Per physical type:
+//   kInt      value sign-extended to 64 bits, sign bit flipped           (exact)
+//   kUInt     value zero-extended                                         (exact)
+//   kFloat    IEEE bits; negative: all bits flipped, else sign bit set;   (exact)
+//             every NaN first made the one canonical quiet NaN, so
+//             -inf < ... < -0 < +0 < ... < +inf < NaN (total order)
+//   kBool     0 or 1                                                      (exact)
+//   kDecimal128  the value clamped to int64, then as kInt                 (exact when the
+//             column's precision is <= 18, i.e. decimalFitsInt64)
+//   kVarBinary, kFixedBinary  the first 8 bytes big-endian, zero-padded   (exact only for
+//             fixed widths <= 8)
+// Descending keys store the bitwise complement. "Exact" means equal prefixes imply equal
+// keys; when the first key is exact and it is the only key, no comparator ever runs.
+//
+// The prefix says nothing about nulls: rows whose first key is null are kept apart by the
+// sorter and placed first or last as that key asks, whether ascending or descending (as
+// Spark does). The comparator orders nulls the same way for every key.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "column_types.h"
+#include "row_format.h"
+
+namespace tungsten {
+
+struct SortKey {
+  uint32_t column;
+  bool descending;
+  bool nullsFirst;
+};
+
+class KeyComparator {
+ public:
+  KeyComparator(const RowLayout& layout, std::vector<SortKey> keys);
+
+  const std::vector<SortKey>& keys() const { return keys_; }
+  // True when the prefix alone decides the order of non-null first keys: a single key of an
+  // exact type.
+  bool prefixIsWholeKey() const { return prefixIsWholeKey_; }
+  uint32_t firstKeyColumn() const { return keys_[0].column; }
+  // True when equal prefixes imply equal first keys.
+  bool firstKeyExact() const { return firstKeyExact_; }
+
+  // The prefix of row `row` of the first key's input column; meaningless for a null.
+  uint64_t prefix(const ColumnView& column, uint64_t row) const;
+
+  // Compares two payloads on keys [fromKey, end): < 0, 0, > 0.
+  int compare(const uint8_t* a, const uint8_t* b, size_t fromKey = 0) const;
+
+  // The total order of records used everywhere (merge, ties): first-key nulls placed as
+  // asked, then the prefix, then the full comparator where the prefix is not exact.
+  int compareRecords(uint64_t prefixA, const uint8_t* recordA, uint64_t prefixB,
+                     const uint8_t* recordB) const;
+
+ private:
+  int compareKey(size_t key, const uint8_t* a, const uint8_t* b) const;
+
+  const RowLayout& layout_;
+  std::vector<SortKey> keys_;
+  std::vector<uint32_t> slots_;
+  bool prefixIsWholeKey_;
+  bool firstKeyExact_;
+};
+
+// Prefix building blocks, exposed for the tests.
+uint64_t normalizeSigned(int64_t value);
+uint64_t normalizeDouble(double value);
+uint64_t normalizeFloat(float value);
+
+}  // namespace tungsten
