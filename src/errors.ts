@@ -21,6 +21,14 @@ export type ErrorCode =
   | 'TASK_KILLED'
   | 'NATIVE_OUT_OF_MEMORY'
   | 'INVARIANT_VIOLATED'
+  | 'UNSUPPORTED_TYPE'
+  | 'COLUMN_NOT_FOUND'
+  | 'SCHEMA_MISMATCH'
+  | 'RECORD_TOO_LARGE'
+  | 'SPILL_CORRUPT'
+  | 'DISK_FULL'
+  | 'IO_ERROR'
+  | 'CLOSED'
   | 'INTERNAL';
 
 export class TungstenError extends Error {
@@ -155,6 +163,70 @@ export class InternalError extends TungstenError {
   }
 }
 
+/** A column's Arrow type cannot be sorted or carried. `column` and `type` name it. */
+export class UnsupportedTypeError extends TungstenError {
+  readonly column: string;
+  readonly type: string;
+
+  constructor(column: string, type: string, supported: string) {
+    super('UNSUPPORTED_TYPE', `column "${column}" has type ${type}, which is not supported; supported types: ${supported}`);
+    this.column = column;
+    this.type = type;
+  }
+}
+
+/** A column named by the caller is not in the schema. */
+export class ColumnNotFoundError extends TungstenError {
+  readonly column: string;
+
+  constructor(column: string, available: readonly string[]) {
+    super('COLUMN_NOT_FOUND', `column "${column}" does not exist; the columns are ${available.map((c) => `"${c}"`).join(', ')}`);
+    this.column = column;
+  }
+}
+
+/** A batch does not have the schema the operator was created with. */
+export class SchemaMismatchError extends TungstenError {
+  constructor(message: string) {
+    super('SCHEMA_MISMATCH', message);
+  }
+}
+
+/** One row is larger than a record may be (4 GiB − 1 bytes) or than the largest page. */
+export class RecordTooLargeError extends TungstenError {
+  constructor(message: string) {
+    super('RECORD_TOO_LARGE', message);
+  }
+}
+
+/** A spill file failed its checksum, was truncated or is not a spill file. */
+export class SpillCorruptError extends TungstenError {
+  constructor(message: string) {
+    super('SPILL_CORRUPT', message);
+  }
+}
+
+/** The spill device is full. Free space there or point the local directories elsewhere. */
+export class DiskFullError extends TungstenError {
+  constructor(message: string) {
+    super('DISK_FULL', message);
+  }
+}
+
+/** A spill file or directory could not be created, written, read or removed. */
+export class IoError extends TungstenError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('IO_ERROR', message, options);
+  }
+}
+
+/** The object was closed; create a new one. */
+export class ClosedError extends TungstenError {
+  constructor(what: string) {
+    super('CLOSED', `${what} is closed`);
+  }
+}
+
 /** Builds the error for a code raised by native code; also the addon's error factory. */
 export function errorFromCode(code: string, message: string): TungstenError {
   switch (code) {
@@ -168,6 +240,14 @@ export function errorFromCode(code: string, message: string): TungstenError {
       return new PageTableFullError(message);
     case 'INVALID_PAGE_STATE':
       return new InvalidPageStateError(message);
+    case 'RECORD_TOO_LARGE':
+      return new RecordTooLargeError(message);
+    case 'SPILL_CORRUPT':
+      return new SpillCorruptError(message);
+    case 'DISK_FULL':
+      return new DiskFullError(message);
+    case 'IO_ERROR':
+      return new IoError(message);
     case 'NATIVE_OUT_OF_MEMORY':
     case 'INVARIANT_VIOLATED':
       return new InternalError(code, message);
@@ -182,6 +262,10 @@ export const NATIVE_ERROR_CODES: readonly ErrorCode[] = [
   'TOO_LARGE_PAGE',
   'PAGE_TABLE_FULL',
   'INVALID_PAGE_STATE',
+  'RECORD_TOO_LARGE',
+  'SPILL_CORRUPT',
+  'DISK_FULL',
+  'IO_ERROR',
   'INVALID_HANDLE',
   'NATIVE_OUT_OF_MEMORY',
   'INTERNAL',

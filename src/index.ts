@@ -15,6 +15,14 @@ export {
   SpillAcquiredMemoryError,
   TaskKilledError,
   InternalError,
+  UnsupportedTypeError,
+  ColumnNotFoundError,
+  SchemaMismatchError,
+  RecordTooLargeError,
+  SpillCorruptError,
+  DiskFullError,
+  IoError,
+  ClosedError,
   type ErrorCode,
   type ConsumerUsage,
 } from './errors.js';
@@ -49,3 +57,5 @@ export {
   FREED_IN_TMM_PAGE_NUMBER,
   FREED_IN_ALLOCATOR_PAGE_NUMBER,
 } from './memory/MemoryBlock.js';
+export { ExternalSorter, type SortKey, type ExternalSorterOptions, type SorterMetrics } from './sort/ExternalSorter.js';
+export { LocalDirs } from './storage/LocalDirs.js';

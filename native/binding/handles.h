@@ -1,4 +1,4 @@
-// Handles crossing the N-API boundary, checked on every call.
+// Handles crossing the N-API boundary, checked on every call (binding.h's unwrap).
 //
 // A handle is a JavaScript External tagged with its type (napi_type_tag), so that passing a
 // page-table handle where a block is expected, or any other object, throws INVALID_HANDLE
@@ -9,25 +9,32 @@
 #include <napi.h>
 
 #include <memory>
-#include <string>
 
-#include "errors.h"
+#include "external_sorter.h"
 #include "memory_block.h"
 #include "task_page_table.h"
 
 namespace tungsten::binding {
 
-
 struct PageTableHandle {
   static constexpr napi_type_tag kTag = {0x7a1c5e0b9d3f4e21ull, 0x8b6a2f1e0c4d3b59ull};
   static constexpr const char* kName = "PageTable";
-  std::unique_ptr<TaskPageTable> table;
+  // Shared with the task's sorters, which resolve record addresses through it.
+  std::shared_ptr<TaskPageTable> table;
 };
 
 struct BlockHandle {
   static constexpr napi_type_tag kTag = {0x3e9d2c7b1a0f4865ull, 0x9f8e7d6c5b4a3921ull};
   static constexpr const char* kName = "MemoryBlock";
   std::shared_ptr<MemoryBlock> block;
+};
+
+struct SorterHandle {
+  static constexpr napi_type_tag kTag = {0x51d0c4e2a9b87f36ull, 0x2c7e9a1b5d3f6e08ull};
+  static constexpr const char* kName = "Sorter";
+  std::unique_ptr<ExternalSorter> sorter;
+  // True while a worker thread uses the sorter; every other call is refused meanwhile.
+  bool busy = false;
 };
 
 template <typename Handle>

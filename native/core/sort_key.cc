@@ -11,6 +11,9 @@ namespace {
 
 constexpr uint64_t kSignBit = uint64_t{1} << 63;
 
+// GCC and Clang's 128-bit integer, for Decimal128 comparisons.
+__extension__ typedef __int128 Int128;
+
 template <typename T>
 T load(const uint8_t* p) {
   T value;
@@ -36,7 +39,7 @@ uint64_t loadUnsigned(const uint8_t* p, uint32_t width) {
   }
 }
 
-__int128 loadDecimal(const uint8_t* p) { return load<__int128>(p); }
+Int128 loadDecimal(const uint8_t* p) { return load<Int128>(p); }
 
 uint64_t bigEndianPrefix(const uint8_t* bytes, uint64_t length) {
   uint64_t prefix = 0;
@@ -49,7 +52,7 @@ uint64_t normalizedFloatBits(const uint8_t* p, uint32_t width) {
   return width == 4 ? normalizeFloat(load<float>(p)) : normalizeDouble(load<double>(p));
 }
 
-int64_t clampToInt64(__int128 value) {
+int64_t clampToInt64(Int128 value) {
   if (value > std::numeric_limits<int64_t>::max()) return std::numeric_limits<int64_t>::max();
   if (value < std::numeric_limits<int64_t>::min()) return std::numeric_limits<int64_t>::min();
   return static_cast<int64_t>(value);

@@ -16,7 +16,8 @@ let nextConsumerId = 0;
 
 export abstract class MemoryConsumer {
   readonly pageSize: number;
-  protected usedBytes = 0;
+  private usedBytes = 0;
+  private peakUsedBytes = 0;
   private readonly id = nextConsumerId++;
 
   constructor(
@@ -30,6 +31,16 @@ export abstract class MemoryConsumer {
   /** Bytes this consumer holds now. */
   get used(): number {
     return this.usedBytes;
+  }
+
+  /** The most this consumer has held at once (Spark's peak execution memory). */
+  get peakUsed(): number {
+    return this.peakUsedBytes;
+  }
+
+  private addUsed(bytes: number): void {
+    this.usedBytes += bytes;
+    if (this.usedBytes > this.peakUsedBytes) this.peakUsedBytes = this.usedBytes;
   }
 
   /** Names the consumer in logs and out-of-memory errors. */
@@ -58,14 +69,14 @@ export abstract class MemoryConsumer {
    */
   protected async allocatePage(required: number): Promise<MemoryBlock> {
     const page = await this.pageOfAtLeast(Math.max(this.pageSize, required), required);
-    this.usedBytes += page.size;
+    this.addUsed(page.size);
     return page;
   }
 
   /** Allocates exactly `nLongs` × 8 bytes as one page (Spark's allocateArray). */
   protected async allocateArray(nLongs: number): Promise<MemoryBlock> {
     const page = await this.pageOfAtLeast(nLongs * 8, nLongs * 8);
-    this.usedBytes += page.size;
+    this.addUsed(page.size);
     return page;
   }
 
@@ -88,7 +99,7 @@ export abstract class MemoryConsumer {
   /** Acquires up to `size` bytes without a page; returns the grant, which may be less. */
   async acquireMemory(size: number): Promise<number> {
     const granted = await this.taskMemoryManager.acquireExecutionMemory(size, this);
-    this.usedBytes += granted;
+    this.addUsed(granted);
     return granted;
   }
 

@@ -165,8 +165,7 @@ export class TaskMemoryManager {
       if (acquired <= 0) return null;
       let handle;
       try {
-        this.pageTable ??= addon.pageTableCreate();
-        handle = addon.pageTableAllocatePage(this.pageTable, acquired);
+        handle = addon.pageTableAllocatePage(this.nativePageTable(), acquired);
       } catch (error) {
         this.releaseExecutionMemory(acquired, consumer);
         throw error;
@@ -176,6 +175,15 @@ export class TaskMemoryManager {
       // attempt sees the task as holding it and spills, as Spark does; cleanup releases it.
       this.acquiredButNotUsed += acquired;
     }
+  }
+
+  /**
+   * The task's native page table, created on first use. Native consumers (the sorter) resolve
+   * record addresses through it; it lives until cleanUpAllAllocatedMemory.
+   */
+  nativePageTable(): PageTableHandle {
+    this.pageTable ??= addon.pageTableCreate();
+    return this.pageTable;
   }
 
   /** Frees a page of this task and releases its bytes. Throws InvalidPageStateError for a

@@ -18,10 +18,117 @@ import { errorFromCode } from '../errors.js';
 
 declare const pageTableBrand: unique symbol;
 declare const blockBrand: unique symbol;
+declare const sorterBrand: unique symbol;
 /** A task's native page table. Closed by {@link NativeAddon.pageTableClose}. */
 export type PageTableHandle = { readonly [pageTableBrand]: true };
 /** A native memory block: a page of a page table, or a direct allocation. */
 export type BlockHandle = { readonly [blockBrand]: true };
+
+/** A native external sorter. Closed by {@link NativeAddon.sorterClose}. */
+export type SorterHandle = { readonly [sorterBrand]: true };
+
+/** native/core's PhysicalType. */
+export const PhysicalType = {
+  INT: 0,
+  UINT: 1,
+  FLOAT: 2,
+  BOOL: 3,
+  DECIMAL128: 4,
+  VAR_BINARY: 5,
+  FIXED_BINARY: 6,
+} as const;
+export type PhysicalType = (typeof PhysicalType)[keyof typeof PhysicalType];
+
+export interface NativeColumnType {
+  physical: PhysicalType;
+  /** Bytes per value; bytes per offset (4 or 8) for VAR_BINARY. */
+  width: number;
+  /** DECIMAL128 with precision ≤ 18: the 8-byte prefix holds the whole value. */
+  decimalFitsInt64: boolean;
+}
+
+/** One column of a batch, borrowed by native code for the duration of a call. */
+export interface NativeColumn {
+  validity: Uint8Array | null;
+  /** Bit index of row 0 in `validity`. */
+  validityOffset: number;
+  values: ArrayBufferView;
+  /** BOOL only: bit index of row 0 in `values`. */
+  valuesBitOffset: number;
+  /** VAR_BINARY only: numRows + 1 offsets. */
+  offsets: Int32Array | BigInt64Array | null;
+}
+
+export interface NativeBatch {
+  numRows: number;
+  columns: NativeColumn[];
+}
+
+export interface NativeSortKey {
+  column: number;
+  descending: boolean;
+  nullsFirst: boolean;
+}
+
+export interface NativeSorterOptions {
+  columns: NativeColumnType[];
+  keys: NativeSortKey[];
+  /** 0: none, 1: lz4. */
+  codec: 0 | 1;
+  spillBlockBytes: number;
+}
+
+/** A sorted run on disk, as native code wrote it. */
+export interface SpillRun {
+  path: string;
+  codec: number;
+  records: number;
+  blocks: number;
+  /** Bytes written to disk. */
+  fileBytes: number;
+  /** Bytes of records before compression. */
+  rawBytes: number;
+  /** The largest raw block: the read buffer a reader of this run needs. */
+  maxBlockBytes: number;
+}
+
+export interface InsertProgress {
+  /** Rows before this one are in the sorter. */
+  nextRow: number;
+  /** > 0: the sorter needs a page with room for a record of this many bytes. */
+  needRecordBytes: number;
+  /** The pointer array is full (or there is none). */
+  needArray: boolean;
+}
+
+export interface NativeOutputColumn {
+  nullCount: number;
+  validity: ArrayBuffer | null;
+  values: ArrayBuffer;
+  offsets: ArrayBuffer | null;
+}
+
+export interface NativeOutputBatch {
+  numRows: number;
+  columns: NativeOutputColumn[];
+}
+
+export interface SorterState {
+  inMemoryRecords: number;
+  dataPages: number;
+  pointerArrayBytes: number;
+  outputStarted: boolean;
+  outputReadsMemory: boolean;
+}
+
+export interface NativeSorterMetrics {
+  rowsInserted: number;
+  sortTimeNs: number;
+  spillWriteTimeNs: number;
+  spillCount: number;
+  diskBytesSpilled: number;
+  mergePasses: number;
+}
 
 export interface AllocatorStats {
   liveBytes: number;
@@ -64,6 +171,24 @@ export interface NativeAddon {
   encodePageNumberAndOffset(pageNumber: number, offset: bigint): bigint;
   decodePageNumber(address: bigint): number;
   decodeOffset(address: bigint): bigint;
+
+  sorterCreate(table: PageTableHandle, options: NativeSorterOptions): SorterHandle;
+  sorterAddDataPage(sorter: SorterHandle, page: BlockHandle): void;
+  /** Copies the entries into `array`; the caller frees the previous array afterwards. */
+  sorterReplacePointerArray(sorter: SorterHandle, array: BlockHandle): void;
+  sorterInsert(sorter: SorterHandle, batch: NativeBatch, startRow: number): Promise<InsertProgress>;
+  /** Writes the in-memory records as a run; null when there were none. Afterwards the sorter
+   *  references no page or array. */
+  sorterSpill(sorter: SorterHandle, path: string): Promise<SpillRun | null>;
+  sorterBeginOutput(sorter: SorterHandle, runs: SpillRun[]): Promise<void>;
+  sorterNextBatch(sorter: SorterHandle, maxRows: number): Promise<NativeOutputBatch>;
+  sorterMergeRuns(sorter: SorterHandle, runs: SpillRun[], path: string): Promise<SpillRun>;
+  sorterState(sorter: SorterHandle): SorterState;
+  sorterMetrics(sorter: SorterHandle): NativeSorterMetrics;
+  /** Releases the native sorter; idempotent; refused while an operation runs. */
+  sorterClose(sorter: SorterHandle): void;
+  /** Test hook: spill writes fail as if the disk were full after `bytes` more bytes; −1: off. */
+  spillInjectDiskFullAfter(bytes: number): void;
 
   readonly constants: {
     readonly PAGE_NUMBER_BITS: number;

@@ -20,8 +20,15 @@ export class TestMemoryManager extends MemoryManager {
     });
   }
 
+  private failures = 0;
+
   limit(available: number): void {
     this.available = available;
+  }
+
+  /** The next `count` acquisitions grant 0 (Spark's markConsequentOOM); Infinity: all. */
+  failNextAcquisitions(count: number): void {
+    this.failures = count;
   }
 
   get maxOnHeapStorageMemory(): number {
@@ -47,6 +54,10 @@ export class TestMemoryManager extends MemoryManager {
   }
 
   async acquireExecutionMemory(numBytes: number, taskAttemptId: number): Promise<number> {
+    if (this.failures > 0) {
+      this.failures -= 1;
+      return 0;
+    }
     const granted = Math.min(numBytes, this.available);
     this.available -= granted;
     this.memoryForTask.set(taskAttemptId, (this.memoryForTask.get(taskAttemptId) ?? 0) + granted);

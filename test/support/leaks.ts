@@ -10,8 +10,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nativeAllocator } from '../../src/memory/MemoryBlock.js';
 import type { MemoryManager } from '../../src/memory/MemoryManager.js';
+import { LocalDirs } from '../../src/storage/LocalDirs.js';
 
 const tracked = new Set<MemoryManager>();
+const localDirs: LocalDirs[] = [];
+
+/** Local directories inside the scratch folder, removed after the test. */
+export function testLocalDirs(): LocalDirs {
+  const dirs = new LocalDirs([scratchDir]);
+  localDirs.push(dirs);
+  return dirs;
+}
 
 export function track<M extends MemoryManager>(manager: M): M {
   tracked.add(manager);
@@ -33,8 +42,10 @@ export function leaksAfterTest(): string[] {
   }
   tracked.clear();
   mkdirSync(scratchDir, { recursive: true });
-  const left = readdirSync(scratchDir);
-  if (left.length > 0) problems.push(`files left in ${scratchDir}: ${left.join(', ')}`);
+  // Folders may stay (a LocalDirs keeps its layout until closed); files may not.
+  const left = readdirSync(scratchDir, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+  if (left.length > 0) problems.push(`files left in ${scratchDir}: ${left.map((f) => f.name).join(', ')}`);
+  for (const dirs of localDirs.splice(0)) dirs.closeSync();
   return problems;
 }
 

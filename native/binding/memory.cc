@@ -1,0 +1,195 @@
+// Exports for native page memory: the allocator, blocks, task page tables, addresses.
+#include <napi.h>
+
+#include <string>
+
+#include "binding.h"
+#include "page_address.h"
+#include "page_allocator.h"
+#include "task_page_table.h"
+
+namespace tungsten::binding {
+namespace {
+
+Napi::Value blockOrNull(Napi::Env env, std::shared_ptr<MemoryBlock> block) {
+  if (!block) return env.Null();
+  return wrapHandle(env, new BlockHandle{std::move(block)});
+}
+
+Napi::Value setErrorFactory(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) {
+    throw Error(ErrorCode::kInvalidArgument, "argument 'factory' must be a function");
+  }
+  info.Env().GetInstanceData<AddonData>()->errorFactory =
+      Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Value errorCodes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const ErrorCode all[] = {ErrorCode::kInvalidArgument, ErrorCode::kTooLargePage,
+                           ErrorCode::kPageTableFull,   ErrorCode::kInvalidPageState,
+                           ErrorCode::kRecordTooLarge,  ErrorCode::kSpillCorrupt,
+                           ErrorCode::kDiskFull,        ErrorCode::kIoError};
+  Napi::Array codes = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (ErrorCode code : all) codes.Set(i++, errorCodeName(code));
+  for (const char* code : {kErrorCodeInvalidHandle, "NATIVE_OUT_OF_MEMORY", "INTERNAL"}) {
+    codes.Set(i++, code);
+  }
+  return codes;
+}
+
+Napi::Value allocatorStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AllocatorStats stats = PageAllocator::instance().stats();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("liveBytes", static_cast<double>(stats.liveBytes));
+  result.Set("liveBlocks", static_cast<double>(stats.liveBlocks));
+  result.Set("peakLiveBytes", static_cast<double>(stats.peakLiveBytes));
+  result.Set("totalAllocations", static_cast<double>(stats.totalAllocations));
+  return result;
+}
+
+Napi::Value allocatorSetDebugFill(const Napi::CallbackInfo& info) {
+  if (!info[0].IsBoolean()) throw Error(ErrorCode::kInvalidArgument, "argument 'on' must be a boolean");
+  PageAllocator::instance().setDebugFill(info[0].As<Napi::Boolean>().Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value allocatorDebugFill(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), PageAllocator::instance().debugFill());
+}
+
+Napi::Value allocatorFailNextAllocations(const Napi::CallbackInfo& info) {
+  uint64_t count = byteCount(info, 0, "count");
+  if (count > UINT32_MAX) throw Error(ErrorCode::kInvalidArgument, "argument 'count' is too large");
+  PageAllocator::instance().failNextAllocations(static_cast<uint32_t>(count));
+  return info.Env().Undefined();
+}
+
+Napi::Value allocatorAllocate(const Napi::CallbackInfo& info) {
+  return blockOrNull(info.Env(), PageAllocator::instance().allocate(byteCount(info, 0, "size")));
+}
+
+Napi::Value allocatorFree(const Napi::CallbackInfo& info) {
+  PageAllocator::instance().free(*blockOf(info, 0));
+  return info.Env().Undefined();
+}
+
+Napi::Value blockPageNumber(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), blockOf(info, 0)->pageNumber);
+}
+
+Napi::Value blockSize(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(blockOf(info, 0)->size));
+}
+
+Napi::Value blockBaseAddress(const Napi::CallbackInfo& info) {
+  return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(blockOf(info, 0)->baseAddress()));
+}
+
+Napi::Value pageTableCreate(const Napi::CallbackInfo& info) {
+  auto* handle = new PageTableHandle{std::make_shared<TaskPageTable>(PageAllocator::instance())};
+  return wrapHandle(info.Env(), handle);
+}
+
+Napi::Value pageTableAllocatePage(const Napi::CallbackInfo& info) {
+  TaskPageTable& table = openTable(info, 0);
+  return blockOrNull(info.Env(), table.allocatePage(byteCount(info, 1, "grantedBytes")));
+}
+
+Napi::Value pageTableFreePage(const Napi::CallbackInfo& info) {
+  openTable(info, 0).freePage(*blockOf(info, 1));
+  return info.Env().Undefined();
+}
+
+Napi::Value pageTableFreeAllPages(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(openTable(info, 0).freeAllPages()));
+}
+
+Napi::Value pageTableLivePages(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), openTable(info, 0).livePages());
+}
+
+Napi::Value pageTableEncodeAbsolute(const Napi::CallbackInfo& info) {
+  TaskPageTable& table = openTable(info, 0);
+  MemoryBlock& page = *blockOf(info, 1);
+  if (page.pageNumber < 0 || table.page(static_cast<uint32_t>(page.pageNumber)) != &page) {
+    throw Error(ErrorCode::kInvalidPageState, "the block is not a live page of this page table");
+  }
+  uint64_t absolute = bigintArgument(info, 2, "absoluteAddress");
+  return Napi::BigInt::New(info.Env(), TaskPageTable::encodeAbsolute(page, absolute));
+}
+
+Napi::Value pageTableAbsoluteAddress(const Napi::CallbackInfo& info) {
+  TaskPageTable& table = openTable(info, 0);
+  uint64_t address = bigintArgument(info, 1, "address");
+  if (table.page(decodePageNumber(address)) == nullptr) {
+    throw Error(ErrorCode::kInvalidPageState,
+                "address " + std::to_string(address) + " names page " +
+                    std::to_string(decodePageNumber(address)) + ", which is not live");
+  }
+  return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(table.absoluteAddress(address)));
+}
+
+Napi::Value pageTableClose(const Napi::CallbackInfo& info) {
+  PageTableHandle& handle = unwrap<PageTableHandle>(info, 0, "pageTable");
+  uint64_t freed = handle.table ? handle.table->freeAllPages() : 0;
+  handle.table.reset();
+  return Napi::Number::New(info.Env(), static_cast<double>(freed));
+}
+
+Napi::Value encodePageNumberAndOffsetExport(const Napi::CallbackInfo& info) {
+  uint64_t pageNumber = byteCount(info, 0, "pageNumber");
+  if (pageNumber >= kPageTableSize) {
+    throw Error(ErrorCode::kInvalidArgument, "argument 'pageNumber' must be below 8192");
+  }
+  uint64_t offset = bigintArgument(info, 1, "offset");
+  return Napi::BigInt::New(info.Env(),
+                           encodePageNumberAndOffset(static_cast<uint32_t>(pageNumber), offset));
+}
+
+Napi::Value decodePageNumberExport(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), decodePageNumber(bigintArgument(info, 0, "address")));
+}
+
+Napi::Value decodeOffsetExport(const Napi::CallbackInfo& info) {
+  return Napi::BigInt::New(info.Env(), decodeOffset(bigintArgument(info, 0, "address")));
+}
+
+}  // namespace
+
+void registerMemoryExports(Napi::Env env, Napi::Object exports) {
+  addExport(env, exports, "setErrorFactory", guarded<setErrorFactory>);
+  addExport(env, exports, "errorCodes", guarded<errorCodes>);
+  addExport(env, exports, "allocatorStats", guarded<allocatorStats>);
+  addExport(env, exports, "allocatorSetDebugFill", guarded<allocatorSetDebugFill>);
+  addExport(env, exports, "allocatorDebugFill", guarded<allocatorDebugFill>);
+  addExport(env, exports, "allocatorFailNextAllocations", guarded<allocatorFailNextAllocations>);
+  addExport(env, exports, "allocatorAllocate", guarded<allocatorAllocate>);
+  addExport(env, exports, "allocatorFree", guarded<allocatorFree>);
+  addExport(env, exports, "blockPageNumber", guarded<blockPageNumber>);
+  addExport(env, exports, "blockSize", guarded<blockSize>);
+  addExport(env, exports, "blockBaseAddress", guarded<blockBaseAddress>);
+  addExport(env, exports, "pageTableCreate", guarded<pageTableCreate>);
+  addExport(env, exports, "pageTableAllocatePage", guarded<pageTableAllocatePage>);
+  addExport(env, exports, "pageTableFreePage", guarded<pageTableFreePage>);
+  addExport(env, exports, "pageTableFreeAllPages", guarded<pageTableFreeAllPages>);
+  addExport(env, exports, "pageTableLivePages", guarded<pageTableLivePages>);
+  addExport(env, exports, "pageTableEncodeAbsolute", guarded<pageTableEncodeAbsolute>);
+  addExport(env, exports, "pageTableAbsoluteAddress", guarded<pageTableAbsoluteAddress>);
+  addExport(env, exports, "pageTableClose", guarded<pageTableClose>);
+  addExport(env, exports, "encodePageNumberAndOffset", guarded<encodePageNumberAndOffsetExport>);
+  addExport(env, exports, "decodePageNumber", guarded<decodePageNumberExport>);
+  addExport(env, exports, "decodeOffset", guarded<decodeOffsetExport>);
+
+  Napi::Object constants = Napi::Object::New(env);
+  constants.Set("PAGE_NUMBER_BITS", kPageNumberBits);
+  constants.Set("OFFSET_BITS", kOffsetBits);
+  constants.Set("PAGE_TABLE_SIZE", kPageTableSize);
+  constants.Set("MAXIMUM_PAGE_SIZE_BYTES", static_cast<double>(kMaximumPageSizeBytes));
+  exports.Set("constants", constants);
+}
+
+}  // namespace tungsten::binding

@@ -1,0 +1,435 @@
+/**
+ * Sorts Arrow record batches larger than memory: Spark's UnsafeExternalSorter
+ * (spark-semantics §3.4) as a MemoryConsumer of one task, over native pages.
+ *
+ * What is tracked, and who reserves it: every data page and the pointer array are granted by
+ * the task's TaskMemoryManager before native code writes into them (DESIGN.md §2); the read
+ * buffers of the final merge are acquired before the merge starts. Native code allocates none
+ * of these itself. Not counted: the output batch being built (the caller's once returned) and
+ * one spill block being written (1 MiB by default); both are bounded constants.
+ *
+ * The algorithm:
+ *   1. insert(batch): native code copies rows into the current page and (prefix, address)
+ *      entries into the pointer array until either is full, then says what it needs; this
+ *      class acquires a page (max(page size, record)) or a pointer array twice as large, and
+ *      native code goes on from the row it stopped at. A grant may make the task manager spill
+ *      other consumers, or this sorter itself as the last resort.
+ *   2. spill(): the in-memory records are sorted (radix on the prefix, comparator on ties) and
+ *      written as one run to a file in the local directories; pages and array are freed. It is
+ *      called by the task manager on a shortfall, whoever asked.
+ *   3. sortedBatches(): reserve one read buffer per run (and for the in-memory records); if that
+ *      much cannot be had, merge the smallest runs into one, pass after pass, each pass within
+ *      what it could acquire. Then merge the runs and the in-memory records with a loser tree,
+ *      producing batches of `batchRows` rows.
+ *   4. A spill request while the output is read writes the unread in-memory records to a run
+ *      and frees the pages; reading continues from that run (Spark's SpillableIterator).
+ *   5. close() frees every page and byte and deletes every file, after errors too; it is also
+ *      what the end of sortedBatches() (or abandoning it) does.
+ *
+ * Every native operation runs on a libuv worker thread, one at a time per sorter (opLock); the
+ * lock is never held while memory is acquired, because acquiring may spill this very sorter.
+ */
+import type { RecordBatch, Schema, Table, TypeMap } from 'apache-arrow';
+import {
+  ClosedError,
+  ColumnNotFoundError,
+  InvalidArgumentError,
+  OutOfMemoryError,
+  RecordTooLargeError,
+  SchemaMismatchError,
+  TooLargePageError,
+} from '../errors.js';
+import type { MemoryBlock } from '../memory/MemoryBlock.js';
+import { MemoryConsumer } from '../memory/MemoryConsumer.js';
+import { MemoryMode } from '../memory/MemoryMode.js';
+import { MAXIMUM_PAGE_SIZE_BYTES, type TaskMemoryManager } from '../memory/TaskMemoryManager.js';
+import { addon, type NativeColumnType, type SorterHandle, type SpillRun } from '../native/addon.js';
+import { LocalDirs } from '../storage/LocalDirs.js';
+import { AsyncMutex } from '../util/sync.js';
+import { fromNativeBatch, toNativeBatch } from './arrowBatches.js';
+import { nativeColumnType } from './columnTypes.js';
+
+/** A sort key: a column, ascending unless `descending`; nulls first when ascending and last
+ *  when descending unless `nullsFirst` says otherwise (Spark's defaults). */
+export interface SortKey {
+  readonly column: string;
+  readonly descending?: boolean;
+  readonly nullsFirst?: boolean;
+}
+
+export interface ExternalSorterOptions {
+  /** Column names (ascending) or SortKey objects, most significant first. */
+  readonly keys: readonly (string | SortKey)[];
+  /** Where spill files go; by default a folder in the system temp folder, removed on close. */
+  readonly localDirs?: LocalDirs;
+  /** Rows per output batch. Default 65,536. */
+  readonly batchRows?: number;
+  /** Compression of spill blocks. Default 'none': spilling here is CPU-bound and LZ4 costs more
+   *  time than the disk saves (see bench/sort.bench.ts). */
+  readonly compression?: 'none' | 'lz4';
+  /** Bytes per spill block, also each run's read buffer. Default 1 MiB, and never more than the
+   *  page size: read buffers are accounted memory, and a page is at most about 1/16 of a task's
+   *  share (Spark's page size formula), so at least ~16 runs can always be merged per pass. */
+  readonly spillBlockBytes?: number;
+  /** Pointer entries of the first array (Spark's shuffle.sort.initialBufferSize). Default 4096. */
+  readonly initialBufferEntries?: number;
+}
+
+export interface SorterMetrics {
+  readonly rows: number;
+  readonly sortTimeMs: number;
+  readonly spillWriteTimeMs: number;
+  readonly spillCount: number;
+  /** Bytes of pages and pointer arrays freed by spilling. */
+  readonly memoryBytesSpilled: number;
+  /** Bytes written to spill files (merge passes included). */
+  readonly diskBytesSpilled: number;
+  readonly mergePasses: number;
+  readonly peakExecutionMemory: number;
+}
+
+type State = 'inserting' | 'reading' | 'done' | 'closed';
+
+export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer {
+  private handle: SorterHandle;
+  private readonly types: NativeColumnType[];
+  private readonly opLock = new AsyncMutex();
+  private readonly dataPages: MemoryBlock[] = [];
+  private pointerArray: MemoryBlock | undefined;
+  private readonly runs: SpillRun[] = [];
+  private readonly localDirs: LocalDirs;
+  private readonly ownsLocalDirs: boolean;
+  private readonly batchRows: number;
+  private readonly spillBlockBytes: number;
+  private readonly initialBufferEntries: number;
+  private readReservation = 0;
+  private memoryBytesSpilled = 0;
+  private state: State = 'inserting';
+
+  private constructor(
+    taskMemoryManager: TaskMemoryManager,
+    readonly schema: Schema<T>,
+    options: ExternalSorterOptions,
+  ) {
+    super(taskMemoryManager, MemoryMode.OFF_HEAP);
+    this.types = schema.fields.map((field) => nativeColumnType(field));
+    const names = schema.fields.map((f) => f.name);
+    if (options.keys.length === 0) throw new InvalidArgumentError('a sort needs at least one key');
+    const keys = options.keys.map((input) => {
+      const key = typeof input === 'string' ? { column: input } : input;
+      const column = names.indexOf(key.column);
+      if (column < 0) throw new ColumnNotFoundError(key.column, names);
+      const descending = key.descending ?? false;
+      return { column, descending, nullsFirst: key.nullsFirst ?? !descending };
+    });
+    this.batchRows = positiveInteger(options.batchRows ?? 65_536, 'batchRows');
+    this.spillBlockBytes = Math.max(
+      1024,
+      Math.min(positiveInteger(options.spillBlockBytes ?? 2 ** 20, 'spillBlockBytes'), taskMemoryManager.pageSizeBytes),
+    );
+    this.initialBufferEntries = positiveInteger(options.initialBufferEntries ?? 4096, 'initialBufferEntries');
+    const compression = options.compression ?? 'none';
+    if (compression !== 'none' && compression !== 'lz4') {
+      throw new InvalidArgumentError(`compression must be 'none' or 'lz4', got ${String(compression)}`);
+    }
+    this.ownsLocalDirs = options.localDirs === undefined;
+    this.localDirs = options.localDirs ?? new LocalDirs();
+    this.handle = addon.sorterCreate(taskMemoryManager.nativePageTable(), {
+      columns: this.types,
+      keys,
+      codec: compression === 'lz4' ? 1 : 0,
+      spillBlockBytes: this.spillBlockBytes,
+    });
+  }
+
+  /**
+   * A sorter for batches of `schema`. Unsupported column types and unknown key columns throw
+   * here, before any work. Allocates the first pointer array, as Spark's constructor does.
+   */
+  static async create<T extends TypeMap>(
+    taskMemoryManager: TaskMemoryManager,
+    schema: Schema<T>,
+    options: ExternalSorterOptions,
+  ): Promise<ExternalSorter<T>> {
+    const sorter = new ExternalSorter(taskMemoryManager, schema, options);
+    try {
+      await sorter.allocateInitialArray();
+    } catch (error) {
+      await sorter.close();
+      throw error;
+    }
+    return sorter;
+  }
+
+  /** Adds one batch; it must have the sorter's schema. */
+  async insert(batch: RecordBatch<T>): Promise<void> {
+    this.expectState('inserting', 'insert()');
+    this.checkSchema(batch.schema);
+    if (batch.numRows === 0) return;
+    const nativeBatch = toNativeBatch(batch, this.types);
+    let row = 0;
+    while (row < batch.numRows) {
+      const progress = await this.run((h) => addon.sorterInsert(h, nativeBatch, row));
+      row = progress.nextRow;
+      if (row >= batch.numRows) break;
+      if (progress.needArray) await this.growPointerArray();
+      else await this.acquireNewPage(progress.needRecordBytes);
+    }
+  }
+
+  /** Adds every batch of a table or a (possibly async) stream of batches. */
+  async insertAll(source: Table<T> | Iterable<RecordBatch<T>> | AsyncIterable<RecordBatch<T>>): Promise<void> {
+    const batches = 'batches' in source ? source.batches : source;
+    for await (const batch of batches) await this.insert(batch);
+  }
+
+  /**
+   * The sorted rows as batches of up to `batchRows` rows. Can be iterated once; when it ends,
+   * or is abandoned, the sorter frees its memory and files.
+   */
+  async *sortedBatches(): AsyncGenerator<RecordBatch<T>, void, undefined> {
+    this.expectState('inserting', 'sortedBatches()');
+    this.state = 'reading';
+    try {
+      await this.reserveMergeMemory();
+      await this.run((h) => addon.sorterBeginOutput(h, [...this.runs]));
+      for (;;) {
+        const output = await this.run((h) => addon.sorterNextBatch(h, this.batchRows));
+        if (output.numRows === 0) break;
+        yield fromNativeBatch(this.schema, output);
+      }
+    } finally {
+      await this.close();
+    }
+  }
+
+  /** Spark's spill(size, trigger): sorts and writes the in-memory records, or, while output is
+   *  read, the unread ones; returns the bytes of memory freed. Honours any trigger. */
+  async spill(_size: number, _trigger: MemoryConsumer): Promise<number> {
+    if (this.state === 'closed' || this.state === 'done') return 0;
+    return this.opLock.run(async () => {
+      if (this.state === 'closed') return 0;
+      const state = addon.sorterState(this.handle);
+      if (state.outputStarted ? !state.outputReadsMemory : state.inMemoryRecords === 0) return 0;
+      const run = await addon.sorterSpill(this.handle, this.localDirs.newTempPath());
+      if (run !== null) this.runs.push(run);
+      const freed = this.freeInMemoryData();
+      this.memoryBytesSpilled += freed;
+      return freed;
+    });
+  }
+
+  get metrics(): SorterMetrics {
+    const m = this.state === 'closed' ? this.finalMetrics : addon.sorterMetrics(this.handle);
+    return {
+      rows: m.rowsInserted,
+      sortTimeMs: m.sortTimeNs / 1e6,
+      spillWriteTimeMs: m.spillWriteTimeNs / 1e6,
+      spillCount: m.spillCount,
+      memoryBytesSpilled: this.memoryBytesSpilled,
+      diskBytesSpilled: m.diskBytesSpilled,
+      mergePasses: m.mergePasses,
+      peakExecutionMemory: this.peakUsed,
+    };
+  }
+
+  /** What the sorter holds in memory now (for tests and reports). */
+  get inMemory(): { records: number; dataPages: number; pointerArrayBytes: number } {
+    if (this.state === 'closed') return { records: 0, dataPages: 0, pointerArrayBytes: 0 };
+    const state = addon.sorterState(this.handle);
+    return { records: state.inMemoryRecords, dataPages: this.dataPages.length, pointerArrayBytes: this.pointerArray?.size ?? 0 };
+  }
+
+  /** Spill files written and not yet removed (for tests and reports). */
+  get spillFiles(): readonly string[] {
+    return this.runs.map((r) => r.path);
+  }
+
+  /** Frees every page and byte and deletes every spill file. Idempotent; safe after errors. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    await this.opLock.run(async () => {
+      if (this.state === 'closed') return;
+      this.finalMetrics = addon.sorterMetrics(this.handle);
+      this.state = 'closed';
+      addon.sorterClose(this.handle);
+      this.freeInMemoryData();
+      if (this.readReservation > 0) this.freeMemory(this.readReservation);
+      this.readReservation = 0;
+      const files = this.runs.splice(0).map((r) => r.path);
+      await Promise.all(files.map((path) => this.localDirs.remove(path)));
+      if (this.ownsLocalDirs) this.localDirs.closeSync();
+    });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private finalMetrics = {
+    rowsInserted: 0,
+    sortTimeNs: 0,
+    spillWriteTimeNs: 0,
+    spillCount: 0,
+    diskBytesSpilled: 0,
+    mergePasses: 0,
+  };
+
+  private run<R>(operation: (handle: SorterHandle) => Promise<R> | R): Promise<R> {
+    return this.opLock.run(() => {
+      if (this.state === 'closed') throw new ClosedError('the sorter');
+      return operation(this.handle);
+    });
+  }
+
+  private expectState(expected: State, what: string): void {
+    if (this.state === 'closed') throw new ClosedError('the sorter');
+    if (this.state !== expected) {
+      throw new InvalidArgumentError(`${what} cannot be called once the sorted output has been requested`);
+    }
+  }
+
+  private checkSchema(schema: Schema): void {
+    const fields = this.schema.fields;
+    const ok =
+      schema.fields.length === fields.length &&
+      schema.fields.every((f, i) => f.name === fields[i]!.name && String(f.type) === String(fields[i]!.type));
+    if (!ok) {
+      const describe = (s: Schema): string => s.fields.map((f) => `${f.name}: ${String(f.type)}`).join(', ');
+      throw new SchemaMismatchError(
+        `the batch's schema (${describe(schema)}) is not the sorter's (${describe(this.schema)})`,
+      );
+    }
+  }
+
+  /** Frees the pages and the pointer array (native code no longer references them). */
+  private freeInMemoryData(): number {
+    let freed = 0;
+    for (const page of this.dataPages.splice(0)) {
+      freed += page.size;
+      this.freePage(page);
+    }
+    if (this.pointerArray) {
+      freed += this.pointerArray.size;
+      this.freePage(this.pointerArray);
+      this.pointerArray = undefined;
+    }
+    return freed;
+  }
+
+  private async acquireNewPage(requiredBytes: number): Promise<void> {
+    if (requiredBytes > MAXIMUM_PAGE_SIZE_BYTES) {
+      throw new RecordTooLargeError(
+        `a row needs ${requiredBytes} bytes, more than the largest page (${MAXIMUM_PAGE_SIZE_BYTES} bytes)`,
+      );
+    }
+    const page = await this.allocatePage(requiredBytes);
+    try {
+      await this.run((h) => addon.sorterAddDataPage(h, page.handle));
+    } catch (error) {
+      this.freePage(page);
+      throw error;
+    }
+    this.dataPages.push(page);
+  }
+
+  private async allocateInitialArray(): Promise<void> {
+    const array = await this.allocateArray(this.initialBufferEntries * 2);
+    await this.adoptPointerArray(array);
+  }
+
+  private async adoptPointerArray(array: MemoryBlock): Promise<void> {
+    try {
+      await this.run((h) => addon.sorterReplacePointerArray(h, array.handle));
+    } catch (error) {
+      this.freePage(array);
+      throw error;
+    }
+    const previous = this.pointerArray;
+    this.pointerArray = array;
+    if (previous) this.freePage(previous);
+  }
+
+  /** Spark's growPointerArrayIfNecessary: double the array, or start over after a spill. */
+  private async growPointerArray(): Promise<void> {
+    if (this.pointerArray === undefined) {
+      await this.allocateInitialArray();
+      return;
+    }
+    const currentBytes = this.pointerArray.size;
+    let grown: MemoryBlock | undefined;
+    try {
+      grown = await this.allocateArray((currentBytes / 8) * 2);
+    } catch (error) {
+      if (error instanceof TooLargePageError) {
+        await this.spill(Number.MAX_SAFE_INTEGER, this);
+      } else if (!(error instanceof OutOfMemoryError) || this.pointerArray !== undefined) {
+        // Still holding records and no room to grow: a real shortage.
+        throw error;
+      }
+    }
+    if (this.pointerArray === undefined) {
+      // A spill emptied the sorter while the array was being allocated: start small again.
+      if (grown) this.freePage(grown);
+      await this.allocateInitialArray();
+      return;
+    }
+    // allocateArray() refuses a partial grant, so the new array holds twice the entries.
+    if (grown !== undefined) await this.adoptPointerArray(grown);
+  }
+
+  /**
+   * Reserves a read buffer for every run (and one for the in-memory records, should they be
+   * spilled while read). If that cannot be had, merges the smallest runs into one, within what
+   * could be acquired, and tries again.
+   */
+  private async reserveMergeMemory(): Promise<void> {
+    for (;;) {
+      const need = (): number =>
+        this.runs.reduce((sum, run) => sum + run.maxBlockBytes, 0) +
+        (addon.sorterState(this.handle).inMemoryRecords > 0 ? this.spillBlockBytes : 0);
+      const wanted = need();
+      if (wanted === 0) return;
+      const got = await this.acquireMemory(wanted);
+      // Acquiring may have spilled this sorter; what it needs may have grown.
+      if (got >= need()) {
+        this.readReservation = got;
+        return;
+      }
+      this.freeMemory(got);
+      await this.mergeSmallestRuns(got);
+    }
+  }
+
+  private async mergeSmallestRuns(available: number): Promise<void> {
+    const block = Math.max(this.spillBlockBytes, ...this.runs.map((r) => r.maxBlockBytes));
+    // Readers for the merged runs plus the writer's block.
+    const fanIn = Math.min(this.runs.length, Math.floor(available / block) - 1);
+    if (fanIn < 2) {
+      throw this.taskMemoryManager.outOfMemory(
+        `Not enough memory to merge ${this.runs.length} spilled runs: each needs a ${block}-byte read buffer ` +
+          `and ${available} bytes could be acquired; give the task more memory or use smaller spill blocks`,
+      );
+    }
+    this.runs.sort((a, b) => a.rawBytes - b.rawBytes);
+    const inputs = this.runs.slice(0, fanIn);
+    const reserved = await this.acquireMemory((fanIn + 1) * block);
+    try {
+      if (reserved < (fanIn + 1) * block) {
+        throw this.taskMemoryManager.outOfMemory(`Unable to acquire ${(fanIn + 1) * block} bytes to merge spilled runs`);
+      }
+      const merged = await this.run((h) => addon.sorterMergeRuns(h, inputs, this.localDirs.newTempPath()));
+      this.runs.splice(0, fanIn, merged);
+      await Promise.all(inputs.map((run) => this.localDirs.remove(run.path)));
+    } finally {
+      this.freeMemory(reserved);
+    }
+  }
+}
+
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`${name} must be a positive whole number, got ${value}`);
+  }
+  return value;
+}

@@ -1,0 +1,52 @@
+/**
+ * Arrow record batches to and from native code, without copying column buffers.
+ *
+ * In: each column's buffers are passed as the typed arrays apache-arrow holds. Arrow JS slices
+ * fixed-width values and var-width offsets, so they start at row 0; validity bitmaps and
+ * boolean values are not sliced and are passed with the bit offset of row 0 (Data.offset).
+ *
+ * Out: native code returns malloc'd buffers as ArrayBuffers it gave up (freed when collected);
+ * they are viewed with the typed array each Arrow type expects and assembled with makeData.
+ */
+import { type Data, makeData, RecordBatch, type Schema, Struct, type TypeMap } from 'apache-arrow';
+import type { NativeBatch, NativeColumn, NativeColumnType, NativeOutputBatch } from '../native/addon.js';
+import { PhysicalType } from '../native/addon.js';
+
+export function toNativeBatch(batch: RecordBatch, types: readonly NativeColumnType[]): NativeBatch {
+  const columns: NativeColumn[] = types.map((type, index) => {
+    const data = batch.data.children[index] as Data;
+    const hasNulls = data.nullCount > 0;
+    return {
+      validity: hasNulls ? data.nullBitmap! : null,
+      validityOffset: data.offset,
+      values: data.values as ArrayBufferView,
+      valuesBitOffset: type.physical === PhysicalType.BOOL ? data.offset : 0,
+      offsets: type.physical === PhysicalType.VAR_BINARY ? (data.valueOffsets as Int32Array | BigInt64Array) : null,
+    };
+  });
+  return { numRows: batch.numRows, columns };
+}
+
+export function fromNativeBatch<T extends TypeMap>(schema: Schema<T>, output: NativeOutputBatch): RecordBatch<T> {
+  const length = output.numRows;
+  const children = schema.fields.map((field, index) => {
+    const column = output.columns[index]!;
+    const type = field.type;
+    const ArrayType = type.ArrayType as unknown as new (buffer: ArrayBuffer) => ArrayBufferView;
+    return makeData({
+      type,
+      length,
+      nullCount: column.nullCount,
+      nullBitmap: column.validity ? new Uint8Array(column.validity) : null,
+      data: new ArrayType(column.values),
+      ...(column.offsets ? { valueOffsets: offsetsView(type.typeId, column.offsets) } : {}),
+    } as never) as Data;
+  });
+  const struct = makeData({ type: new Struct(schema.fields), length, nullCount: 0, children });
+  return new RecordBatch(schema, struct) as RecordBatch<T>;
+}
+
+function offsetsView(typeId: number, buffer: ArrayBuffer): Int32Array | BigInt64Array {
+  // Large utf8 and large binary (Type 20 and 19) have 64-bit offsets.
+  return typeId === 19 || typeId === 20 ? new BigInt64Array(buffer) : new Int32Array(buffer);
+}
