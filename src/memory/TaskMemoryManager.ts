@@ -86,22 +86,29 @@ export class TaskMemoryManager {
     return this.lock.run(async () => {
       const mode = requester.mode;
       let got = await this.memoryManager.acquireExecutionMemory(required, this.taskAttemptId, mode, this.signal);
-      if (got < required) {
-        const byUse = this.spillCandidates(mode, requester);
-        while (got < required && byUse.length > 0) {
-          // Smallest key >= the shortfall, else the largest key.
-          const shortfall = required - got;
-          const entry = byUse.find(([key]) => key >= shortfall) ?? byUse[byUse.length - 1]!;
-          const list = entry[1];
-          const consumer = list[list.length - 1]!;
-          const released = await this.spillOne(consumer, shortfall, requester);
-          if (released > 0) {
-            got += await this.memoryManager.acquireExecutionMemory(shortfall, this.taskAttemptId, mode, this.signal);
-          } else {
-            list.pop();
-            if (list.length === 0) byUse.splice(byUse.indexOf(entry), 1);
+      try {
+        if (got < required) {
+          const byUse = this.spillCandidates(mode, requester);
+          while (got < required && byUse.length > 0) {
+            // Smallest key >= the shortfall, else the largest key.
+            const shortfall = required - got;
+            const entry = byUse.find(([key]) => key >= shortfall) ?? byUse[byUse.length - 1]!;
+            const list = entry[1];
+            const consumer = list[list.length - 1]!;
+            const released = await this.spillOne(consumer, shortfall, requester);
+            if (released > 0) {
+              got += await this.memoryManager.acquireExecutionMemory(shortfall, this.taskAttemptId, mode, this.signal);
+            } else {
+              list.pop();
+              if (list.length === 0) byUse.splice(byUse.indexOf(entry), 1);
+            }
           }
         }
+      } catch (error) {
+        // The requester never receives what was granted before the failure: give it back here
+        // rather than leave it to the task's cleanup (where Spark leaves it).
+        if (got > 0) this.memoryManager.releaseExecutionMemory(got, this.taskAttemptId, mode);
+        throw error;
       }
       this.consumers.add(requester);
       return got;

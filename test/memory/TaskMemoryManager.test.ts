@@ -354,3 +354,21 @@ describe('TaskMemoryManager spilling', () => {
     expect(tmm.cleanUpAllAllocatedMemory()).toBe(100);
   });
 });
+
+describe('TaskMemoryManager failure paths', () => {
+  test('a grant taken before a failing spill is released, not leaked', async () => {
+    const { tmm } = t(100);
+    const broken = new (class extends MemoryConsumer {
+      async spill(): Promise<number> {
+        throw new Error('disk on fire');
+      }
+    })(tmm);
+    await broken.acquireMemory(60);
+    const c = new TestMemoryConsumer(tmm);
+    // 40 are granted at once, then the spill of `broken` fails: those 40 must come back.
+    await expect(tmm.acquireExecutionMemory(100, c)).rejects.toThrow(OutOfMemoryError);
+    expect(tmm.getMemoryConsumptionForThisTask()).toBe(60);
+    broken.freeMemory(60);
+    expect(tmm.cleanUpAllAllocatedMemory()).toBe(0);
+  });
+});
