@@ -104,6 +104,11 @@ Napi::Value pageTableFreePage(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value pageTableGrowPage(const Napi::CallbackInfo& info) {
+  TaskPageTable& table = openTable(info, 0);
+  return Napi::Boolean::New(info.Env(), table.growPage(*blockOf(info, 1), byteCount(info, 2, "grantedBytes")));
+}
+
 Napi::Value pageTableFreeAllPages(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(openTable(info, 0).freeAllPages()));
 }
@@ -175,6 +180,7 @@ void registerMemoryExports(Napi::Env env, Napi::Object exports) {
   addExport(env, exports, "pageTableCreate", guarded<pageTableCreate>);
   addExport(env, exports, "pageTableAllocatePage", guarded<pageTableAllocatePage>);
   addExport(env, exports, "pageTableFreePage", guarded<pageTableFreePage>);
+  addExport(env, exports, "pageTableGrowPage", guarded<pageTableGrowPage>);
   addExport(env, exports, "pageTableFreeAllPages", guarded<pageTableFreeAllPages>);
   addExport(env, exports, "pageTableLivePages", guarded<pageTableLivePages>);
   addExport(env, exports, "pageTableEncodeAbsolute", guarded<pageTableEncodeAbsolute>);

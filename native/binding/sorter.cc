@@ -339,6 +339,11 @@ Napi::Value sorterReplacePointerArray(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value sorterPointerArrayGrown(const Napi::CallbackInfo& info) {
+  sorterHandle(info, 0).sorter->pointerArrayGrown();
+  return info.Env().Undefined();
+}
+
 Napi::Value sorterInsert(const Napi::CallbackInfo& info) {
   SorterHandle& handle = sorterHandle(info, 0);
   BorrowedBatch batch = borrowBatch(info[1], handle.sorter->layout());
@@ -415,6 +420,7 @@ void registerSorterExports(Napi::Env env, Napi::Object exports) {
   addExport(env, exports, "sorterCreate", guarded<sorterCreate>);
   addExport(env, exports, "sorterAddDataPage", guarded<sorterAddDataPage>);
   addExport(env, exports, "sorterReplacePointerArray", guarded<sorterReplacePointerArray>);
+  addExport(env, exports, "sorterPointerArrayGrown", guarded<sorterPointerArrayGrown>);
   addExport(env, exports, "sorterInsert", guarded<sorterInsert>);
   addExport(env, exports, "sorterSpill", guarded<sorterSpill>);
   addExport(env, exports, "sorterBeginOutput", guarded<sorterBeginOutput>);

@@ -69,6 +69,8 @@ class ExternalSorter {
   void addDataPage(std::shared_ptr<MemoryBlock> page);
   // Adopts a larger (or the first) pointer array; TypeScript frees the returned old one.
   void replacePointerArray(std::shared_ptr<MemoryBlock> array);
+  // The pointer array grew in place (TypeScript grew its page).
+  void pointerArrayGrown() { inMemory_.arrayGrown(); }
   uint64_t pointerArrayCapacityBytes() const { return inMemory_.arrayBytes(); }
   uint64_t numInMemoryRecords() const { return inMemory_.numRecords(); }
   uint64_t numDataPages() const { return dataPages_.size(); }

@@ -27,6 +27,14 @@ std::shared_ptr<MemoryBlock> InMemorySorter::replaceArray(std::shared_ptr<Memory
   return previous;
 }
 
+void InMemorySorter::arrayGrown() {
+  const uint64_t usable = array_->size / sizeof(SortEntry) / 2;
+  if (usable < usable_) throw Error(ErrorCode::kInvalidArgument, "the pointer array shrank");
+  SortEntry* all = entries();
+  std::memmove(all + usable - nulls_, all + usable_ - nulls_, nulls_ * sizeof(SortEntry));
+  usable_ = usable;
+}
+
 std::shared_ptr<MemoryBlock> InMemorySorter::releaseArray() {
   nonNull_ = 0;
   nulls_ = 0;

@@ -36,6 +36,9 @@ class InMemorySorter {
   // Adopts a larger (or first) array, copying the entries; the previous block is returned so
   // the caller can free it. Throws if the new array cannot hold the current entries.
   std::shared_ptr<MemoryBlock> replaceArray(std::shared_ptr<MemoryBlock> array);
+  // The array block grew in place (TaskPageTable::growPage): take the new capacity and move the
+  // null entries to the end of the new usable half.
+  void arrayGrown();
   // Forgets the entries and the array (after a spill); returns the array for the caller to free.
   std::shared_ptr<MemoryBlock> releaseArray();
 

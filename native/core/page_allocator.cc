@@ -77,14 +77,50 @@ std::shared_ptr<MemoryBlock> PageAllocator::allocate(uint64_t size) {
   block->size = size;
   block->pageNumber = kNoPageNumber;
   if (debugFill()) std::memset(block->data, kDebugFillAllocated, size);
-
-  uint64_t live = liveBytes_.fetch_add(size) + size;
   liveBlocks_.fetch_add(1);
   totalAllocations_.fetch_add(1);
+  countAllocated(size);
+  return block;
+}
+
+void PageAllocator::countAllocated(uint64_t bytes) {
+  uint64_t live = liveBytes_.fetch_add(bytes) + bytes;
   uint64_t peak = peakLiveBytes_.load();
   while (live > peak && !peakLiveBytes_.compare_exchange_weak(peak, live)) {
   }
-  return block;
+}
+
+bool PageAllocator::grow(MemoryBlock& block, uint64_t newSize) {
+  if (block.data == nullptr || newSize <= block.size) {
+    throw Error(ErrorCode::kInvalidArgument, "a block can only grow, and only while it is live");
+  }
+  const uint64_t oldSize = block.size;
+  uint8_t* data = nullptr;
+  bool mapped = true;
+  if (block.mapped) {
+    void* p = mremap(block.data, oldSize, newSize, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED) return false;
+    data = static_cast<uint8_t*>(p);
+    if (newSize >= kHugePageBytes) madvise(data, newSize, MADV_HUGEPAGE);
+  } else {
+    // A small malloc'd block: move it to a block of the new size.
+    if (newSize >= kMmapThresholdBytes) {
+      data = static_cast<uint8_t*>(mapBlock(newSize));
+    } else {
+      void* p = nullptr;
+      if (posix_memalign(&p, kBlockAlignment, newSize) == 0) data = static_cast<uint8_t*>(p);
+      mapped = false;
+    }
+    if (data == nullptr) return false;
+    std::memcpy(data, block.data, oldSize);
+    std::free(block.data);
+  }
+  if (debugFill()) std::memset(data + oldSize, kDebugFillAllocated, newSize - oldSize);
+  block.data = data;
+  block.size = newSize;
+  block.mapped = mapped;
+  countAllocated(newSize - oldSize);
+  return true;
 }
 
 void PageAllocator::free(MemoryBlock& block) {

@@ -45,6 +45,12 @@ class PageAllocator {
   // TaskMemoryManager does. Throws kInvalidArgument for size 0.
   std::shared_ptr<MemoryBlock> allocate(uint64_t size);
 
+  // Grows a live block to `newSize` bytes, keeping its contents (and its page number): a
+  // mapped block is remapped, so the kernel moves page tables instead of copying bytes, and
+  // the old bytes are not touched again. Returns false, changing nothing, when the system has
+  // no memory. The caller accounts the extra bytes before calling.
+  bool grow(MemoryBlock& block, uint64_t newSize);
+
   // Returns the bytes of a block whose page number is -1 (allocated directly) or -2 (released
   // by its page table), and marks it -3. Throws kInvalidPageState for a live page-table page
   // (>= 0) or a block already freed (-3).
@@ -61,6 +67,7 @@ class PageAllocator {
   PageAllocator();
   friend struct MemoryBlock;
   void release(MemoryBlock& block);
+  void countAllocated(uint64_t bytes);
 
   std::atomic<bool> debugFill_;
   std::atomic<uint64_t> liveBytes_{0};

@@ -75,6 +75,21 @@ void TaskPageTable::freePage(MemoryBlock& page) {
   allocator_.free(page);
 }
 
+bool TaskPageTable::growPage(MemoryBlock& page, uint64_t grantedBytes) {
+  if (page.pageNumber < 0 || page.pageNumber >= kPageTableSize || pages_[page.pageNumber].get() != &page) {
+    throw Error(ErrorCode::kInvalidPageState, "growPage() on a block that is not a live page of this table");
+  }
+  if (grantedBytes > kMaximumPageSizeBytes) {
+    throw Error(ErrorCode::kTooLargePage,
+                "Cannot allocate a page with more than " + std::to_string(kMaximumPageSizeBytes) + " bytes");
+  }
+  const uint64_t oldSize = page.size;
+  if (!allocator_.grow(page, grantedBytes)) return false;
+  pageBase_[page.pageNumber] = page.data;
+  liveBytes_ += page.size - oldSize;
+  return true;
+}
+
 uint64_t TaskPageTable::freeAllPages() {
   uint64_t freed = 0;
   for (int word = 0; word < kBitmapWords; ++word) {

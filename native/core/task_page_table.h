@@ -42,6 +42,9 @@ class TaskPageTable {
 
   std::shared_ptr<MemoryBlock> allocatePage(uint64_t grantedBytes);
   void freePage(MemoryBlock& page);
+  // Grows a live page of this table to `grantedBytes` (see PageAllocator::grow); false when the
+  // system has no memory.
+  bool growPage(MemoryBlock& page, uint64_t grantedBytes);
   uint64_t freeAllPages();
 
   uint32_t livePages() const { return livePages_; }

@@ -180,3 +180,28 @@ TEST(a_dropped_live_block_returns_its_bytes) {
   { auto block = PageAllocator::instance().allocate(5000); }
   CHECK_EQ(liveBytes(), before);
 }
+
+TEST(grow_page_keeps_contents_number_and_accounting) {
+  const uint64_t before = liveBytes();
+  TaskPageTable table(PageAllocator::instance());
+  for (uint64_t start : {uint64_t{1000}, kMmapThresholdBytes * 2, uint64_t{3} << 20}) {
+    auto page = table.allocatePage(start);
+    const int32_t number = page->pageNumber;
+    for (uint64_t i = 0; i < start; ++i) page->data[i] = static_cast<uint8_t>(i * 7);
+    const uint64_t address = encodePageNumberAndOffset(static_cast<uint32_t>(number), start - 1);
+    CHECK(table.growPage(*page, start * 4));
+    CHECK_EQ(page->pageNumber, number);
+    CHECK_EQ(page->size, start * 4);
+    bool same = true;
+    for (uint64_t i = 0; i < start; ++i) same &= page->data[i] == static_cast<uint8_t>(i * 7);
+    CHECK(same);
+    CHECK(table.pointerTo(address) == page->data + start - 1);
+    page->data[start * 4 - 1] = 1;  // the new tail is writable
+    CHECK_EQ(table.liveBytes(), start * 4);
+    table.freePage(*page);
+  }
+  CHECK_EQ(liveBytes(), before);
+  TaskPageTable other(PageAllocator::instance());
+  auto foreign = other.allocatePage(64);
+  CHECK_THROWS_CODE(table.growPage(*foreign, 128), ErrorCode::kInvalidPageState);
+}

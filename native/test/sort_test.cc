@@ -221,8 +221,12 @@ TEST(float_prefixes_follow_the_total_order) {
 
 TEST(radix_sort_matches_std_sort_seed_7) {
   std::mt19937_64 rng(7);
-  for (size_t n : {size_t{0}, size_t{1}, size_t{2}, size_t{1000}, size_t{100000}}) {
-    for (uint64_t mask : {~uint64_t{0}, uint64_t{0xFF00FF0000000000ull}, uint64_t{0}, uint64_t{0xFF}}) {
+  // Sizes around the insertion-sort, LSD and MSD thresholds; masks that make bytes constant
+  // (skipped) or make every MSD bucket tiny.
+  for (size_t n : {size_t{0}, size_t{1}, size_t{2}, kInsertionEntries, kInsertionEntries + 1, size_t{1000},
+                   kLsdEntries, kLsdEntries + 1, size_t{700000}}) {
+    for (uint64_t mask : {~uint64_t{0}, uint64_t{0xFF00FF0000000000ull}, uint64_t{0}, uint64_t{0xFF},
+                          uint64_t{0xFFFF000000000000ull}}) {
       std::vector<SortEntry> data(n), scratch(n);
       for (size_t i = 0; i < n; ++i) data[i] = {(rng() & mask) | 0x0000000100000000ull, i};
       std::vector<SortEntry> expected = data;

@@ -15,8 +15,12 @@ export class MemoryBlock {
   constructor(
     /** The native handle; pass it to native calls that take a block. */
     readonly handle: BlockHandle,
-    readonly size: number,
   ) {}
+
+  /** Bytes of the block (a page may grow in place). */
+  get size(): number {
+    return addon.blockSize(this.handle);
+  }
 
   get pageNumber(): number {
     return addon.blockPageNumber(this.handle);
@@ -41,7 +45,7 @@ export const nativeAllocator = {
   /** Null when the system has no memory for the block. */
   allocate(size: number): MemoryBlock | null {
     const handle = addon.allocatorAllocate(size);
-    return handle === null ? null : new MemoryBlock(handle, size);
+    return handle === null ? null : new MemoryBlock(handle);
   },
   free(block: MemoryBlock): void {
     addon.allocatorFree(block.handle);

@@ -80,6 +80,15 @@ export abstract class MemoryConsumer {
     return page;
   }
 
+  /** Grows one of this consumer's pages in place; false when the memory could not be had or a
+   *  spill meanwhile freed the page. */
+  protected async growPage(page: MemoryBlock, newSize: number): Promise<boolean> {
+    const before = page.size;
+    const grown = await this.taskMemoryManager.growPage(page, newSize, this);
+    if (grown) this.addUsed(newSize - before);
+    return grown;
+  }
+
   // A grant may be partial, so the page may come back smaller than asked for.
   private async pageOfAtLeast(request: number, required: number): Promise<MemoryBlock> {
     const page = await this.taskMemoryManager.allocatePage(request, this);

@@ -177,11 +177,37 @@ export class TaskMemoryManager {
         this.releaseExecutionMemory(acquired, consumer);
         throw error;
       }
-      if (handle !== null) return new MemoryBlock(handle, acquired);
+      if (handle !== null) return new MemoryBlock(handle);
       // The system had no memory for a granted page. Keep the grant counted, so the next
       // attempt sees the task as holding it and spills, as Spark does; cleanup releases it.
       this.acquiredButNotUsed += acquired;
     }
+  }
+
+  /**
+   * Grows a page of `consumer` in place to `newSize` bytes, acquiring the difference first (it
+   * may spill). False, with nothing held, when the memory could not be had, or when a spill
+   * during the acquisition freed the page itself.
+   */
+  async growPage(page: MemoryBlock, newSize: number, consumer: MemoryConsumer): Promise<boolean> {
+    if (newSize > MAXIMUM_PAGE_SIZE_BYTES) {
+      throw new TooLargePageError(`Cannot allocate a page with more than ${MAXIMUM_PAGE_SIZE_BYTES} bytes`);
+    }
+    const extra = newSize - page.size;
+    if (extra <= 0) throw new InvalidArgumentError(`a page grows only: ${page} to ${newSize} bytes`);
+    const acquired = await this.acquireExecutionMemory(extra, consumer);
+    const release = (): false => {
+      if (acquired > 0) this.releaseExecutionMemory(acquired, consumer);
+      return false;
+    };
+    if (acquired < extra || page.pageNumber < 0) return release();
+    try {
+      if (!addon.pageTableGrowPage(this.nativePageTable(), page.handle, newSize)) return release();
+    } catch (error) {
+      release();
+      throw error;
+    }
+    return true;
   }
 
   /**

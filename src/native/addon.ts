@@ -160,6 +160,9 @@ export interface NativeAddon {
    *  has no memory (the page number is given back). */
   pageTableAllocatePage(table: PageTableHandle, grantedBytes: number): BlockHandle | null;
   pageTableFreePage(table: PageTableHandle, block: BlockHandle): void;
+  /** Grows a live page in place to `grantedBytes` (already acquired); false if the system has
+   *  no memory, nothing changed. */
+  pageTableGrowPage(table: PageTableHandle, block: BlockHandle, grantedBytes: number): boolean;
   /** Frees every live page; returns their bytes. */
   pageTableFreeAllPages(table: PageTableHandle): number;
   pageTableLivePages(table: PageTableHandle): number;
@@ -176,6 +179,8 @@ export interface NativeAddon {
   sorterAddDataPage(sorter: SorterHandle, page: BlockHandle): void;
   /** Copies the entries into `array`; the caller frees the previous array afterwards. */
   sorterReplacePointerArray(sorter: SorterHandle, array: BlockHandle): void;
+  /** The pointer array's page grew in place. */
+  sorterPointerArrayGrown(sorter: SorterHandle): void;
   sorterInsert(sorter: SorterHandle, batch: NativeBatch, startRow: number): Promise<InsertProgress>;
   /** Writes the in-memory records as a run; null when there were none. Afterwards the sorter
    *  references no page or array. */

@@ -34,10 +34,8 @@ import {
   ClosedError,
   ColumnNotFoundError,
   InvalidArgumentError,
-  OutOfMemoryError,
   RecordTooLargeError,
   SchemaMismatchError,
-  TooLargePageError,
 } from '../errors.js';
 import type { MemoryBlock } from '../memory/MemoryBlock.js';
 import { MemoryConsumer } from '../memory/MemoryConsumer.js';
@@ -350,32 +348,31 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
     if (previous) this.freePage(previous);
   }
 
-  /** Spark's growPointerArrayIfNecessary: double the array, or start over after a spill. */
+  /**
+   * Spark's growPointerArrayIfNecessary: double the array, or start over after a spill. The
+   * array grows in place (its page is remapped, not copied), so growth neither doubles the
+   * memory for a moment nor touches the old entries again.
+   */
   private async growPointerArray(): Promise<void> {
-    if (this.pointerArray === undefined) {
+    const array = this.pointerArray;
+    if (array === undefined) {
       await this.allocateInitialArray();
       return;
     }
-    const currentBytes = this.pointerArray.size;
-    let grown: MemoryBlock | undefined;
-    try {
-      grown = await this.allocateArray((currentBytes / 8) * 2);
-    } catch (error) {
-      if (error instanceof TooLargePageError) {
-        await this.spill(Number.MAX_SAFE_INTEGER, this);
-      } else if (!(error instanceof OutOfMemoryError) || this.pointerArray !== undefined) {
-        // Still holding records and no room to grow: a real shortage.
-        throw error;
-      }
+    const doubled = array.size * 2;
+    let grown = false;
+    if (doubled > MAXIMUM_PAGE_SIZE_BYTES) {
+      await this.spill(Number.MAX_SAFE_INTEGER, this);
+    } else {
+      grown = await this.growPage(array, doubled);
     }
     if (this.pointerArray === undefined) {
-      // A spill emptied the sorter while the array was being allocated: start small again.
-      if (grown) this.freePage(grown);
+      // A spill emptied the sorter meanwhile (and freed the array): start small again.
       await this.allocateInitialArray();
       return;
     }
-    // allocateArray() refuses a partial grant, so the new array holds twice the entries.
-    if (grown !== undefined) await this.adoptPointerArray(grown);
+    if (!grown) throw this.taskMemoryManager.outOfMemory(`Unable to grow the pointer array to ${doubled} bytes`);
+    await this.run((h) => addon.sorterPointerArrayGrown(h));
   }
 
   /**

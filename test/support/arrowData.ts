@@ -234,5 +234,7 @@ export function compareCells(a: Cell, b: Cell, type: DataType): number {
   }
   if (typeof a === 'string') return a < (b as string) ? -1 : a > (b as string) ? 1 : 0; // hex keeps byte order
   if (typeof a === 'boolean') return Number(a) - Number(b as boolean);
-  return a! < b! ? -1 : a! > b! ? 1 : 0;
+  const x = a as number | bigint;
+  const y = b as number | bigint;
+  return x < y ? -1 : x > y ? 1 : 0;
 }
