@@ -17,92 +17,101 @@ OutputBuffer allocate(size_t size, bool zero) {
   return buffer;
 }
 
-template <uint32_t Width>
-void gatherFixed(const uint8_t* const* records, uint64_t n, uint32_t slot, uint8_t* out) {
-  for (uint64_t i = 0; i < n; ++i) std::memcpy(out + i * Width, records[i] + kRecordLengthBytes + slot, Width);
-}
-
-void gatherFixedAnyWidth(const uint8_t* const* records, uint64_t n, uint32_t slot, uint32_t width, uint8_t* out) {
-  switch (width) {
-    case 1: return gatherFixed<1>(records, n, slot, out);
-    case 2: return gatherFixed<2>(records, n, slot, out);
-    case 4: return gatherFixed<4>(records, n, slot, out);
-    case 8: return gatherFixed<8>(records, n, slot, out);
-    case 16: return gatherFixed<16>(records, n, slot, out);
-    default:
-      for (uint64_t i = 0; i < n; ++i) std::memcpy(out + i * width, records[i] + kRecordLengthBytes + slot, width);
-  }
-}
-
 }  // namespace
 
 OutputBatch buildOutputBatch(const RowLayout& layout, const uint8_t* const* records, uint64_t n) {
+  // Rows come in sorted order, so they sit at random places in the pages: each row's cache
+  // line is fetched once, by one row-wise pass that prefetches a few rows ahead and copies every
+  // fixed-width value and null bit; var-width bytes follow in a second pass over rows that are
+  // now in cache.
+  constexpr uint64_t kPrefetchDistance = 16;
   OutputBatch batch;
   batch.numRows = n;
-  batch.columns.resize(layout.numColumns());
-  for (uint32_t c = 0; c < layout.numColumns(); ++c) {
+  const uint32_t numColumns = layout.numColumns();
+  batch.columns.resize(numColumns);
+
+  struct FixedTarget {
+    uint32_t column;
+    uint32_t slot;
+    uint32_t width;
+    uint8_t* out;
+  };
+  std::vector<FixedTarget> fixed;
+  std::vector<uint8_t*> validity(numColumns);
+  std::vector<uint64_t> varTotal(numColumns, 0);
+  for (uint32_t c = 0; c < numColumns; ++c) {
+    OutputColumn& column = batch.columns[c];
+    const ColumnType& type = layout.columns()[c];
+    column.validity = allocate((n + 7) / 8, true);
+    validity[c] = column.validity.data.get();
+    if (type.physical == PhysicalType::kBool) {
+      column.values = allocate((n + 7) / 8, true);
+    } else if (type.physical == PhysicalType::kVarBinary) {
+      column.offsets = allocate((n + 1) * type.width, false);
+    } else {
+      column.values = allocate(n * slotBytes(type), false);
+      fixed.push_back({c, layout.slotOffset(c), slotBytes(type), column.values.data.get()});
+    }
+  }
+
+  for (uint64_t i = 0; i < n; ++i) {
+    if (i + kPrefetchDistance < n) __builtin_prefetch(records[i + kPrefetchDistance]);
+    const uint8_t* payload = records[i] + kRecordLengthBytes;
+    for (uint32_t c = 0; c < numColumns; ++c) {
+      if (RowLayout::isNull(payload, c)) {
+        ++batch.columns[c].nullCount;
+      } else {
+        validity[c][i >> 3] |= uint8_t(1u << (i & 7));
+      }
+    }
+    for (const FixedTarget& target : fixed) {
+      const uint8_t* from = payload + target.slot;
+      uint8_t* to = target.out + i * target.width;
+      switch (target.width) {
+        case 1: *to = *from; break;
+        case 2: std::memcpy(to, from, 2); break;
+        case 4: std::memcpy(to, from, 4); break;
+        case 8: std::memcpy(to, from, 8); break;
+        case 16: std::memcpy(to, from, 16); break;
+        default: std::memcpy(to, from, target.width);
+      }
+    }
+  }
+
+  for (uint32_t c = 0; c < numColumns; ++c) {
     OutputColumn& column = batch.columns[c];
     const ColumnType& type = layout.columns()[c];
     const uint32_t slot = layout.slotOffset(c);
-
-    for (uint64_t i = 0; i < n; ++i) column.nullCount += RowLayout::isNull(records[i] + kRecordLengthBytes, c);
-    if (column.nullCount > 0) {
-      column.validity = allocate((n + 7) / 8, true);
-      uint8_t* bits = column.validity.data.get();
+    if (column.nullCount == 0) column.validity = OutputBuffer{};
+    if (type.physical == PhysicalType::kBool) {
+      uint8_t* bits = column.values.data.get();
       for (uint64_t i = 0; i < n; ++i) {
-        if (!RowLayout::isNull(records[i] + kRecordLengthBytes, c)) bits[i >> 3] |= uint8_t(1u << (i & 7));
+        if (records[i][kRecordLengthBytes + slot]) bits[i >> 3] |= uint8_t(1u << (i & 7));
       }
-    }
-
-    switch (type.physical) {
-      case PhysicalType::kBool: {
-        column.values = allocate((n + 7) / 8, true);
-        uint8_t* bits = column.values.data.get();
-        for (uint64_t i = 0; i < n; ++i) {
-          if (records[i][kRecordLengthBytes + slot]) bits[i >> 3] |= uint8_t(1u << (i & 7));
-        }
-        break;
+    } else if (type.physical == PhysicalType::kVarBinary) {
+      uint64_t total = 0;
+      for (uint64_t i = 0; i < n; ++i) {
+        uint32_t length;
+        std::memcpy(&length, records[i] + kRecordLengthBytes + slot + 4, 4);
+        total += length;
       }
-      case PhysicalType::kVarBinary: {
-        uint64_t total = 0;
-        for (uint64_t i = 0; i < n; ++i) {
-          uint32_t length;
-          std::memcpy(&length, records[i] + kRecordLengthBytes + slot + 4, 4);
-          total += length;
-        }
-        const uint32_t offsetWidth = type.width;
-        column.offsets = allocate((n + 1) * offsetWidth, false);
-        column.values = allocate(total, false);
-        uint8_t* offsets = column.offsets.data.get();
-        uint8_t* values = column.values.data.get();
-        uint64_t at = 0;
-        for (uint64_t i = 0; i < n; ++i) {
-          if (offsetWidth == 4) {
-            int32_t o = static_cast<int32_t>(at);
-            std::memcpy(offsets + i * 4, &o, 4);
-          } else {
-            int64_t o = static_cast<int64_t>(at);
-            std::memcpy(offsets + i * 8, &o, 8);
-          }
-          uint32_t length;
-          const uint8_t* bytes = RowLayout::varValue(records[i] + kRecordLengthBytes, slot, &length);
-          std::memcpy(values + at, bytes, length);
-          at += length;
-        }
-        if (offsetWidth == 4) {
-          int32_t o = static_cast<int32_t>(at);
-          std::memcpy(offsets + n * 4, &o, 4);
+      column.values = allocate(total, false);
+      uint8_t* offsets = column.offsets.data.get();
+      uint8_t* values = column.values.data.get();
+      uint64_t at = 0;
+      for (uint64_t i = 0; i <= n; ++i) {
+        if (type.width == 4) {
+          const int32_t o = static_cast<int32_t>(at);
+          std::memcpy(offsets + i * 4, &o, 4);
         } else {
-          int64_t o = static_cast<int64_t>(at);
-          std::memcpy(offsets + n * 8, &o, 8);
+          const int64_t o = static_cast<int64_t>(at);
+          std::memcpy(offsets + i * 8, &o, 8);
         }
-        break;
-      }
-      default: {
-        const uint32_t width = slotBytes(type);
-        column.values = allocate(n * width, false);
-        gatherFixedAnyWidth(records, n, slot, width, column.values.data.get());
-        break;
+        if (i == n) break;
+        uint32_t length;
+        const uint8_t* bytes = RowLayout::varValue(records[i] + kRecordLengthBytes, slot, &length);
+        std::memcpy(values + at, bytes, length);
+        at += length;
       }
     }
   }

@@ -54,7 +54,8 @@ InMemorySorter::Sorted InMemorySorter::sort() {
   Sorted result{{nullptr, nullptr}, {0, 0}};
   if (!array_) return result;
   SortEntry* all = entries();
-  SortEntry* sorted = radixSortByPrefix(all, all + usable_, nonNull_);
+  SortEntry* sorted = all;
+  radixSortByPrefix(all, all + usable_, nonNull_);
   if (!comparator_.prefixIsWholeKey()) {
     // Ties on the prefix: order each run of equal prefixes by the full key.
     const size_t fromKey = comparator_.firstKeyExact() ? 1 : 0;

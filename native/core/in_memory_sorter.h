@@ -6,10 +6,11 @@
 //
 //   [0, nonNull)                 entries whose first key is not null, in insertion order
 //   [usable - nulls, usable)     entries whose first key is null, filled from the end
-//   [usable, 2 * usable)         scratch
+//   [usable, 2 * usable)         scratch, reserved as Spark reserves it; the radix sort only
+//                                touches its first 2 MiB (radix_sort.h)
 //
 // sort():
-//   1. Radix-sort the non-null entries on the prefix.
+//   1. Radix-sort the non-null entries on the prefix, in place.
 //   2. Unless the prefix is the whole key, sort each run of equal prefixes with the comparator.
 //   3. Sort the null entries on the remaining keys (nothing to do with one key).
 // The sorted order is then: nulls first or last, as the first key asks, around the sorted rest.

@@ -1,18 +1,21 @@
 // Radix sort of (prefix, address) entries on the prefix (Spark's RadixSort, key-prefix variant,
-// spark-semantics §3.3, made cache-aware).
+// spark-semantics §3.3, made cache- and memory-aware).
 //
-// Spark sorts LSD, one pass per byte over the whole array. With tens of millions of 16-byte
-// entries every pass streams the array through DRAM and scatters into 256 places at random,
-// so each pass costs a full round trip to memory. This sort instead:
-//   1. While a range is larger than a cache-resident size (kLsdEntries), splits it MSD-first on
-//      its most significant byte that varies: one histogram pass, one scatter pass, then each of
-//      the 256 buckets on its own.
-//   2. Sorts a cache-resident range LSD on the remaining bytes, all histograms in one pass, and
-//      skips every byte position that is the same in the whole range (Spark's skip).
-//   3. Ranges alternate between the input and the scratch buffer; a range that finishes in the
-//      wrong one is copied back while it is still in cache.
-// The result is stable (LSD passes are stable, MSD buckets keep order), ascending by unsigned
-// prefix. Scratch must hold n entries, as Spark's 2n longs.
+// Spark sorts LSD, one pass per byte over the whole array, scattering into a scratch array as
+// large as the data. With tens of millions of 16-byte entries every pass streams the array
+// through DRAM, and the scratch half is memory the process touches only to sort. This sort:
+//   1. While a range is larger than kLsdEntries, partitions it in place on its most significant
+//      byte that varies (American flag sort: one histogram pass, then cycles of swaps), and
+//      goes on with each of the 256 buckets.
+//   2. Sorts a range of at most kLsdEntries entries LSD on the remaining bytes, all histograms
+//      in one pass, skipping byte positions that are the same in the whole range (Spark's
+//      skip), ping-ponging with the first kLsdEntries entries of the scratch area, and copying
+//      back while the range is still in cache.
+// So only kLsdEntries entries (2 MiB) of scratch are ever touched, however large the sort: the
+// rest of the reserved scratch stays untouched and never becomes resident memory.
+//
+// Ascending by unsigned prefix. Not stable (neither is Spark's sort); equal prefixes are
+// ordered afterwards by the comparator where the prefix is not the whole key.
 #pragma once
 
 #include <cstddef>
@@ -33,8 +36,8 @@ static_assert(sizeof(SortEntry) == 16, "the pointer array holds 16-byte (prefix,
 inline constexpr size_t kLsdEntries = size_t{1} << 17;
 inline constexpr size_t kInsertionEntries = 32;
 
-// Sorts data[0, n) by prefix; scratch must hold n entries. Returns data or scratch, whichever
-// holds the sorted entries.
-SortEntry* radixSortByPrefix(SortEntry* data, SortEntry* scratch, size_t n);
+// Sorts data[0, n) in place by prefix. `scratch` must have room for min(n, kLsdEntries) entries
+// and is the only other memory written.
+void radixSortByPrefix(SortEntry* data, SortEntry* scratch, size_t n);
 
 }  // namespace tungsten

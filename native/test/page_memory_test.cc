@@ -205,3 +205,56 @@ TEST(grow_page_keeps_contents_number_and_accounting) {
   auto foreign = other.allocatePage(64);
   CHECK_THROWS_CODE(table.growPage(*foreign, 128), ErrorCode::kInvalidPageState);
 }
+
+TEST(pool_reuses_freed_blocks_within_its_limit) {
+  PageAllocator& allocator = PageAllocator::instance();
+  const uint64_t size = kMmapThresholdBytes * 4;
+  allocator.setPoolLimit(size * 2);
+  const uint64_t reusedBefore = allocator.stats().reusedAllocations;
+  auto a = allocator.allocate(size);
+  uint8_t* address = a->data;
+  allocator.free(*a);
+  CHECK_EQ(allocator.stats().pooledBytes, size);
+  CHECK_EQ(allocator.stats().liveBytes, uint64_t{0});
+  auto b = allocator.allocate(size);
+  CHECK(b->data == address);
+  CHECK_EQ(allocator.stats().reusedAllocations, reusedBefore + 1);
+  CHECK_EQ(allocator.stats().pooledBytes, uint64_t{0});
+  // Live plus pooled never exceeds the limit: with b live, a freed c cannot be pooled beyond it.
+  auto c = allocator.allocate(size);
+  auto d = allocator.allocate(size);
+  allocator.free(*c);  // live 3 blocks' worth > limit: returned to the system
+  CHECK_EQ(allocator.stats().pooledBytes, uint64_t{0});
+  allocator.free(*d);  // live 1 + pooled 1 = limit: pooled
+  CHECK_EQ(allocator.stats().pooledBytes, size);
+  // A new allocation of another size makes room by trimming the pool.
+  auto e = allocator.allocate(size * 2);
+  CHECK_EQ(allocator.stats().pooledBytes, uint64_t{0});
+  allocator.free(*b);
+  allocator.free(*e);
+  CHECK(allocator.stats().pooledBytes + allocator.stats().liveBytes <= size * 2);
+  allocator.setPoolLimit(0);
+  CHECK_EQ(allocator.stats().pooledBytes, uint64_t{0});
+}
+
+TEST(grow_takes_a_pooled_block_of_the_new_size) {
+  PageAllocator& allocator = PageAllocator::instance();
+  const uint64_t size = kMmapThresholdBytes * 2;
+  allocator.setPoolLimit(size * 8);
+  auto big = allocator.allocate(size * 2);
+  uint8_t* pooledAddress = big->data;
+  allocator.free(*big);
+  TaskPageTable table(allocator);
+  auto page = table.allocatePage(size);
+  for (uint64_t i = 0; i < size; ++i) page->data[i] = static_cast<uint8_t>(i);
+  CHECK(table.growPage(*page, size * 2));
+  CHECK(page->data == pooledAddress);
+  bool same = true;
+  for (uint64_t i = 0; i < size; ++i) same &= page->data[i] == static_cast<uint8_t>(i);
+  CHECK(same);
+  CHECK_EQ(allocator.stats().liveBytes, size * 2);
+  CHECK_EQ(allocator.stats().pooledBytes, size);  // the old block went to the pool
+  table.freePage(*page);
+  allocator.setPoolLimit(0);
+  CHECK_EQ(allocator.stats().liveBytes, uint64_t{0});
+}

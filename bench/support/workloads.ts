@@ -1,0 +1,18 @@
+/** The sort workloads of WORKLOADS.md. */
+import type { WorkloadKind } from './data.js';
+
+export interface SortWorkload {
+  id: 'S1' | 'S2' | 'S3';
+  kind: WorkloadKind;
+  key: string;
+  rows: number;
+  /** The memory budget, as DuckDB's memory_limit and our memory.offHeap.size. */
+  budget: string;
+  description: string;
+}
+
+export const SORT_WORKLOADS: readonly SortWorkload[] = [
+  { id: 'S1', kind: 'keyPayload', key: 'key', rows: 20_000_000, budget: '4GB', description: 'int64 key, 20 M rows, 4 GB, no spill' },
+  { id: 'S2', kind: 'keyPayload', key: 'key', rows: 50_000_000, budget: '256MB', description: 'int64 key, 50 M rows, 256 MB, spills' },
+  { id: 'S3', kind: 'stringKey', key: 'skey', rows: 10_000_000, budget: '256MB', description: 'utf8 key, 10 M rows, 256 MB, spills' },
+];
