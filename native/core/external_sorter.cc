@@ -28,7 +28,12 @@ class ExternalSorter::InMemorySource : public RecordSource {
     }
     lastReturned_ = span_ < 2;
     if (!lastReturned_) return false;
-    const SortEntry& entry = sorted_.spans[span_][index_++];
+    const SortEntry* entries = sorted_.spans[span_];
+    // Sorted rows sit at random places in the pages: fetch a few rows ahead of the reader.
+    if (index_ + kPrefetchDistance < sorted_.lengths[span_]) {
+      __builtin_prefetch(pages_.pointerTo(entries[index_ + kPrefetchDistance].address));
+    }
+    const SortEntry& entry = entries[index_++];
     out.prefix = entry.prefix;
     out.record = pages_.pointerTo(entry.address);
     return true;
@@ -46,6 +51,7 @@ class ExternalSorter::InMemorySource : public RecordSource {
  private:
   InMemorySorter::Sorted sorted_;
   const TaskPageTable& pages_;
+  static constexpr uint64_t kPrefetchDistance = 16;
   int span_ = 0;
   uint64_t index_ = 0;
   bool lastReturned_ = false;
@@ -126,6 +132,7 @@ ExternalSorter::InsertResult ExternalSorter::insert(const BatchView& batch, uint
     for (uint64_t i = 0; i < count; ++i) {
       const uint64_t address = encodePageNumberAndOffset(pageNumber, static_cast<uint64_t>(records[i] - base));
       const bool isNull = mayBeNull && keyColumn.isNull(row + i);
+      sawNullFirstKey_ |= isNull;
       inMemory_.insert(isNull ? 0 : comparator_.prefix(keyColumn, row + i), address, isNull);
     }
     row += count;
@@ -168,10 +175,8 @@ SpillRunInfo ExternalSorter::spill(const std::string& path) {
     InMemorySorter::Sorted sorted = inMemory_.sort();
     metrics_.sortTimeNs += nanosSince(start);
     start = std::chrono::steady_clock::now();
-    InMemorySource source(sorted, *pages_);
     SpillWriter writer(path, options_.codec, options_.spillBlockBytes);
-    RecordRef record;
-    while (source.next(record)) writer.write(record.prefix, record.record);
+    writeSorted(sorted, writer);
     run = writer.finish();
     metrics_.spillWriteTimeNs += nanosSince(start);
     dropMemory();
@@ -181,8 +186,21 @@ SpillRunInfo ExternalSorter::spill(const std::string& path) {
   return run;
 }
 
+void ExternalSorter::writeSorted(const InMemorySorter::Sorted& sorted, SpillWriter& writer) const {
+  constexpr uint64_t kPrefetchDistance = 16;
+  for (int span = 0; span < 2; ++span) {
+    const SortEntry* entries = sorted.spans[span];
+    const uint64_t n = sorted.lengths[span];
+    for (uint64_t i = 0; i < n; ++i) {
+      if (i + kPrefetchDistance < n) __builtin_prefetch(pages_->pointerTo(entries[i + kPrefetchDistance].address));
+      writer.write(entries[i].prefix, pages_->pointerTo(entries[i].address));
+    }
+  }
+}
+
 void ExternalSorter::beginOutput(const std::vector<SpillRunInfo>& runs) {
   if (merger_) throw Error(ErrorCode::kInvalidArgument, "output has already begun");
+  comparator_.setFirstKeyMayBeNull(sawNullFirstKey_);
   verifyPagesLive();
   std::vector<RecordSource*> sources;
   for (const SpillRunInfo& run : runs) {
@@ -206,51 +224,57 @@ OutputBatch ExternalSorter::nextBatch(uint64_t maxRows) {
   if (!merger_) throw Error(ErrorCode::kInvalidArgument, "nextBatch before beginOutput");
   if (memorySource_) verifyPagesLive();
   // Records from pages stay put; records from spill readers live in buffers the next read may
-  // reuse, so those are copied to the staging area first.
+  // reuse, so those are copied to the staging area, and their pointers taken once it stops
+  // growing.
   const bool stable = readers_.empty();
   batchRecords_.clear();
-  staging_.clear();
-  std::vector<size_t> stagedAt;
-  std::vector<uint64_t> varBytes(layout_.varColumns().size(), 0);
+  batchRecords_.reserve(std::min<uint64_t>(maxRows, 1 << 20));
+  size_t staged = 0;
+  // Var-width columns with 4-byte offsets must stay below 2 GiB per batch.
+  std::vector<uint32_t> narrowVarSlots;
+  for (uint32_t column : layout_.varColumns()) {
+    if (layout_.columns()[column].width == 4) narrowVarSlots.push_back(layout_.slotOffset(column));
+  }
+  std::vector<uint64_t> varBytes(narrowVarSlots.size(), 0);
   RecordRef record;
-  uint64_t n = 0;
-  while (n < maxRows && merger_->next(record)) {
-    const uint8_t* payload = RowLayout::payload(record.record);
-    bool fits = true;
-    for (size_t v = 0; v < layout_.varColumns().size(); ++v) {
-      const uint32_t column = layout_.varColumns()[v];
-      if (layout_.columns()[column].width != 4) continue;
-      uint32_t length;
-      RowLayout::varValue(payload, layout_.slotOffset(column), &length);
-      if (varBytes[v] + length > INT32_MAX) fits = false;
-    }
-    if (!fits && n > 0) {
-      merger_->pushBack();  // it opens the next batch
-      break;
-    }
-    for (size_t v = 0; v < layout_.varColumns().size(); ++v) {
-      uint32_t length;
-      RowLayout::varValue(payload, layout_.slotOffset(layout_.varColumns()[v]), &length);
-      varBytes[v] += length;
+  while (batchRecords_.size() < maxRows && merger_->next(record)) {
+    if (!narrowVarSlots.empty()) {
+      const uint8_t* payload = RowLayout::payload(record.record);
+      bool fits = true;
+      for (size_t v = 0; v < narrowVarSlots.size(); ++v) {
+        uint32_t length;
+        RowLayout::varValue(payload, narrowVarSlots[v], &length);
+        fits &= varBytes[v] + length <= INT32_MAX;
+      }
+      if (!fits && !batchRecords_.empty()) {
+        merger_->pushBack();  // it opens the next batch
+        break;
+      }
+      for (size_t v = 0; v < narrowVarSlots.size(); ++v) {
+        uint32_t length;
+        RowLayout::varValue(payload, narrowVarSlots[v], &length);
+        varBytes[v] += length;
+      }
     }
     if (stable) {
       batchRecords_.push_back(record.record);
     } else {
       const size_t bytes = kRecordLengthBytes + RowLayout::payloadLength(record.record);
-      stagedAt.push_back(staging_.size());
-      staging_.insert(staging_.end(), record.record, record.record + bytes);
+      if (staged + bytes > staging_.size()) staging_.resize(std::max(staging_.size() * 2, staged + bytes + (1 << 20)));
+      std::memcpy(staging_.data() + staged, record.record, bytes);
+      batchRecords_.push_back(reinterpret_cast<const uint8_t*>(staged));  // an offset until the end
+      staged += bytes;
     }
-    ++n;
   }
   merger_->settle();
   if (!stable) {
-    batchRecords_.resize(stagedAt.size());
-    for (size_t i = 0; i < stagedAt.size(); ++i) batchRecords_[i] = staging_.data() + stagedAt[i];
+    for (const uint8_t*& at : batchRecords_) at = staging_.data() + reinterpret_cast<size_t>(at);
   }
   return buildOutputBatch(layout_, batchRecords_.data(), batchRecords_.size());
 }
 
 SpillRunInfo ExternalSorter::mergeRuns(const std::vector<SpillRunInfo>& runs, const std::string& path) {
+  comparator_.setFirstKeyMayBeNull(sawNullFirstKey_);
   std::vector<std::unique_ptr<SpillReader>> readers;
   std::vector<RecordSource*> sources;
   for (const SpillRunInfo& run : runs) {

@@ -101,6 +101,9 @@ class ExternalSorter {
  private:
   class InMemorySource;
   void verifyPagesLive() const;
+  // Writes sorted in-memory records to a run, prefetching rows ahead: they sit at random
+  // places in the pages.
+  void writeSorted(const InMemorySorter::Sorted& sorted, SpillWriter& writer) const;
   void dropMemory();
 
   SorterOptions options_;
@@ -122,6 +125,7 @@ class ExternalSorter {
   std::vector<const uint8_t*> batchRecords_;
 
   SorterMetrics metrics_;
+  bool sawNullFirstKey_ = false;
 };
 
 }  // namespace tungsten

@@ -179,8 +179,8 @@ int KeyComparator::compare(const uint8_t* a, const uint8_t* b, size_t fromKey) c
   return 0;
 }
 
-int KeyComparator::compareRecords(uint64_t prefixA, const uint8_t* recordA, uint64_t prefixB,
-                                  const uint8_t* recordB) const {
+int KeyComparator::compareRecordsWithNulls(uint64_t prefixA, const uint8_t* recordA, uint64_t prefixB,
+                                           const uint8_t* recordB) const {
   const uint8_t* a = RowLayout::payload(recordA);
   const uint8_t* b = RowLayout::payload(recordB);
   const SortKey& first = keys_[0];

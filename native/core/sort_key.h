@@ -53,11 +53,25 @@ class KeyComparator {
   int compare(const uint8_t* a, const uint8_t* b, size_t fromKey = 0) const;
 
   // The total order of records used everywhere (merge, ties): first-key nulls placed as
-  // asked, then the prefix, then the full comparator where the prefix is not exact.
-  int compareRecords(uint64_t prefixA, const uint8_t* recordA, uint64_t prefixB,
-                     const uint8_t* recordB) const;
+  // asked, then the prefix, then the full comparator where the prefix is not exact. Inline:
+  // the merge calls it once per level per record, and with no null first key and an exact
+  // prefix it is one integer comparison.
+  int compareRecords(uint64_t prefixA, const uint8_t* recordA, uint64_t prefixB, const uint8_t* recordB) const {
+    if (!firstKeyMayBeNull_) {
+      if (prefixA != prefixB) return prefixA < prefixB ? -1 : 1;
+      if (prefixIsWholeKey_) return 0;
+      return compare(RowLayout::payload(recordA), RowLayout::payload(recordB), firstKeyExact_ ? 1 : 0);
+    }
+    return compareRecordsWithNulls(prefixA, recordA, prefixB, recordB);
+  }
+
+  // Whether any record compared may have a null first key; the sorter clears it when it has
+  // seen none, which lets compareRecords skip the null bitmaps. True until said otherwise.
+  void setFirstKeyMayBeNull(bool mayBeNull) { firstKeyMayBeNull_ = mayBeNull; }
 
  private:
+  int compareRecordsWithNulls(uint64_t prefixA, const uint8_t* recordA, uint64_t prefixB,
+                              const uint8_t* recordB) const;
   int compareKey(size_t key, const uint8_t* a, const uint8_t* b) const;
 
   const RowLayout& layout_;
@@ -65,6 +79,7 @@ class KeyComparator {
   std::vector<uint32_t> slots_;
   bool prefixIsWholeKey_;
   bool firstKeyExact_;
+  bool firstKeyMayBeNull_ = true;
 };
 
 // Prefix building blocks, exposed for the tests.

@@ -62,7 +62,8 @@ SpillWriter::SpillWriter(std::string path, SpillCodec codec, uint32_t blockTarge
                 "cannot create spill file " + info_.path + ": " + describeErrno(error) +
                     "; check that the local directory exists and is writable");
   }
-  block_.reserve(blockTarget_);
+  blockCapacity_ = blockTarget_;
+  block_ = std::make_unique<uint8_t[]>(blockCapacity_);
   uint8_t header[kFileHeaderBytes] = {};
   std::memcpy(header, kFileMagic, 8);
   put32(header + 8, static_cast<uint32_t>(codec));
@@ -104,30 +105,27 @@ void SpillWriter::writeAll(const uint8_t* data, size_t length) {
   }
 }
 
-void SpillWriter::write(uint64_t prefix, const uint8_t* record) {
-  const size_t recordBytes = kRecordLengthBytes + RowLayout::payloadLength(record);
-  const size_t entryBytes = kPrefixBytes + recordBytes;
-  if (!block_.empty() && block_.size() + entryBytes > blockTarget_) flushBlock();
-  if (block_.size() + entryBytes > UINT32_MAX) {
-    throw Error(ErrorCode::kRecordTooLarge, "a record of " + std::to_string(recordBytes) +
-                                                " bytes cannot be written to a spill block");
+void SpillWriter::makeRoom(size_t entryBytes) {
+  if (blockUsed_ > 0) flushBlock();
+  if (entryBytes > UINT32_MAX) {
+    throw Error(ErrorCode::kRecordTooLarge,
+                "a record of " + std::to_string(entryBytes) + " bytes cannot be written to a spill block");
   }
-  const size_t at = block_.size();
-  block_.resize(at + entryBytes);
-  put64(block_.data() + at, prefix);
-  std::memcpy(block_.data() + at + kPrefixBytes, record, recordBytes);
-  ++blockRecords_;
-  ++info_.records;
+  if (entryBytes > blockCapacity_) {
+    // A record larger than a block gets a block of its own.
+    block_ = std::make_unique<uint8_t[]>(entryBytes);
+    blockCapacity_ = entryBytes;
+  }
 }
 
 void SpillWriter::flushBlock() {
   if (blockRecords_ == 0) return;
-  const uint32_t rawBytes = static_cast<uint32_t>(block_.size());
-  const uint8_t* body = block_.data();
+  const uint32_t rawBytes = static_cast<uint32_t>(blockUsed_);
+  const uint8_t* body = block_.get();
   uint32_t storedBytes = rawBytes;
   if (info_.codec == SpillCodec::kLz4) {
     compressed_.resize(lz4CompressBound(rawBytes));
-    storedBytes = static_cast<uint32_t>(lz4Compress(block_.data(), rawBytes, compressed_.data()));
+    storedBytes = static_cast<uint32_t>(lz4Compress(block_.get(), rawBytes, compressed_.data()));
     body = compressed_.data();
   }
   uint8_t header[kBlockHeaderBytes];
@@ -143,7 +141,11 @@ void SpillWriter::flushBlock() {
   info_.maxBlockBytes = std::max(info_.maxBlockBytes, rawBytes);
   ++info_.blocks;
   blockRecords_ = 0;
-  block_.clear();
+  blockUsed_ = 0;
+  if (blockCapacity_ > blockTarget_) {
+    block_ = std::make_unique<uint8_t[]>(blockTarget_);
+    blockCapacity_ = blockTarget_;
+  }
 }
 
 SpillRunInfo SpillWriter::finish() {
@@ -164,7 +166,8 @@ SpillRunInfo SpillWriter::finish() {
   fd_ = -1;
   finished_ = true;
   // The buffers are not needed once the run is on disk.
-  std::vector<uint8_t>().swap(block_);
+  block_.reset();
+  blockCapacity_ = 0;
   std::vector<uint8_t>().swap(compressed_);
   return info_;
 }

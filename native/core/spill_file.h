@@ -21,6 +21,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -51,10 +53,26 @@ class SpillWriter {
   SpillWriter(const SpillWriter&) = delete;
   SpillWriter& operator=(const SpillWriter&) = delete;
 
-  void write(uint64_t prefix, const uint8_t* record);
+  void write(uint64_t prefix, const uint8_t* record) {
+    const size_t recordBytes = 4 + load32(record);
+    const size_t entryBytes = 8 + recordBytes;
+    if (blockUsed_ + entryBytes > blockCapacity_) makeRoom(entryBytes);
+    std::memcpy(block_.get() + blockUsed_, &prefix, 8);
+    std::memcpy(block_.get() + blockUsed_ + 8, record, recordBytes);
+    blockUsed_ += entryBytes;
+    ++blockRecords_;
+    ++info_.records;
+  }
   SpillRunInfo finish();
 
  private:
+  static uint32_t load32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  }
+  // Flushes the block if it holds records, and grows it for a record larger than a block.
+  void makeRoom(size_t entryBytes);
   void flushBlock();
   void writeAll(const uint8_t* data, size_t length);
 
@@ -62,7 +80,9 @@ class SpillWriter {
   int fd_ = -1;
   uint32_t blockTarget_;
   uint32_t blockRecords_ = 0;
-  std::vector<uint8_t> block_;
+  std::unique_ptr<uint8_t[]> block_;
+  size_t blockCapacity_ = 0;
+  size_t blockUsed_ = 0;
   std::vector<uint8_t> compressed_;
   bool finished_ = false;
 };
