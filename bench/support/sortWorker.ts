@@ -67,7 +67,13 @@ async function* batchesOf(path: string): AsyncGenerator<RecordBatch> {
   for await (const batch of reader) yield batch;
 }
 
-async function runTungsten(workload: SortWorkload, rows: number, dir: string, runs: number): Promise<void> {
+async function runTungsten(
+  workload: SortWorkload,
+  rows: number,
+  dir: string,
+  runs: number,
+  compression: 'none' | 'lz4',
+): Promise<void> {
   const seconds: number[] = [];
   let metrics: Record<string, unknown> = {};
   const localDirs = new LocalDirs([join(dir, 'spill')]);
@@ -78,6 +84,7 @@ async function runTungsten(workload: SortWorkload, rows: number, dir: string, ru
     const sorter = await ExternalSorter.create(tmm, (await firstSchema(dir, workload, rows)), {
       keys: [workload.key],
       localDirs,
+      compression,
     });
     for await (const batch of batchesOf(join(dir, `${workload.id}-${rows}.arrows`))) await sorter.insert(batch);
     let out = 0;
@@ -88,7 +95,7 @@ async function runTungsten(workload: SortWorkload, rows: number, dir: string, ru
     if (tmm.cleanUpAllAllocatedMemory() !== 0) throw new Error('the sort leaked memory');
   }
   localDirs.closeSync();
-  report({ engine: 'tungsten', seconds, medianSeconds: median(seconds), metrics });
+  report({ engine: compression === 'lz4' ? 'tungsten-lz4' : 'tungsten', seconds, medianSeconds: median(seconds), metrics });
 }
 
 async function firstSchema(dir: string, workload: SortWorkload, rows: number) {
@@ -169,7 +176,8 @@ if (mode === 'prepare') {
   const [engine, , rowsText, dir, runsText] = args;
   const rows = Number(rowsText);
   const runs = Number(runsText);
-  if (engine === 'tungsten') await runTungsten(workload, rows, dir!, runs);
+  if (engine === 'tungsten') await runTungsten(workload, rows, dir!, runs, 'none');
+  else if (engine === 'tungsten-lz4') await runTungsten(workload, rows, dir!, runs, 'lz4');
   else if (engine === 'duckdb') await runDuckdb(workload, rows, dir!, runs);
   else if (engine === 'polars') await runPolars(workload, rows, runs);
   else if (engine === 'js') await runJs(workload, rows, runs);

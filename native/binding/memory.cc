@@ -48,8 +48,6 @@ Napi::Value allocatorStats(const Napi::CallbackInfo& info) {
   result.Set("liveBlocks", static_cast<double>(stats.liveBlocks));
   result.Set("peakLiveBytes", static_cast<double>(stats.peakLiveBytes));
   result.Set("totalAllocations", static_cast<double>(stats.totalAllocations));
-  result.Set("pooledBytes", static_cast<double>(stats.pooledBytes));
-  result.Set("reusedAllocations", static_cast<double>(stats.reusedAllocations));
   return result;
 }
 
@@ -57,15 +55,6 @@ Napi::Value allocatorSetDebugFill(const Napi::CallbackInfo& info) {
   if (!info[0].IsBoolean()) throw Error(ErrorCode::kInvalidArgument, "argument 'on' must be a boolean");
   PageAllocator::instance().setDebugFill(info[0].As<Napi::Boolean>().Value());
   return info.Env().Undefined();
-}
-
-Napi::Value allocatorSetPoolLimit(const Napi::CallbackInfo& info) {
-  PageAllocator::instance().setPoolLimit(byteCount(info, 0, "bytes"));
-  return info.Env().Undefined();
-}
-
-Napi::Value allocatorPoolLimit(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(PageAllocator::instance().poolLimit()));
 }
 
 Napi::Value allocatorDebugFill(const Napi::CallbackInfo& info) {
@@ -182,8 +171,6 @@ void registerMemoryExports(Napi::Env env, Napi::Object exports) {
   addExport(env, exports, "allocatorStats", guarded<allocatorStats>);
   addExport(env, exports, "allocatorSetDebugFill", guarded<allocatorSetDebugFill>);
   addExport(env, exports, "allocatorDebugFill", guarded<allocatorDebugFill>);
-  addExport(env, exports, "allocatorSetPoolLimit", guarded<allocatorSetPoolLimit>);
-  addExport(env, exports, "allocatorPoolLimit", guarded<allocatorPoolLimit>);
   addExport(env, exports, "allocatorFailNextAllocations", guarded<allocatorFailNextAllocations>);
   addExport(env, exports, "allocatorAllocate", guarded<allocatorAllocate>);
   addExport(env, exports, "allocatorFree", guarded<allocatorFree>);

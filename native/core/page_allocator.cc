@@ -65,15 +65,9 @@ std::shared_ptr<MemoryBlock> PageAllocator::allocate(uint64_t size) {
 
   auto block = std::make_shared<MemoryBlock>();
   if (size >= kMmapThresholdBytes) {
-    uint8_t* reused = takePooled(size);
-    if (reused != nullptr) {
-      reusedAllocations_.fetch_add(1);
-    } else {
-      trimPoolFor(size);
-      reused = static_cast<uint8_t*>(mapBlock(size));
-      if (reused == nullptr) return nullptr;
-    }
-    block->data = reused;
+    void* p = mapBlock(size);
+    if (p == nullptr) return nullptr;
+    block->data = static_cast<uint8_t*>(p);
     block->mapped = true;
   } else {
     void* p = nullptr;
@@ -103,26 +97,6 @@ bool PageAllocator::grow(MemoryBlock& block, uint64_t newSize) {
   const uint64_t oldSize = block.size;
   uint8_t* data = nullptr;
   bool mapped = true;
-  if (uint8_t* pooled = newSize >= kMmapThresholdBytes ? takePooled(newSize) : nullptr) {
-    // A pooled block of the new size is already resident: copying beats faulting in fresh pages.
-    reusedAllocations_.fetch_add(1);
-    std::memcpy(pooled, block.data, oldSize);
-    uint8_t* old = block.data;
-    const bool oldMapped = block.mapped;
-    block.data = pooled;
-    block.size = newSize;
-    block.mapped = true;
-    countAllocated(newSize);
-    // offerToPool counts the old block as live until it is pooled, as release() does.
-    if (oldMapped) {
-      if (!offerToPool(old, oldSize)) munmap(old, oldSize);
-    } else {
-      std::free(old);
-    }
-    liveBytes_.fetch_sub(oldSize);
-    return true;
-  }
-  trimPoolFor(newSize - oldSize);
   if (block.mapped) {
     void* p = mremap(block.data, oldSize, newSize, MREMAP_MAYMOVE);
     if (p == MAP_FAILED) return false;
@@ -161,52 +135,10 @@ void PageAllocator::free(MemoryBlock& block) {
   release(block);
 }
 
-uint8_t* PageAllocator::takePooled(uint64_t size) {
-  std::lock_guard<std::mutex> lock(poolMutex_);
-  auto it = pool_.find(size);
-  if (it == pool_.end()) return nullptr;
-  uint8_t* data = it->second;
-  pool_.erase(it);
-  pooledBytes_ -= size;
-  return data;
-}
-
-bool PageAllocator::offerToPool(uint8_t* data, uint64_t size) {
-  std::lock_guard<std::mutex> lock(poolMutex_);
-  // The block being freed still counts as live here.
-  if (pooledBytes_ + liveBytes_.load() > poolLimit_) return false;
-  pool_.emplace(size, data);
-  pooledBytes_ += size;
-  return true;
-}
-
-void PageAllocator::trimPoolFor(uint64_t incomingBytes) {
-  std::lock_guard<std::mutex> lock(poolMutex_);
-  while (!pool_.empty() && pooledBytes_ + liveBytes_.load() + incomingBytes > poolLimit_) {
-    auto largest = std::prev(pool_.end());
-    munmap(largest->second, largest->first);
-    pooledBytes_ -= largest->first;
-    pool_.erase(largest);
-  }
-}
-
-void PageAllocator::setPoolLimit(uint64_t bytes) {
-  {
-    std::lock_guard<std::mutex> lock(poolMutex_);
-    poolLimit_ = bytes;
-  }
-  trimPoolFor(0);
-}
-
-uint64_t PageAllocator::poolLimit() const {
-  std::lock_guard<std::mutex> lock(poolMutex_);
-  return poolLimit_;
-}
-
 void PageAllocator::release(MemoryBlock& block) {
   if (debugFill()) std::memset(block.data, kDebugFillFreed, block.size);
   if (block.mapped) {
-    if (!offerToPool(block.data, block.size)) munmap(block.data, block.size);
+    munmap(block.data, block.size);
   } else {
     std::free(block.data);
   }
@@ -217,9 +149,7 @@ void PageAllocator::release(MemoryBlock& block) {
 }
 
 AllocatorStats PageAllocator::stats() const {
-  std::lock_guard<std::mutex> lock(poolMutex_);
-  return AllocatorStats{liveBytes_.load(),       liveBlocks_.load(), peakLiveBytes_.load(),
-                        totalAllocations_.load(), pooledBytes_,       reusedAllocations_.load()};
+  return AllocatorStats{liveBytes_.load(), liveBlocks_.load(), peakLiveBytes_.load(), totalAllocations_.load()};
 }
 
 }  // namespace tungsten

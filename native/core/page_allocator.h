@@ -9,14 +9,9 @@
 // once; glibc's malloc would raise its mmap threshold after the first large free and keep later
 // pages on the heap, where freed memory may stay resident and peak RSS drifts above the budget.
 //
-// Reuse: freed mapped blocks are kept in a pool and handed out again for the same size (Spark's
-// HeapMemoryAllocator pools freed buffers of 1 MiB and more, by size). A spilling sort frees
-// and reallocates the same pages and arrays run after run, and memory the kernel has to zero
-// again on first touch costs more than the sort itself on some machines. The pool is bounded:
-// pooled + live bytes never exceed poolLimit (TypeScript sets it to the off-heap budget), so
-// pooling never lets the process hold more than the budget; beyond it, pooled blocks are
-// returned to the system, largest first. A reused block is not zeroed: no caller reads bytes
-// it has not written.
+// Freed blocks go straight back to the system. (A pool of freed pages was tried and measured
+// slower here: the kernel already recycles freed pages cheaply, while pooled pages push new
+// allocations onto memory the hypervisor has never backed, the expensive kind of first touch.)
 //
 // Debug fill (Spark's spark.memory.debugFill): 0xa5 over fresh memory, 0x5a over freed memory,
 // so that reading uninitialised or freed page bytes shows up in tests. On by default in debug
@@ -27,9 +22,7 @@
 
 #include <atomic>
 #include <cstdint>
-#include <map>
 #include <memory>
-#include <mutex>
 
 #include "memory_block.h"
 
@@ -45,8 +38,6 @@ struct AllocatorStats {
   uint64_t liveBlocks;
   uint64_t peakLiveBytes;
   uint64_t totalAllocations;
-  uint64_t pooledBytes;
-  uint64_t reusedAllocations;
 };
 
 class PageAllocator {
@@ -73,9 +64,6 @@ class PageAllocator {
   void setDebugFill(bool on) { debugFill_.store(on, std::memory_order_relaxed); }
 
   AllocatorStats stats() const;
-  // Bytes (pooled + live) the pool may keep; 0 turns pooling off and empties the pool.
-  void setPoolLimit(uint64_t bytes);
-  uint64_t poolLimit() const;
   // Test hook: the next `count` allocations fail as if the system were out of memory.
   void failNextAllocations(uint32_t count) { injectedFailures_.store(count); }
 
@@ -84,16 +72,7 @@ class PageAllocator {
   friend struct MemoryBlock;
   void release(MemoryBlock& block);
   void countAllocated(uint64_t bytes);
-  // Pool operations, under poolMutex_.
-  uint8_t* takePooled(uint64_t size);
-  bool offerToPool(uint8_t* data, uint64_t size);
-  void trimPoolFor(uint64_t incomingBytes);
 
-  mutable std::mutex poolMutex_;
-  std::multimap<uint64_t, uint8_t*> pool_;
-  uint64_t pooledBytes_ = 0;
-  uint64_t poolLimit_ = 0;
-  std::atomic<uint64_t> reusedAllocations_{0};
 
   std::atomic<bool> debugFill_;
   std::atomic<uint64_t> liveBytes_{0};

@@ -52,17 +52,6 @@ export const nativeAllocator = {
   },
   /** Live native bytes and blocks across the process; what "memory is exact" is checked with. */
   stats: () => addon.allocatorStats(),
-  /**
-   * Freed pages are kept for reuse while pooled + live bytes stay within this limit, so that
-   * spilling sorts do not make the kernel zero fresh memory run after run. createMemoryManager
-   * sets it to the off-heap budget; 0 turns pooling off.
-   */
-  get poolLimit(): number {
-    return addon.allocatorPoolLimit();
-  },
-  set poolLimit(bytes: number) {
-    addon.allocatorSetPoolLimit(bytes);
-  },
   get debugFill(): boolean {
     return addon.allocatorDebugFill();
   },

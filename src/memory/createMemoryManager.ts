@@ -6,13 +6,11 @@ import { UnifiedMemoryManager } from './UnifiedMemoryManager.js';
 
 /**
  * The manager the configuration asks for: unified, or static with `memory.useLegacyMode`.
- * Sets up the process's one page allocator as Spark sets up its allocator when the executor
- * starts: `memory.debugFill` when given, and page reuse up to the off-heap budget (the largest
- * budget of any manager created, since the allocator serves them all).
+ * Applies `memory.debugFill`, when given, to the process's one page allocator (as Spark sets
+ * its allocator's debug fill when the executor starts).
  */
 export function createMemoryManager(config: TungstenConfig): MemoryManager {
   const debugFill = config['memory.debugFill'];
   if (debugFill !== undefined) nativeAllocator.debugFill = debugFill;
-  nativeAllocator.poolLimit = Math.max(nativeAllocator.poolLimit, config['memory.offHeap.size']);
   return config['memory.useLegacyMode'] ? StaticMemoryManager.fromConfig(config) : UnifiedMemoryManager.fromConfig(config);
 }

@@ -135,9 +135,6 @@ export interface AllocatorStats {
   liveBlocks: number;
   peakLiveBytes: number;
   totalAllocations: number;
-  /** Freed pages kept for reuse (not live, but resident). */
-  pooledBytes: number;
-  reusedAllocations: number;
 }
 
 export interface NativeAddon {
@@ -148,9 +145,6 @@ export interface NativeAddon {
   allocatorStats(): AllocatorStats;
   allocatorSetDebugFill(on: boolean): void;
   allocatorDebugFill(): boolean;
-  /** Pooled + live bytes the allocator may keep resident for reuse; 0 turns pooling off. */
-  allocatorSetPoolLimit(bytes: number): void;
-  allocatorPoolLimit(): number;
   /** Test hook: the next `count` allocations fail as if the system were out of memory. */
   allocatorFailNextAllocations(count: number): void;
   /** Allocates directly (page number −1); null when the system has no memory. */

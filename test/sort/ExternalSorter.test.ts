@@ -13,12 +13,14 @@ import {
   OutOfMemoryError,
   SchemaMismatchError,
   SpillCorruptError,
+  TaskKilledError,
   UnsupportedTypeError,
 } from '../../src/errors.js';
 import { TaskMemoryManager } from '../../src/memory/TaskMemoryManager.js';
 import { addon } from '../../src/native/addon.js';
 import { ExternalSorter } from '../../src/sort/ExternalSorter.js';
 import { LocalDirs } from '../../src/storage/LocalDirs.js';
+import { generate } from '../../bench/support/data.js';
 import { batchOf, randomColumn } from '../support/arrowData.js';
 import { scratchDir, testLocalDirs, track } from '../support/leaks.js';
 import { Random } from '../support/random.js';
@@ -330,6 +332,24 @@ describe('lifecycle and errors', () => {
     expect(tmm.cleanUpAllAllocatedMemory()).toBe(0);
   });
 
+  test('a task killed while its sorter waits for memory fails with TASK_KILLED; close frees everything', async () => {
+    const holder = task(1024 * KiB, 64 * KiB);
+    const mm = holder.memoryManager;
+    // Another task holds all the memory, so this task waits for its 1/2N share.
+    const other = new TestMemoryConsumer(holder);
+    await other.use(1024 * KiB);
+    const controller = new AbortController();
+    const killed = new TaskMemoryManager(mm, 999, { signal: controller.signal });
+    const creating = ExternalSorter.create(killed, ints([1]).schema, { keys: ['v'], localDirs: testLocalDirs() });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(mm.numWaitingTasks('OFF_HEAP')).toBe(1);
+    controller.abort(new TaskKilledError('job cancelled'));
+    await expect(creating).rejects.toMatchObject({ code: 'TASK_KILLED' });
+    expect(killed.cleanUpAllAllocatedMemory()).toBe(0);
+    other.free(other.used);
+    expect(holder.cleanUpAllAllocatedMemory()).toBe(0);
+  });
+
   test('await using disposes the sorter', async () => {
     const { tmm } = testTask();
     {
@@ -357,10 +377,7 @@ describe('lifecycle and errors', () => {
 describe('concurrency', () => {
   test('the event loop keeps serving timers while a large sort runs (seed 41)', async () => {
     const tmm = task(512 * 1024 * KiB, 16 * 1024 * KiB);
-    const rng = new Random(41);
-    const batches = Array.from({ length: 16 }, () =>
-      batchOf([{ name: 'k', data: randomColumn(rng, 'int64', 125_000, { nullRate: 0, cardinality: 1_000_000 }) }]),
-    );
+    const batches = [...generate('keyPayload', { rows: 2_000_000, batchRows: 125_000, seed: 41 })];
     let ticks = 0;
     let last = performance.now();
     let longestGap = 0;
@@ -371,7 +388,7 @@ describe('concurrency', () => {
       ticks++;
     }, 1);
     try {
-      const { output } = await sortBatches(tmm, batches, { keys: ['k'] });
+      const { output } = await sortBatches(tmm, batches, { keys: ['key'] });
       expect(output.reduce((n, b) => n + b.numRows, 0)).toBe(2_000_000);
     } finally {
       clearInterval(timer);
