@@ -8,7 +8,9 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 #include "errors.h"
 #include "handles.h"
@@ -186,6 +188,13 @@ class PromiseWorker : public Napi::AsyncWorker {
   CapturedError error_;
   bool failed_ = false;
 };
+
+// A plain object of numbers (counters and sizes reported to JavaScript).
+inline Napi::Object numbersObject(Napi::Env env, std::initializer_list<std::pair<const char*, double>> fields) {
+  Napi::Object object = Napi::Object::New(env);
+  for (const auto& [name, value] : fields) object.Set(name, value);
+  return object;
+}
 
 void registerMemoryExports(Napi::Env env, Napi::Object exports);
 void registerSorterExports(Napi::Env env, Napi::Object exports);

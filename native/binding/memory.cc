@@ -41,14 +41,11 @@ Napi::Value errorCodes(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value allocatorStats(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  AllocatorStats stats = PageAllocator::instance().stats();
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("liveBytes", static_cast<double>(stats.liveBytes));
-  result.Set("liveBlocks", static_cast<double>(stats.liveBlocks));
-  result.Set("peakLiveBytes", static_cast<double>(stats.peakLiveBytes));
-  result.Set("totalAllocations", static_cast<double>(stats.totalAllocations));
-  return result;
+  const AllocatorStats stats = PageAllocator::instance().stats();
+  return numbersObject(info.Env(), {{"liveBytes", static_cast<double>(stats.liveBytes)},
+                                    {"liveBlocks", static_cast<double>(stats.liveBlocks)},
+                                    {"peakLiveBytes", static_cast<double>(stats.peakLiveBytes)},
+                                    {"totalAllocations", static_cast<double>(stats.totalAllocations)}});
 }
 
 Napi::Value allocatorSetDebugFill(const Napi::CallbackInfo& info) {

@@ -59,14 +59,13 @@ SpillCodec codecOf(uint32_t codec) {
 }
 
 Napi::Object runToJs(Napi::Env env, const SpillRunInfo& run) {
-  Napi::Object object = Napi::Object::New(env);
+  Napi::Object object = numbersObject(env, {{"codec", static_cast<double>(run.codec)},
+                                            {"records", static_cast<double>(run.records)},
+                                            {"blocks", static_cast<double>(run.blocks)},
+                                            {"fileBytes", static_cast<double>(run.fileBytes)},
+                                            {"rawBytes", static_cast<double>(run.rawBytes)},
+                                            {"maxBlockBytes", static_cast<double>(run.maxBlockBytes)}});
   object.Set("path", run.path);
-  object.Set("codec", static_cast<double>(run.codec));
-  object.Set("records", static_cast<double>(run.records));
-  object.Set("blocks", static_cast<double>(run.blocks));
-  object.Set("fileBytes", static_cast<double>(run.fileBytes));
-  object.Set("rawBytes", static_cast<double>(run.rawBytes));
-  object.Set("maxBlockBytes", static_cast<double>(run.maxBlockBytes));
   return object;
 }
 
@@ -388,14 +387,12 @@ Napi::Value sorterState(const Napi::CallbackInfo& info) {
 
 Napi::Value sorterMetrics(const Napi::CallbackInfo& info) {
   const SorterMetrics& m = sorterHandle(info, 0).sorter->metrics();
-  Napi::Object metrics = Napi::Object::New(info.Env());
-  metrics.Set("rowsInserted", static_cast<double>(m.rowsInserted));
-  metrics.Set("sortTimeNs", static_cast<double>(m.sortTimeNs));
-  metrics.Set("spillWriteTimeNs", static_cast<double>(m.spillWriteTimeNs));
-  metrics.Set("spillCount", static_cast<double>(m.spillCount));
-  metrics.Set("diskBytesSpilled", static_cast<double>(m.diskBytesSpilled));
-  metrics.Set("mergePasses", static_cast<double>(m.mergePasses));
-  return metrics;
+  return numbersObject(info.Env(), {{"rowsInserted", static_cast<double>(m.rowsInserted)},
+                                    {"sortTimeNs", static_cast<double>(m.sortTimeNs)},
+                                    {"spillWriteTimeNs", static_cast<double>(m.spillWriteTimeNs)},
+                                    {"spillCount", static_cast<double>(m.spillCount)},
+                                    {"diskBytesSpilled", static_cast<double>(m.diskBytesSpilled)},
+                                    {"mergePasses", static_cast<double>(m.mergePasses)}});
 }
 
 // Releases the native sorter (its references to pages, open spill readers). Idempotent.

@@ -55,7 +55,7 @@ InMemorySorter::Sorted InMemorySorter::sort() {
   if (!array_) return result;
   SortEntry* all = entries();
   SortEntry* sorted = all;
-  radixSortByPrefix(all, all + usable_, nonNull_);
+  radixSortByPrefix(all, all + usable_, nonNull_, usable_);
   if (!comparator_.prefixIsWholeKey()) {
     // Ties on the prefix: order each run of equal prefixes by the full key.
     const size_t fromKey = comparator_.firstKeyExact() ? 1 : 0;

@@ -5,10 +5,10 @@
 namespace tungsten {
 
 Merger::Merger(std::vector<RecordSource*> sources, const KeyComparator& comparator)
-    : sources_(std::move(sources)), comparator_(comparator) {
+    : sources_(std::move(sources)), comparator_(comparator), prefixDecides_(comparator.prefixDecides()) {
   const int k = static_cast<int>(sources_.size());
   heads_.resize(k);
-  exhausted_.assign(k, false);
+  exhausted_.assign(k, 0);
   tree_.assign(k > 0 ? k : 1, -1);
   if (k == 0) return;
   for (int i = 0; i < k; ++i) pull(i);
@@ -36,6 +36,11 @@ void Merger::pull(int source) {
 bool Merger::less(int a, int b) const {
   if (exhausted_[a]) return false;
   if (exhausted_[b]) return true;
+  if (prefixDecides_) {
+    const uint64_t pa = heads_[a].prefix;
+    const uint64_t pb = heads_[b].prefix;
+    return pa < pb || (pa == pb && a < b);
+  }
   const int c = comparator_.compareRecords(heads_[a].prefix, heads_[a].record, heads_[b].prefix, heads_[b].record);
   return c < 0 || (c == 0 && a < b);
 }

@@ -39,7 +39,9 @@ class Merger : public RecordSource {
   std::vector<RecordSource*> sources_;
   const KeyComparator& comparator_;
   std::vector<RecordRef> heads_;
-  std::vector<bool> exhausted_;
+  std::vector<uint8_t> exhausted_;  // bytes, not vector<bool>: read at every level of every record
+  // The prefix alone orders records (no null first key, exact single key): compare integers.
+  bool prefixDecides_;
   std::vector<int> tree_;  // tree_[0] is the winner, tree_[1..k) the losers
   int pending_ = -1;
 };

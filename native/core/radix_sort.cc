@@ -93,8 +93,49 @@ void sortRange(SortEntry* data, SortEntry* scratch, size_t n, int byte) {
   }
 }
 
+// Out-of-place MSD: the range is in `in`, `out` is a scratch range of the same size, and the
+// sorted range must end in `target` (in or out).
+void sortRangeOutOfPlace(SortEntry* in, SortEntry* out, size_t n, int byte, SortEntry* target) {
+  if (n <= kLsdEntries || byte < 0) {
+    // `out` is scratch for the LSD passes; lsd() leaves the result in `in`.
+    if (byte >= 0 && n > 1) lsd(in, out, n, byte);
+    if (target != in && n > 0) std::memcpy(target, in, n * sizeof(SortEntry));
+    return;
+  }
+  size_t counts[256] = {};
+  for (size_t i = 0; i < n; ++i) ++counts[byteOf(in[i].prefix, byte)];
+  if (counts[byteOf(in[0].prefix, byte)] == n) {
+    sortRangeOutOfPlace(in, out, n, byte - 1, target);
+    return;
+  }
+  size_t offsets[256];
+  size_t sum = 0;
+  for (int v = 0; v < 256; ++v) {
+    offsets[v] = sum;
+    sum += counts[v];
+  }
+  size_t starts[256];
+  std::memcpy(starts, offsets, sizeof starts);
+  for (size_t i = 0; i < n; ++i) {
+    const SortEntry entry = in[i];
+    out[offsets[byteOf(entry.prefix, byte)]++] = entry;
+  }
+  // Each bucket now lives in `out`, with `in` as its scratch.
+  for (int v = 0; v < 256; ++v) {
+    if (counts[v] == 0) continue;
+    const size_t start = starts[v];
+    sortRangeOutOfPlace(out + start, in + start, counts[v], byte - 1, target + start);
+  }
+}
+
 }  // namespace
 
-void radixSortByPrefix(SortEntry* data, SortEntry* scratch, size_t n) { sortRange(data, scratch, n, 7); }
+void radixSortByPrefix(SortEntry* data, SortEntry* scratch, size_t n, size_t scratchEntries) {
+  if (n > kLsdEntries && n <= kOutOfPlaceEntries && scratchEntries >= n) {
+    sortRangeOutOfPlace(data, scratch, n, 7, data);
+  } else {
+    sortRange(data, scratch, n, 7);
+  }
+}
 
 }  // namespace tungsten

@@ -65,6 +65,9 @@ class KeyComparator {
     return compareRecordsWithNulls(prefixA, recordA, prefixB, recordB);
   }
 
+  // True when the prefix alone orders any two records: an exact single key never null.
+  bool prefixDecides() const { return prefixIsWholeKey_ && !firstKeyMayBeNull_; }
+
   // Whether any record compared may have a null first key; the sorter clears it when it has
   // seen none, which lets compareRecords skip the null bitmaps. True until said otherwise.
   void setFirstKeyMayBeNull(bool mayBeNull) { firstKeyMayBeNull_ = mayBeNull; }

@@ -41,7 +41,7 @@ import type { MemoryBlock } from '../memory/MemoryBlock.js';
 import { MemoryConsumer } from '../memory/MemoryConsumer.js';
 import { MemoryMode } from '../memory/MemoryMode.js';
 import { MAXIMUM_PAGE_SIZE_BYTES, type TaskMemoryManager } from '../memory/TaskMemoryManager.js';
-import { addon, type NativeColumnType, type SorterHandle, type SpillRun } from '../native/addon.js';
+import { addon, type NativeColumnType, type NativeSorterMetrics, type SorterHandle, type SpillRun } from '../native/addon.js';
 import { LocalDirs } from '../storage/LocalDirs.js';
 import { AsyncMutex } from '../util/sync.js';
 import { fromNativeBatch, toNativeBatch } from './arrowBatches.js';
@@ -103,6 +103,15 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
   private readReservation = 0;
   private memoryBytesSpilled = 0;
   private state: State = 'inserting';
+  /** The native metrics as they were at close(), when the native sorter is gone. */
+  private finalMetrics: NativeSorterMetrics = {
+    rowsInserted: 0,
+    sortTimeNs: 0,
+    spillWriteTimeNs: 0,
+    spillCount: 0,
+    diskBytesSpilled: 0,
+    mergePasses: 0,
+  };
 
   private constructor(
     taskMemoryManager: TaskMemoryManager,
@@ -263,15 +272,6 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
-
-  private finalMetrics = {
-    rowsInserted: 0,
-    sortTimeNs: 0,
-    spillWriteTimeNs: 0,
-    spillCount: 0,
-    diskBytesSpilled: 0,
-    mergePasses: 0,
-  };
 
   private run<R>(operation: (handle: SorterHandle) => Promise<R> | R): Promise<R> {
     return this.opLock.run(() => {

@@ -2,7 +2,8 @@
  * Spark's sorter acceptance cases (spark-semantics §3.12, AC-IMS-*, AC-UES-*) ported to this
  * API, the spill-while-reading behaviour, the lifecycle and every error a user can cause.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Binary, Field, Int32, List, RecordBatch, Schema, Utf8, vectorFromArray } from 'apache-arrow';
 import { describe, expect, test } from 'vitest';
 import {
@@ -59,6 +60,20 @@ describe('Spark sorter acceptance cases', () => {
     const batch = batchOf([{ name: 's', data: vectorFromArray(words, new Utf8()).data[0]! }]);
     const { output } = await sortBatches(tmm, [batch], { keys: ['s'] });
     expect(column(output)).toEqual([...words].sort());
+  });
+
+  test('AC-IMS-02 an allocation failure while starting over after a spill, then close twice', async () => {
+    const { mm, tmm } = testTask();
+    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], localDirs: testLocalDirs() });
+    await sorter.insert(ints([3, 1, 2]));
+    await sorter.spillAll();
+    mm.failNextAcquisitions(Number.POSITIVE_INFINITY);
+    // The spill freed the pointer array; getting a new one fails.
+    await expect(sorter.insert(ints([4]))).rejects.toThrow(OutOfMemoryError);
+    mm.failNextAcquisitions(0);
+    await sorter.close();
+    await expect(sorter.close()).resolves.toBeUndefined();
+    expect(tmm.cleanUpAllAllocatedMemory()).toBe(0);
   });
 
   test('AC-IMS-03 capacity: 1024 initial entries hold 512 records, growth doubles to 4096 longs', async () => {
@@ -371,6 +386,37 @@ describe('lifecycle and errors', () => {
     }
     expect(sorter.used).toBe(0);
     expect(tmm.cleanUpAllAllocatedMemory()).toBe(0);
+  });
+});
+
+describe('process exit', () => {
+  test('a process that exits without closing its sorter leaves no temporary folder', () => {
+    const script = `
+      import { createMemoryManager, resolveConfig, TaskMemoryManager, ExternalSorter, LocalDirs } from ${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)};
+      import { vectorFromArray, Int32, makeData, Field, Schema, Struct, RecordBatch } from 'apache-arrow';
+      const data = vectorFromArray(Array.from({ length: 1000 }, (_, i) => 1000 - i), new Int32()).data[0];
+      const fields = [new Field('v', new Int32())];
+      const batch = new RecordBatch(new Schema(fields), makeData({ type: new Struct(fields), length: 1000, nullCount: 0, children: [data] }));
+      const tmm = new TaskMemoryManager(createMemoryManager(resolveConfig({})), 0);
+      const dirs = new LocalDirs([process.argv[1]]);
+      const sorter = await ExternalSorter.create(tmm, batch.schema, { keys: ['v'], localDirs: dirs });
+      await sorter.insert(batch);
+      await sorter.spillAll();
+      process.stdout.write(JSON.stringify(sorter.spillFiles));
+      process.exit(0);
+    `;
+    const dir = `${scratchDir}/exit-test`;
+    // The child runs the built package (dist/, which npm install builds), as a user's process would.
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script, dir], {
+      encoding: 'utf8',
+      cwd: new URL('../..', import.meta.url).pathname,
+    });
+    expect(result.status, result.stderr).toBe(0);
+    const files = JSON.parse(result.stdout) as string[];
+    expect(files).toHaveLength(1);
+    expect(existsSync(files[0]!)).toBe(false);
+    expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
