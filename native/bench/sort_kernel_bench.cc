@@ -41,7 +41,7 @@ void plainLsd(SortEntry* data, SortEntry* scratch, size_t n) {
 }
 
 SortEntry* ours(SortEntry* data, SortEntry* scratch, size_t n) {
-  radixSortByPrefix(data, scratch, n, n);
+  radixSortByPrefix(data, scratch, n);
   return data;
 }
 

@@ -312,7 +312,6 @@ Napi::Value sorterCreate(const Napi::CallbackInfo& info) {
     sorterOptions.columns.push_back(columnTypeOf(columns.Get(c).As<Napi::Object>()));
   }
   Napi::Array keys = keysValue.As<Napi::Array>();
-  if (keys.Length() == 0) throw Error(ErrorCode::kInvalidArgument, "a sort needs at least one key");
   for (uint32_t k = 0; k < keys.Length(); ++k) {
     Napi::Object key = keys.Get(k).As<Napi::Object>();
     SortKey sortKey{uint32Property(key, "column"), boolProperty(key, "descending"), boolProperty(key, "nullsFirst")};
@@ -374,6 +373,11 @@ Napi::Value sorterMergeRuns(const Napi::CallbackInfo& info) {
   return (new MergeRunsWorker(info, handle, std::move(runs), stringArgument(info, 2, "path")))->Queue();
 }
 
+Napi::Value sorterEndOutput(const Napi::CallbackInfo& info) {
+  sorterHandle(info, 0).sorter->endOutput();
+  return info.Env().Undefined();
+}
+
 Napi::Value sorterState(const Napi::CallbackInfo& info) {
   ExternalSorter& sorter = *sorterHandle(info, 0).sorter;
   Napi::Object state = Napi::Object::New(info.Env());
@@ -423,6 +427,7 @@ void registerSorterExports(Napi::Env env, Napi::Object exports) {
   addExport(env, exports, "sorterBeginOutput", guarded<sorterBeginOutput>);
   addExport(env, exports, "sorterNextBatch", guarded<sorterNextBatch>);
   addExport(env, exports, "sorterMergeRuns", guarded<sorterMergeRuns>);
+  addExport(env, exports, "sorterEndOutput", guarded<sorterEndOutput>);
   addExport(env, exports, "sorterState", guarded<sorterState>);
   addExport(env, exports, "sorterMetrics", guarded<sorterMetrics>);
   addExport(env, exports, "sorterClose", guarded<sorterClose>);

@@ -96,7 +96,8 @@ ExternalSorter::InsertResult ExternalSorter::insert(const BatchView& batch, uint
                                                  " columns, the sorter " + std::to_string(layout_.numColumns()));
   }
   verifyPagesLive();
-  const ColumnView& keyColumn = batch.columns[comparator_.firstKeyColumn()];
+  const bool hasKeys = comparator_.hasKeys();
+  const ColumnView& keyColumn = batch.columns[hasKeys ? comparator_.firstKeyColumn() : 0];
   constexpr uint64_t kChunk = 1024;
   uint8_t* records[kChunk];
   const uint64_t fixedRecordBytes = kRecordLengthBytes + layout_.fixedPayloadBytes();
@@ -128,12 +129,12 @@ ExternalSorter::InsertResult ExternalSorter::insert(const BatchView& batch, uint
     layout_.writeRows(batch, row, count, records);
     const uint32_t pageNumber = static_cast<uint32_t>(currentPage_->pageNumber);
     const uint8_t* base = currentPage_->data;
-    const bool mayBeNull = keyColumn.validity != nullptr;
+    const bool mayBeNull = hasKeys && keyColumn.validity != nullptr;
     for (uint64_t i = 0; i < count; ++i) {
       const uint64_t address = encodePageNumberAndOffset(pageNumber, static_cast<uint64_t>(records[i] - base));
       const bool isNull = mayBeNull && keyColumn.isNull(row + i);
       sawNullFirstKey_ |= isNull;
-      inMemory_.insert(isNull ? 0 : comparator_.prefix(keyColumn, row + i), address, isNull);
+      inMemory_.insert(isNull || !hasKeys ? 0 : comparator_.prefix(keyColumn, row + i), address, isNull);
     }
     row += count;
     metrics_.rowsInserted += count;
@@ -219,6 +220,13 @@ void ExternalSorter::beginOutput(const std::vector<SpillRunInfo>& runs) {
 }
 
 bool ExternalSorter::outputReadsMemory() const { return merger_ && memorySource_; }
+
+void ExternalSorter::endOutput() {
+  merger_.reset();
+  memorySource_.reset();
+  memorySourceIndex_ = -1;
+  readers_.clear();
+}
 
 OutputBatch ExternalSorter::nextBatch(uint64_t maxRows) {
   if (!merger_) throw Error(ErrorCode::kInvalidArgument, "nextBatch before beginOutput");

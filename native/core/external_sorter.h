@@ -92,6 +92,9 @@ class ExternalSorter {
   // 4-byte-offset column's bytes stay below 2 GiB.
   OutputBatch nextBatch(uint64_t maxRows);
   bool outputStarted() const { return merger_ != nullptr; }
+  // Ends an output that is not the sorter's last: closes the readers and the merge, so that
+  // rows can be inserted and read again (a sorter without keys keeps insertion order in memory).
+  void endOutput();
   // True while output is read and some of it still comes from pages.
   bool outputReadsMemory() const;
 

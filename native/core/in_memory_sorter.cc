@@ -55,7 +55,7 @@ InMemorySorter::Sorted InMemorySorter::sort() {
   if (!array_) return result;
   SortEntry* all = entries();
   SortEntry* sorted = all;
-  radixSortByPrefix(all, all + usable_, nonNull_, usable_);
+  radixSortByPrefix(all, all + usable_, nonNull_);
   if (!comparator_.prefixIsWholeKey()) {
     // Ties on the prefix: order each run of equal prefixes by the full key.
     const size_t fromKey = comparator_.firstKeyExact() ? 1 : 0;
@@ -68,7 +68,7 @@ InMemorySorter::Sorted InMemorySorter::sort() {
   }
   SortEntry* nulls = all + usable_ - nulls_;
   if (comparator_.keys().size() > 1) sortByComparator(nulls, nulls + nulls_, 1);
-  const bool nullsFirst = comparator_.keys()[0].nullsFirst;
+  const bool nullsFirst = comparator_.hasKeys() && comparator_.keys()[0].nullsFirst;
   result.spans[nullsFirst ? 0 : 1] = nulls;
   result.lengths[nullsFirst ? 0 : 1] = nulls_;
   result.spans[nullsFirst ? 1 : 0] = sorted;

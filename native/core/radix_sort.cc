@@ -74,17 +74,29 @@ void sortRange(SortEntry* data, SortEntry* scratch, size_t n, int byte) {
     sum += counts[v];
     ends[v] = sum;
   }
-  // American flag sort: each entry is swapped straight into its bucket.
+  // In-place partition (ska_sort's variant of American flag sort): walk each bucket's unplaced
+  // positions in order and swap every entry straight to the next free slot of its own bucket.
+  // Each swap places one entry; unlike following a cycle, the next load does not depend on the
+  // last swap, so the cache misses of many swaps overlap. Repeat over the buckets that still
+  // hold misplaced entries. A bucket's next free slot never passes the position being visited
+  // (it starts there and moves at most once per step), so placed entries are never revisited.
+  uint8_t remaining[256];
+  int numRemaining = 0;
   for (int v = 0; v < 256; ++v) {
-    while (heads[v] < ends[v]) {
-      SortEntry entry = data[heads[v]];
-      unsigned digit = byteOf(entry.prefix, byte);
-      while (digit != static_cast<unsigned>(v)) {
-        std::swap(entry, data[heads[digit]++]);
-        digit = byteOf(entry.prefix, byte);
+    if (counts[v] > 0) remaining[numRemaining++] = static_cast<uint8_t>(v);
+  }
+  while (numRemaining > 0) {
+    int kept = 0;
+    for (int r = 0; r < numRemaining; ++r) {
+      const unsigned v = remaining[r];
+      const size_t end = ends[v];
+      for (size_t i = heads[v]; i < end; ++i) {
+        const unsigned digit = byteOf(data[i].prefix, byte);
+        std::swap(data[i], data[heads[digit]++]);
       }
-      data[heads[v]++] = entry;
+      if (heads[v] < ends[v]) remaining[kept++] = static_cast<uint8_t>(v);
     }
+    numRemaining = kept;
   }
   size_t start = 0;
   for (int v = 0; v < 256; ++v) {
@@ -93,49 +105,8 @@ void sortRange(SortEntry* data, SortEntry* scratch, size_t n, int byte) {
   }
 }
 
-// Out-of-place MSD: the range is in `in`, `out` is a scratch range of the same size, and the
-// sorted range must end in `target` (in or out).
-void sortRangeOutOfPlace(SortEntry* in, SortEntry* out, size_t n, int byte, SortEntry* target) {
-  if (n <= kLsdEntries || byte < 0) {
-    // `out` is scratch for the LSD passes; lsd() leaves the result in `in`.
-    if (byte >= 0 && n > 1) lsd(in, out, n, byte);
-    if (target != in && n > 0) std::memcpy(target, in, n * sizeof(SortEntry));
-    return;
-  }
-  size_t counts[256] = {};
-  for (size_t i = 0; i < n; ++i) ++counts[byteOf(in[i].prefix, byte)];
-  if (counts[byteOf(in[0].prefix, byte)] == n) {
-    sortRangeOutOfPlace(in, out, n, byte - 1, target);
-    return;
-  }
-  size_t offsets[256];
-  size_t sum = 0;
-  for (int v = 0; v < 256; ++v) {
-    offsets[v] = sum;
-    sum += counts[v];
-  }
-  size_t starts[256];
-  std::memcpy(starts, offsets, sizeof starts);
-  for (size_t i = 0; i < n; ++i) {
-    const SortEntry entry = in[i];
-    out[offsets[byteOf(entry.prefix, byte)]++] = entry;
-  }
-  // Each bucket now lives in `out`, with `in` as its scratch.
-  for (int v = 0; v < 256; ++v) {
-    if (counts[v] == 0) continue;
-    const size_t start = starts[v];
-    sortRangeOutOfPlace(out + start, in + start, counts[v], byte - 1, target + start);
-  }
-}
-
 }  // namespace
 
-void radixSortByPrefix(SortEntry* data, SortEntry* scratch, size_t n, size_t scratchEntries) {
-  if (n > kLsdEntries && n <= kOutOfPlaceEntries && scratchEntries >= n) {
-    sortRangeOutOfPlace(data, scratch, n, 7, data);
-  } else {
-    sortRange(data, scratch, n, 7);
-  }
-}
+void radixSortByPrefix(SortEntry* data, SortEntry* scratch, size_t n) { sortRange(data, scratch, n, 7); }
 
 }  // namespace tungsten

@@ -5,8 +5,8 @@
 // large as the data. With tens of millions of 16-byte entries every pass streams the array
 // through DRAM, and the scratch half is memory the process touches only to sort. This sort:
 //   1. While a range is larger than kLsdEntries, partitions it in place on its most significant
-//      byte that varies (American flag sort: one histogram pass, then cycles of swaps), and
-//      goes on with each of the 256 buckets.
+//      byte that varies (one histogram pass, then swaps straight into the buckets, ska_sort's
+//      American flag variant), and goes on with each of the 256 buckets.
 //   2. Sorts a range of at most kLsdEntries entries LSD on the remaining bytes, all histograms
 //      in one pass, skipping byte positions that are the same in the whole range (Spark's
 //      skip), ping-ponging with the first kLsdEntries entries of the scratch area, and copying
@@ -14,12 +14,9 @@
 // So only kLsdEntries entries (2 MiB) of scratch are ever touched, however large the sort: the
 // rest of the reserved scratch stays untouched and never becomes resident memory.
 //
-// Up to kOutOfPlaceEntries entries (when the caller offers that much scratch) step 1 scatters
-// into the scratch instead of swapping in place: 1.5x faster (tungsten_sort_kernel_bench), at
-// the price of touching scratch as large as the data; that scratch is reserved memory anyway,
-// and below this size first-touching it costs less than the swaps' serial cache misses. Above
-// it (a sort of tens of millions of rows), faulting in hundreds of MiB of fresh scratch costs
-// more than it saves, and resident memory stays lower in place.
+// (Scattering step 1 out of place into the reserved scratch was measured too: faster on warm
+// memory, but a spilling sort frees its pointer array after every run, so the scratch is fresh
+// memory each time, and faulting it in cost more than it saved in S2, with more resident memory.)
 //
 // Ascending by unsigned prefix. Not stable (neither is Spark's sort); equal prefixes are
 // ordered afterwards by the comparator where the prefix is not the whole key.
@@ -42,10 +39,9 @@ static_assert(sizeof(SortEntry) == 16, "the pointer array holds 16-byte (prefix,
 // a 256-bucket histogram costs more than it saves there.
 inline constexpr size_t kLsdEntries = size_t{1} << 17;
 inline constexpr size_t kInsertionEntries = 32;
-inline constexpr size_t kOutOfPlaceEntries = size_t{16} << 20;
 
-// Sorts data[0, n) by prefix; the result ends in `data`. `scratch` holds `scratchEntries`
-// entries, at least min(n, kLsdEntries), and is the only other memory written.
-void radixSortByPrefix(SortEntry* data, SortEntry* scratch, size_t n, size_t scratchEntries);
+// Sorts data[0, n) in place by prefix. `scratch` must have room for min(n, kLsdEntries) entries
+// and is the only other memory written.
+void radixSortByPrefix(SortEntry* data, SortEntry* scratch, size_t n);
 
 }  // namespace tungsten

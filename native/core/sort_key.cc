@@ -85,6 +85,14 @@ uint64_t normalizeFloat(float value) {
 KeyComparator::KeyComparator(const RowLayout& layout, std::vector<SortKey> keys)
     : layout_(layout), keys_(std::move(keys)) {
   for (const SortKey& key : keys_) slots_.push_back(layout_.slotOffset(key.column));
+  if (keys_.empty()) {
+    // No ordering (Spark's sorter without a record comparator): every prefix is 0 and every
+    // record compares equal, so runs and memory come out in insertion order.
+    firstKeyExact_ = true;
+    prefixIsWholeKey_ = true;
+    firstKeyMayBeNull_ = false;
+    return;
+  }
   const ColumnType& first = layout_.columns()[keys_[0].column];
   switch (first.physical) {
     case PhysicalType::kVarBinary: firstKeyExact_ = false; break;

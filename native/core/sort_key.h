@@ -70,7 +70,8 @@ class KeyComparator {
 
   // Whether any record compared may have a null first key; the sorter clears it when it has
   // seen none, which lets compareRecords skip the null bitmaps. True until said otherwise.
-  void setFirstKeyMayBeNull(bool mayBeNull) { firstKeyMayBeNull_ = mayBeNull; }
+  void setFirstKeyMayBeNull(bool mayBeNull) { firstKeyMayBeNull_ = mayBeNull && !keys_.empty(); }
+  bool hasKeys() const { return !keys_.empty(); }
 
  private:
   int compareRecordsWithNulls(uint64_t prefixA, const uint8_t* recordA, uint64_t prefixB,

@@ -187,6 +187,8 @@ export interface NativeAddon {
   sorterSpill(sorter: SorterHandle, path: string): Promise<SpillRun | null>;
   sorterBeginOutput(sorter: SorterHandle, runs: SpillRun[]): Promise<void>;
   sorterNextBatch(sorter: SorterHandle, maxRows: number): Promise<NativeOutputBatch>;
+  /** Ends an output that is not the last: rows can be inserted and read again. */
+  sorterEndOutput(sorter: SorterHandle): void;
   sorterMergeRuns(sorter: SorterHandle, runs: SpillRun[], path: string): Promise<SpillRun>;
   sorterState(sorter: SorterHandle): SorterState;
   sorterMetrics(sorter: SorterHandle): NativeSorterMetrics;

@@ -56,7 +56,9 @@ export interface SortKey {
 }
 
 export interface ExternalSorterOptions {
-  /** Column names (ascending) or SortKey objects, most significant first. */
+  /** Column names (ascending) or SortKey objects, most significant first. No keys: rows keep
+   *  their insertion order (Spark's sorter without a record comparator), which
+   *  batchesInInsertionOrder() can read any number of times. */
   readonly keys: readonly (string | SortKey)[];
   /** Where spill files go; by default a folder in the system temp folder, removed on close. */
   readonly localDirs?: LocalDirs;
@@ -86,7 +88,7 @@ export interface SorterMetrics {
   readonly peakExecutionMemory: number;
 }
 
-type State = 'inserting' | 'reading' | 'done' | 'closed';
+type State = 'inserting' | 'reading' | 'rereading' | 'done' | 'closed';
 
 export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer {
   private handle: SorterHandle;
@@ -100,6 +102,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
   private readonly batchRows: number;
   private readonly spillBlockBytes: number;
   private readonly initialBufferEntries: number;
+  private readonly hasKeys: boolean;
   private readReservation = 0;
   private memoryBytesSpilled = 0;
   private state: State = 'inserting';
@@ -121,7 +124,6 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
     super(taskMemoryManager, MemoryMode.OFF_HEAP);
     this.types = schema.fields.map((field) => nativeColumnType(field));
     const names = schema.fields.map((f) => f.name);
-    if (options.keys.length === 0) throw new InvalidArgumentError('a sort needs at least one key');
     const keys = options.keys.map((input) => {
       const key = typeof input === 'string' ? { column: input } : input;
       const column = names.indexOf(key.column);
@@ -139,6 +141,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
     if (compression !== 'none' && compression !== 'lz4') {
       throw new InvalidArgumentError(`compression must be 'none' or 'lz4', got ${String(compression)}`);
     }
+    this.hasKeys = keys.length > 0;
     this.ownsLocalDirs = options.localDirs === undefined;
     this.localDirs = options.localDirs ?? new LocalDirs();
     this.handle = addon.sorterCreate(taskMemoryManager.nativePageTable(), {
@@ -210,10 +213,51 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
     }
   }
 
+  /**
+   * The rows in insertion order, from row `startIndex` on (Spark's getIterator), for a sorter
+   * created without keys. Reading does not consume them: rows can be inserted afterwards and
+   * read again. Skipping past the end throws, as Spark's iterator does.
+   */
+  async *batchesInInsertionOrder(startIndex = 0): AsyncGenerator<RecordBatch<T>, void, undefined> {
+    if (this.hasKeys) {
+      throw new InvalidArgumentError('batchesInInsertionOrder() reads a sorter created without keys; use sortedBatches()');
+    }
+    this.expectState('inserting', 'batchesInInsertionOrder()');
+    const rows = addon.sorterMetrics(this.handle).rowsInserted;
+    if (!Number.isSafeInteger(startIndex) || startIndex < 0 || startIndex > rows) {
+      throw new InvalidArgumentError(`Failed to move the iterator ${startIndex} steps forward: the sorter holds ${rows} rows`);
+    }
+    this.state = 'rereading';
+    try {
+      await this.reserveMergeMemory();
+      await this.run((h) => addon.sorterBeginOutput(h, [...this.runs]));
+      let skip = startIndex;
+      for (;;) {
+        const output = await this.run((h) => addon.sorterNextBatch(h, this.batchRows));
+        if (output.numRows === 0) break;
+        const batch = fromNativeBatch(this.schema, output);
+        if (skip >= batch.numRows) {
+          skip -= batch.numRows;
+          continue;
+        }
+        yield skip > 0 ? batch.slice(skip) : batch;
+        skip = 0;
+      }
+    } finally {
+      if (this.state === 'rereading') {
+        await this.run((h) => addon.sorterEndOutput(h));
+        this.freeMemory(this.readReservation);
+        this.readReservation = 0;
+        this.state = 'inserting';
+      }
+    }
+  }
+
   /** Spark's spill(size, trigger): sorts and writes the in-memory records, or, while output is
-   *  read, the unread ones; returns the bytes of memory freed. Honours any trigger. */
+   *  read, the unread ones; returns the bytes of memory freed. Honours any trigger. While rows
+   *  are re-read in insertion order nothing is spilled: that reading must not consume them. */
   async spill(_size: number, _trigger: MemoryConsumer): Promise<number> {
-    if (this.state === 'closed' || this.state === 'done') return 0;
+    if (this.state === 'closed' || this.state === 'done' || this.state === 'rereading') return 0;
     return this.opLock.run(async () => {
       if (this.state === 'closed') return 0;
       const state = addon.sorterState(this.handle);
@@ -283,7 +327,11 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
   private expectState(expected: State, what: string): void {
     if (this.state === 'closed') throw new ClosedError('the sorter');
     if (this.state !== expected) {
-      throw new InvalidArgumentError(`${what} cannot be called once the sorted output has been requested`);
+      throw new InvalidArgumentError(
+        this.state === 'rereading'
+          ? `${what} cannot be called while rows are being read in insertion order; finish that first`
+          : `${what} cannot be called once the sorted output has been requested`,
+      );
     }
   }
 

@@ -168,6 +168,57 @@ describe('Spark sorter acceptance cases', () => {
     expect(tmm.cleanUpAllAllocatedMemory()).toBe(0);
   });
 
+  test('AC-UES-07 insertion order without a comparator, across 4 forced spills', async () => {
+    const { tmm } = testTask();
+    const n = 10_000;
+    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: [], batchRows: 999, localDirs: testLocalDirs() });
+    for (let part = 0; part < 4; part++) {
+      const from = (part * n) / 4;
+      // Values in reverse within each part: a sort would reorder them, insertion order keeps them.
+      await sorter.insert(ints(Array.from({ length: n / 4 }, (_, i) => from + n / 4 - 1 - i)));
+      await sorter.spillAll();
+    }
+    expect(sorter.metrics.spillCount).toBe(4);
+    const expected = Array.from({ length: 4 }, (_, part) =>
+      Array.from({ length: n / 4 }, (_, i) => (part * n) / 4 + n / 4 - 1 - i),
+    ).flat();
+    const out: RecordBatch[] = [];
+    for await (const batch of sorter.batchesInInsertionOrder(0)) out.push(batch);
+    expect(column(out)).toEqual(expected);
+    await sorter.close();
+    expect(tmm.cleanUpAllAllocatedMemory()).toBe(0);
+  });
+
+  test('AC-UES-08 batchesInInsertionOrder(startIndex), before and after spills, repeatedly', async () => {
+    const { tmm } = testTask();
+    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: [], batchRows: 37, localDirs: testLocalDirs() });
+    const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+    const read = async (start: number): Promise<unknown[]> => {
+      const out: RecordBatch[] = [];
+      for await (const batch of sorter.batchesInInsertionOrder(start)) out.push(batch);
+      return column(out);
+    };
+    await sorter.insert(ints(range(0, 100)));
+    expect(await read(0)).toEqual(range(0, 100));
+    expect(await read(79)).toEqual(range(79, 100));
+    await sorter.spillAll();
+    await sorter.insert(ints(range(100, 200)));
+    await sorter.spillAll();
+    expect(await read(79)).toEqual(range(79, 200));
+    await sorter.insert(ints(range(200, 300)));
+    expect(await read(79)).toEqual(range(79, 300));
+    expect(await read(139)).toEqual(range(139, 300));
+    expect(await read(279)).toEqual(range(279, 300));
+    expect(await read(300)).toEqual([]);
+    await expect(read(301)).rejects.toThrow('Failed to move the iterator 301 steps forward');
+    // A sorter with keys has no insertion-order reading.
+    const keyed = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], localDirs: testLocalDirs() });
+    await expect(read.call(null, 0).then(() => keyed.batchesInInsertionOrder(0).next())).rejects.toThrow(/without keys/);
+    await keyed.close();
+    await sorter.close();
+    expect(tmm.cleanUpAllAllocatedMemory()).toBe(0);
+  });
+
   test('AC-UES-09 spill while starved (SPARK-32901)', async () => {
     const { mm, tmm } = testTask();
     const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], localDirs: testLocalDirs() });
