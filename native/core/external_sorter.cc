@@ -19,7 +19,8 @@ uint64_t nanosSince(std::chrono::steady_clock::time_point start) {
 // The sorted in-memory records as a source: the spans of InMemorySorter::Sorted, in order.
 class ExternalSorter::InMemorySource : public RecordSource {
  public:
-  InMemorySource(InMemorySorter::Sorted sorted, const TaskPageTable& pages) : sorted_(sorted), pages_(pages) {}
+  InMemorySource(InMemorySorter::Sorted sorted, const TaskPageTable& pages, bool prefetch)
+      : sorted_(sorted), pages_(pages), prefetch_(prefetch) {}
 
   bool next(RecordRef& out) override {
     while (span_ < 2 && index_ >= sorted_.lengths[span_]) {
@@ -29,8 +30,10 @@ class ExternalSorter::InMemorySource : public RecordSource {
     lastReturned_ = span_ < 2;
     if (!lastReturned_) return false;
     const SortEntry* entries = sorted_.spans[span_];
-    // Sorted rows sit at random places in the pages: fetch a few rows ahead of the reader.
-    if (index_ + kPrefetchDistance < sorted_.lengths[span_]) {
+    // Sorted rows sit at random places in the pages: when the reader touches each row at once
+    // (merging with spill runs copies it), fetch a few rows ahead. Otherwise the rows are read
+    // only when the batch is built, which prefetches for itself.
+    if (prefetch_ && index_ + kPrefetchDistance < sorted_.lengths[span_]) {
       __builtin_prefetch(pages_.pointerTo(entries[index_ + kPrefetchDistance].address));
     }
     const SortEntry& entry = entries[index_++];
@@ -52,6 +55,7 @@ class ExternalSorter::InMemorySource : public RecordSource {
   InMemorySorter::Sorted sorted_;
   const TaskPageTable& pages_;
   static constexpr uint64_t kPrefetchDistance = 16;
+  const bool prefetch_;
   int span_ = 0;
   uint64_t index_ = 0;
   bool lastReturned_ = false;
@@ -212,7 +216,7 @@ void ExternalSorter::beginOutput(const std::vector<SpillRunInfo>& runs) {
     const auto start = std::chrono::steady_clock::now();
     InMemorySorter::Sorted sorted = inMemory_.sort();
     metrics_.sortTimeNs += nanosSince(start);
-    memorySource_ = std::make_unique<InMemorySource>(sorted, *pages_);
+    memorySource_ = std::make_unique<InMemorySource>(sorted, *pages_, !readers_.empty());
     memorySourceIndex_ = static_cast<int>(sources.size());
     sources.push_back(memorySource_.get());
   }
