@@ -110,3 +110,25 @@ describe('forced external paths', () => {
     expect(metrics.spillCount).toBeGreaterThan(0);
   });
 });
+
+describe('sliced batches', () => {
+  test.each([51, 52, 53, 54])('seed %i: batches sliced at random bounds sort like their rows', async (seed) => {
+    const rng = new Random(seed);
+    const types: TypeName[] = ['bool', 'int16', 'utf8', 'largeBinary', 'float64', 'fixed3', 'decimal30'];
+    const batches = Array.from({ length: 6 }, () => {
+      const full = batchOf(
+        types.map((type, i) => ({ name: `c${i}_${type}`, data: randomColumn(rng, type, 700, { nullRate: 0.2, cardinality: 40 }) })),
+      );
+      // Odd offsets exercise bit offsets in validity and boolean buffers.
+      const start = 1 + rng.int(300);
+      return full.slice(start, start + 1 + rng.int(350));
+    });
+    const keys: ReferenceKey[] = [
+      { column: 'c0_bool', descending: true },
+      { column: 'c2_utf8' },
+      { column: 'c1_int16', nullsFirst: false },
+    ];
+    const { output } = await sortBatches(task(256 * KiB, 16 * KiB), batches, { keys, spillBlockBytes: 2048 });
+    expectSortedLike(output, batches, keys);
+  });
+});
