@@ -30,6 +30,11 @@ const engines = option('engines', 'tungsten,tungsten-lz4,duckdb,polars,js').spli
 const rowsOverride = option('rows', '');
 const dataDir = option('data', join(tmpdir(), 'tungsten-bench'));
 mkdirSync(dataDir, { recursive: true });
+if (engines.some((e) => e === 'duckdb' || e === 'polars')) {
+  // The peers are not dependencies of the package (see bench/peers/package.json).
+  process.stderr.write('installing the peer engines in bench/peers\n');
+  execFileSync('npm', ['install', '--prefix', join(root, 'bench', 'peers'), '--no-audit', '--no-fund', '--silent'], { stdio: 'inherit' });
+}
 
 function worker(args: string[]): Record<string, unknown> {
   const result = spawnSync(process.execPath, ['--expose-gc', join(here, 'support', 'sortWorker.js'), ...args], {

@@ -17,6 +17,7 @@ import { createMemoryManager } from '../../src/memory/createMemoryManager.js';
 import { ExternalSorter } from '../../src/sort/ExternalSorter.js';
 import { LocalDirs } from '../../src/storage/LocalDirs.js';
 import { generate } from './data.js';
+import { loadDuckDB, loadPolars } from './peers.js';
 import { type SortWorkload, SORT_WORKLOADS } from './workloads.js';
 
 const [mode, ...args] = process.argv.slice(2);
@@ -43,7 +44,7 @@ async function prepare(workload: SortWorkload, rows: number, dir: string): Promi
   }
   const duckPath = join(dir, `${workload.id}-${rows}.duckdb`);
   if (!existsSync(duckPath)) {
-    const { DuckDBInstance, BIGINT, VARCHAR, DuckDBDataChunk } = await import('@duckdb/node-api');
+    const { DuckDBInstance, BIGINT, VARCHAR, DuckDBDataChunk } = await loadDuckDB();
     const instance = await DuckDBInstance.create(duckPath);
     const connection = await instance.connect();
     const stringKey = workload.kind === 'stringKey';
@@ -52,7 +53,7 @@ async function prepare(workload: SortWorkload, rows: number, dir: string): Promi
     const types = stringKey ? [VARCHAR, BIGINT] : [BIGINT, BIGINT];
     for (const batch of generate(workload.kind, { rows, batchRows: 2048 })) {
       const chunk = DuckDBDataChunk.create(types, batch.numRows);
-      for (let c = 0; c < 2; c++) chunk.setColumnValues(c, [...batch.getChildAt(c)!] as never);
+      for (let c = 0; c < 2; c++) chunk.setColumnValues(c, [...batch.getChildAt(c)!]);
       appender.appendDataChunk(chunk);
     }
     appender.closeSync();
@@ -104,7 +105,7 @@ async function firstSchema(dir: string, workload: SortWorkload, rows: number) {
 }
 
 async function runDuckdb(workload: SortWorkload, rows: number, dir: string, runs: number): Promise<void> {
-  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const { DuckDBInstance } = await loadDuckDB();
   const instance = await DuckDBInstance.create(join(dir, `${workload.id}-${rows}.duckdb`), {
     threads: '1',
     memory_limit: workload.budget,
@@ -142,7 +143,7 @@ async function inMemoryColumns(workload: SortWorkload, rows: number): Promise<{ 
 }
 
 async function runPolars(workload: SortWorkload, rows: number, runs: number): Promise<void> {
-  const pl = (await import('nodejs-polars')).default;
+  const pl = await loadPolars();
   const { key, payload } = await inMemoryColumns(workload, rows);
   const frame = pl.DataFrame([pl.Series(workload.key, key as never), pl.Series('payload', payload)]);
   const seconds: number[] = [];
