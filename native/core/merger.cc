@@ -9,6 +9,7 @@ Merger::Merger(std::vector<RecordSource*> sources, const KeyComparator& comparat
   const int k = static_cast<int>(sources_.size());
   heads_.resize(k);
   exhausted_.assign(k, 0);
+  keys_.assign(k, 0);
   tree_.assign(k > 0 ? k : 1, -1);
   if (k == 0) return;
   for (int i = 0; i < k; ++i) pull(i);
@@ -30,17 +31,19 @@ Merger::Merger(std::vector<RecordSource*> sources, const KeyComparator& comparat
 }
 
 void Merger::pull(int source) {
-  exhausted_[source] = !sources_[source]->next(heads_[source]);
+  const bool exhausted = !sources_[source]->next(heads_[source]);
+  exhausted_[source] = exhausted;
+  keys_[source] = (OrderKey{exhausted} << 64) | (exhausted ? 0 : heads_[source].prefix);
 }
 
 bool Merger::less(int a, int b) const {
+  if (prefixDecides_) {
+    const OrderKey ka = keys_[a];
+    const OrderKey kb = keys_[b];
+    return (ka < kb) | ((ka == kb) & (a < b));
+  }
   if (exhausted_[a]) return false;
   if (exhausted_[b]) return true;
-  if (prefixDecides_) {
-    const uint64_t pa = heads_[a].prefix;
-    const uint64_t pb = heads_[b].prefix;
-    return pa < pb || (pa == pb && a < b);
-  }
   const int c = comparator_.compareRecords(heads_[a].prefix, heads_[a].record, heads_[b].prefix, heads_[b].record);
   return c < 0 || (c == 0 && a < b);
 }
@@ -48,8 +51,25 @@ bool Merger::less(int a, int b) const {
 void Merger::replay(int source) {
   const int k = static_cast<int>(sources_.size());
   int winner = source;
+  if (prefixDecides_) {
+    // The common case, kept free of calls and branches: compare order keys, then indexes.
+    OrderKey winnerKey = keys_[winner];
+    for (int node = (source + k) / 2; node > 0; node /= 2) {
+      const int challenger = tree_[node];
+      const OrderKey challengerKey = keys_[challenger];
+      const bool challengerWins = (challengerKey < winnerKey) | ((challengerKey == winnerKey) & (challenger < winner));
+      tree_[node] = challengerWins ? winner : challenger;
+      winner = challengerWins ? challenger : winner;
+      winnerKey = challengerWins ? challengerKey : winnerKey;
+    }
+    tree_[0] = winner;
+    return;
+  }
   for (int node = (source + k) / 2; node > 0; node /= 2) {
-    if (less(tree_[node], winner)) std::swap(tree_[node], winner);
+    const int challenger = tree_[node];
+    const bool challengerWins = less(challenger, winner);
+    tree_[node] = challengerWins ? winner : challenger;  // selects, not branches
+    winner = challengerWins ? challenger : winner;
   }
   tree_[0] = winner;
 }

@@ -38,9 +38,14 @@ class Merger : public RecordSource {
 
   std::vector<RecordSource*> sources_;
   const KeyComparator& comparator_;
+  // GCC and Clang's 128-bit integer: a source's order key, (exhausted << 64) | prefix.
+  __extension__ typedef unsigned __int128 OrderKey;
+
   std::vector<RecordRef> heads_;
   std::vector<uint8_t> exhausted_;  // bytes, not vector<bool>: read at every level of every record
-  // The prefix alone orders records (no null first key, exact single key): compare integers.
+  // The prefix alone orders records (no null first key, exact single key): then the tree
+  // compares these keys, without branches (random keys make every branch a coin flip).
+  std::vector<OrderKey> keys_;
   bool prefixDecides_;
   std::vector<int> tree_;  // tree_[0] is the winner, tree_[1..k) the losers
   int pending_ = -1;
