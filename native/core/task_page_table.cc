@@ -9,7 +9,14 @@ namespace tungsten {
 
 TaskPageTable::TaskPageTable(PageAllocator& allocator) : allocator_(allocator) {}
 
-TaskPageTable::~TaskPageTable() { freeAllPages(); }
+TaskPageTable::~TaskPageTable() {
+  // A destructor must not throw (std::terminate); the pages' own destructors return their
+  // bytes if freeing through the table fails on a damaged state.
+  try {
+    freeAllPages();
+  } catch (...) {
+  }
+}
 
 int TaskPageTable::lowestFreePageNumber() const {
   for (int word = 0; word < kBitmapWords; ++word) {

@@ -103,6 +103,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
   private readonly spillBlockBytes: number;
   private readonly initialBufferEntries: number;
   private readonly hasKeys: boolean;
+  private readonly compressed: boolean;
   private readReservation = 0;
   private memoryBytesSpilled = 0;
   private state: State = 'inserting';
@@ -142,6 +143,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
       throw new InvalidArgumentError(`compression must be 'none' or 'lz4', got ${String(compression)}`);
     }
     this.hasKeys = keys.length > 0;
+    this.compressed = compression === 'lz4';
     this.ownsLocalDirs = options.localDirs === undefined;
     this.localDirs = options.localDirs ?? new LocalDirs();
     this.handle = addon.sorterCreate(taskMemoryManager.nativePageTable(), {
@@ -430,9 +432,10 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
    */
   private async reserveMergeMemory(): Promise<void> {
     for (;;) {
+      // A reader holds one raw block, and one stored block too when the run is compressed.
       const need = (): number =>
-        this.runs.reduce((sum, run) => sum + run.maxBlockBytes, 0) +
-        (addon.sorterState(this.handle).inMemoryRecords > 0 ? this.spillBlockBytes : 0);
+        this.runs.reduce((sum, run) => sum + run.maxBlockBytes * (run.codec === 0 ? 1 : 2), 0) +
+        (addon.sorterState(this.handle).inMemoryRecords > 0 ? this.spillBlockBytes * (this.compressed ? 2 : 1) : 0);
       const wanted = need();
       if (wanted === 0) return;
       const got = await this.acquireMemory(wanted);
@@ -447,7 +450,8 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
   }
 
   private async mergeSmallestRuns(available: number): Promise<void> {
-    const block = Math.max(this.spillBlockBytes, ...this.runs.map((r) => r.maxBlockBytes));
+    // Per reader (and for the writer): a raw block, and a compressed one when compressing.
+    const block = Math.max(this.spillBlockBytes, ...this.runs.map((r) => r.maxBlockBytes)) * (this.compressed ? 2 : 1);
     // Readers for the merged runs plus the writer's block.
     const fanIn = Math.min(this.runs.length, Math.floor(available / block) - 1);
     if (fanIn < 2) {
