@@ -42,6 +42,18 @@ class ExternalSorter::InMemorySource : public RecordSource {
     return true;
   }
 
+  struct Position {
+    int span;
+    uint64_t index;
+    bool lastReturned;
+  };
+  Position position() const { return {span_, index_, lastReturned_}; }
+  void restore(const Position& p) {
+    span_ = p.span;
+    index_ = p.index;
+    lastReturned_ = p.lastReturned;
+  }
+
   // Steps back over the record last returned, which is the merger's head and not yet output.
   // After the end there is nothing to step back over.
   void unreadHead() {
@@ -59,6 +71,12 @@ class ExternalSorter::InMemorySource : public RecordSource {
   int span_ = 0;
   uint64_t index_ = 0;
   bool lastReturned_ = false;
+};
+
+// Stands in for a source that has nothing left.
+class EmptySource : public RecordSource {
+ public:
+  bool next(RecordRef&) override { return false; }
 };
 
 ExternalSorter::ExternalSorter(SorterOptions options, std::shared_ptr<TaskPageTable> pages)
@@ -160,17 +178,28 @@ SpillRunInfo ExternalSorter::spill(const std::string& path) {
     // Spilling while output is read: write what the in-memory source has not yet produced.
     if (!memorySource_) return run;
     merger_->settle();
+    const InMemorySource::Position before = memorySource_->position();
     memorySource_->unreadHead();
     const auto start = std::chrono::steady_clock::now();
-    SpillWriter writer(path, options_.codec, options_.spillBlockBytes);
-    RecordRef record;
-    while (memorySource_->next(record)) writer.write(record.prefix, record.record);
-    run = writer.finish();
+    try {
+      SpillWriter writer(path, options_.codec, options_.spillBlockBytes);
+      RecordRef record;
+      while (memorySource_->next(record)) writer.write(record.prefix, record.record);
+      run = writer.finish();
+    } catch (...) {
+      // The file is gone (the writer removed it) and reading goes on from memory as before.
+      memorySource_->restore(before);
+      throw;
+    }
     metrics_.spillWriteTimeNs += nanosSince(start);
+    // The merger must never keep a pointer to the source destroyed below, even an exhausted one.
+    static EmptySource empty;
+    RecordSource* replacement = &empty;
     if (run.records > 0) {
       readers_.push_back(std::make_unique<SpillReader>(run));
-      merger_->replaceSource(static_cast<size_t>(memorySourceIndex_), readers_.back().get());
+      replacement = readers_.back().get();
     }
+    merger_->replaceSource(static_cast<size_t>(memorySourceIndex_), replacement);
     memorySource_.reset();
     dropMemory();
   } else {

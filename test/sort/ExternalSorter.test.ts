@@ -296,6 +296,35 @@ describe('spilling while the output is read (AC-UES-06 semantics)', () => {
   });
 });
 
+describe('a failed spill while reading', () => {
+  test('a full disk during the spill fails the asker; reading goes on and returns every row (seed 22)', async () => {
+    const tmm = task(2 * 1024 * KiB, 64 * KiB);
+    const rng = new Random(22);
+    const batches = Array.from({ length: 6 }, () =>
+      batchOf([{ name: 'k', data: randomColumn(rng, 'int64', 2000, { nullRate: 0, cardinality: 100_000 }) }]),
+    );
+    const sorter = await ExternalSorter.create(tmm, batches[0]!.schema, { keys: ['k'], batchRows: 500, localDirs: testLocalDirs() });
+    for (const batch of batches) await sorter.insert(batch);
+    const output: RecordBatch[] = [];
+    const other = new TestMemoryConsumer(tmm);
+    for await (const batch of sorter.sortedBatches()) {
+      output.push(batch);
+      if (output.length === 3) {
+        addon.spillInjectDiskFullAfter(100);
+        try {
+          await expect(other.use(2 * 1024 * KiB - 64 * KiB)).rejects.toThrow(DiskFullError);
+        } finally {
+          addon.spillInjectDiskFullAfter(-1);
+        }
+        expect(sorter.spillFiles.every((f) => existsSync(f))).toBe(true);
+      }
+    }
+    expectSortedLike(output, batches, [{ column: 'k' }]);
+    other.free(other.used);
+    expect(tmm.cleanUpAllAllocatedMemory()).toBe(0);
+  });
+});
+
 describe('lifecycle and errors', () => {
   test('an unsupported type is refused before any work, naming the column', async () => {
     const tmm = task(1024 * KiB);
