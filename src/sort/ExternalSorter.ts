@@ -46,6 +46,7 @@ import { LocalDirs } from '../storage/LocalDirs.js';
 import { AsyncMutex } from '../util/sync.js';
 import { fromNativeBatch, toNativeBatch } from './arrowBatches.js';
 import { nativeColumnType } from './columnTypes.js';
+import { decodeDictionaries, decodedSchema } from './dictionaries.js';
 
 /** A sort key: a column, ascending unless `descending`; nulls first when ascending and last
  *  when descending unless `nullsFirst` says otherwise (Spark's defaults). */
@@ -117,12 +118,17 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
     mergePasses: 0,
   };
 
+  /** The schema of the output: the input's, with dictionary columns as their value type. */
+  readonly schema: Schema<T>;
+
   private constructor(
     taskMemoryManager: TaskMemoryManager,
-    readonly schema: Schema<T>,
+    private readonly inputSchema: Schema<T>,
     options: ExternalSorterOptions,
   ) {
     super(taskMemoryManager, MemoryMode.OFF_HEAP);
+    this.schema = decodedSchema(inputSchema) as Schema<T>;
+    const schema = this.schema;
     this.types = schema.fields.map((field) => nativeColumnType(field));
     const names = schema.fields.map((f) => f.name);
     const keys = options.keys.map((input) => {
@@ -178,7 +184,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
     this.expectState('inserting', 'insert()');
     this.checkSchema(batch.schema);
     if (batch.numRows === 0) return;
-    const nativeBatch = toNativeBatch(batch, this.types);
+    const nativeBatch = toNativeBatch(decodeDictionaries(batch, this.schema), this.types);
     let row = 0;
     while (row < batch.numRows) {
       const progress = await this.run((h) => addon.sorterInsert(h, nativeBatch, row));
@@ -338,14 +344,14 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
   }
 
   private checkSchema(schema: Schema): void {
-    const fields = this.schema.fields;
+    const fields = this.inputSchema.fields;
     const ok =
       schema.fields.length === fields.length &&
       schema.fields.every((f, i) => f.name === fields[i]!.name && String(f.type) === String(fields[i]!.type));
     if (!ok) {
       const describe = (s: Schema): string => s.fields.map((f) => `${f.name}: ${String(f.type)}`).join(', ');
       throw new SchemaMismatchError(
-        `the batch's schema (${describe(schema)}) is not the sorter's (${describe(this.schema)})`,
+        `the batch's schema (${describe(schema)}) is not the sorter's (${describe(this.inputSchema)})`,
       );
     }
   }

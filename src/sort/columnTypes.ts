@@ -9,7 +9,8 @@ import { type NativeColumnType, PhysicalType } from '../native/addon.js';
 
 export const SUPPORTED_TYPES =
   'int8–int64, uint8–uint64, float32, float64, bool, date32, date64, timestamp (any unit), time32, ' +
-  'time64, duration, decimal128, utf8, large utf8, binary, large binary, fixed-size binary';
+  'time64, duration, decimal128, utf8, large utf8, binary, large binary, fixed-size binary, and ' +
+  'dictionaries of these (decoded)';
 
 function native(physical: PhysicalType, width: number, decimalFitsInt64 = false): NativeColumnType {
   return { physical, width, decimalFitsInt64 };
