@@ -29,6 +29,15 @@ uint32_t uint32Property(Napi::Object object, const char* name) {
   return static_cast<uint32_t>(value);
 }
 
+// Element `index` of a JavaScript array, which must be an object (checked: As<> is not).
+Napi::Object objectAt(Napi::Array array, uint32_t index, const char* what) {
+  Napi::Value value = array.Get(index);
+  if (!value.IsObject()) {
+    throw Error(ErrorCode::kInvalidArgument, std::string(what) + " " + std::to_string(index) + " must be an object");
+  }
+  return value.As<Napi::Object>();
+}
+
 bool boolProperty(Napi::Object object, const char* name) {
   Napi::Value value = object.Get(name);
   return value.IsBoolean() && value.As<Napi::Boolean>().Value();
@@ -124,7 +133,7 @@ BorrowedBatch borrowBatch(Napi::Value value, const RowLayout& layout) {
   }
   const uint64_t n = borrowed.view.numRows;
   for (uint32_t c = 0; c < columns.Length(); ++c) {
-    Napi::Object spec = columns.Get(c).As<Napi::Object>();
+    Napi::Object spec = objectAt(columns, c, "batch column");
     const ColumnType& type = layout.columns()[c];
     ColumnView column;
     column.type = type;
@@ -308,12 +317,11 @@ Napi::Value sorterCreate(const Napi::CallbackInfo& info) {
   }
   Napi::Array columns = columnsValue.As<Napi::Array>();
   for (uint32_t c = 0; c < columns.Length(); ++c) {
-    if (!columns.Get(c).IsObject()) throw Error(ErrorCode::kInvalidArgument, "a column must be an object");
-    sorterOptions.columns.push_back(columnTypeOf(columns.Get(c).As<Napi::Object>()));
+    sorterOptions.columns.push_back(columnTypeOf(objectAt(columns, c, "column")));
   }
   Napi::Array keys = keysValue.As<Napi::Array>();
   for (uint32_t k = 0; k < keys.Length(); ++k) {
-    Napi::Object key = keys.Get(k).As<Napi::Object>();
+    Napi::Object key = objectAt(keys, k, "sort key");
     SortKey sortKey{uint32Property(key, "column"), boolProperty(key, "descending"), boolProperty(key, "nullsFirst")};
     if (sortKey.column >= sorterOptions.columns.size()) {
       throw Error(ErrorCode::kInvalidArgument, "sort key column " + std::to_string(sortKey.column) + " does not exist");

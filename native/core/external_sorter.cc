@@ -277,25 +277,21 @@ OutputBatch ExternalSorter::nextBatch(uint64_t maxRows) {
     if (layout_.columns()[column].width == 4) narrowVarSlots.push_back(layout_.slotOffset(column));
   }
   std::vector<uint64_t> varBytes(narrowVarSlots.size(), 0);
+  std::vector<uint32_t> lengths(narrowVarSlots.size(), 0);
   RecordRef record;
   while (batchRecords_.size() < maxRows && merger_->next(record)) {
     if (!narrowVarSlots.empty()) {
       const uint8_t* payload = RowLayout::payload(record.record);
       bool fits = true;
       for (size_t v = 0; v < narrowVarSlots.size(); ++v) {
-        uint32_t length;
-        RowLayout::varValue(payload, narrowVarSlots[v], &length);
-        fits &= varBytes[v] + length <= INT32_MAX;
+        RowLayout::varValue(payload, narrowVarSlots[v], &lengths[v]);
+        fits &= varBytes[v] + lengths[v] <= INT32_MAX;
       }
       if (!fits && !batchRecords_.empty()) {
         merger_->pushBack();  // it opens the next batch
         break;
       }
-      for (size_t v = 0; v < narrowVarSlots.size(); ++v) {
-        uint32_t length;
-        RowLayout::varValue(payload, narrowVarSlots[v], &length);
-        varBytes[v] += length;
-      }
+      for (size_t v = 0; v < narrowVarSlots.size(); ++v) varBytes[v] += lengths[v];
     }
     if (stable) {
       batchRecords_.push_back(record.record);

@@ -8,7 +8,7 @@
 
 namespace tungsten {
 
-std::shared_ptr<MemoryBlock> InMemorySorter::replaceArray(std::shared_ptr<MemoryBlock> array) {
+void InMemorySorter::replaceArray(std::shared_ptr<MemoryBlock> array) {
   const uint64_t capacity = array->size / sizeof(SortEntry);
   const uint64_t usable = capacity / 2;
   if (usable < numRecords()) {
@@ -21,10 +21,8 @@ std::shared_ptr<MemoryBlock> InMemorySorter::replaceArray(std::shared_ptr<Memory
     std::memcpy(to, entries(), nonNull_ * sizeof(SortEntry));
     std::memcpy(to + usable - nulls_, entries() + usable_ - nulls_, nulls_ * sizeof(SortEntry));
   }
-  std::shared_ptr<MemoryBlock> previous = std::move(array_);
   array_ = std::move(array);
   usable_ = usable;
-  return previous;
 }
 
 void InMemorySorter::arrayGrown() {

@@ -34,9 +34,9 @@ class InMemorySorter {
   InMemorySorter(const KeyComparator& comparator, const TaskPageTable& pages)
       : comparator_(comparator), pages_(pages) {}
 
-  // Adopts a larger (or first) array, copying the entries; the previous block is returned so
-  // the caller can free it. Throws if the new array cannot hold the current entries.
-  std::shared_ptr<MemoryBlock> replaceArray(std::shared_ptr<MemoryBlock> array);
+  // Adopts a larger (or first) array, copying the entries and dropping the previous block
+  // (TypeScript frees it). Throws if the new array cannot hold the current entries.
+  void replaceArray(std::shared_ptr<MemoryBlock> array);
   // The array block grew in place (TaskPageTable::growPage): take the new capacity and move the
   // null entries to the end of the new usable half.
   void arrayGrown();

@@ -8,7 +8,7 @@
  * Out: native code returns malloc'd buffers as ArrayBuffers it gave up (freed when collected);
  * they are viewed with the typed array each Arrow type expects and assembled with makeData.
  */
-import { type Data, makeData, RecordBatch, type Schema, Struct, type TypeMap } from 'apache-arrow';
+import { type Data, makeData, RecordBatch, type Schema, Struct, Type, type TypeMap } from 'apache-arrow';
 import type { NativeBatch, NativeColumn, NativeColumnType, NativeOutputBatch } from '../native/addon.js';
 import { PhysicalType } from '../native/addon.js';
 
@@ -46,7 +46,7 @@ export function fromNativeBatch<T extends TypeMap>(schema: Schema<T>, output: Na
   return new RecordBatch(schema, struct) as RecordBatch<T>;
 }
 
-function offsetsView(typeId: number, buffer: ArrayBuffer): Int32Array | BigInt64Array {
-  // Large utf8 and large binary (Type 20 and 19) have 64-bit offsets.
-  return typeId === 19 || typeId === 20 ? new BigInt64Array(buffer) : new Int32Array(buffer);
+function offsetsView(typeId: Type, buffer: ArrayBuffer): Int32Array | BigInt64Array {
+  // Large utf8 and large binary have 64-bit offsets.
+  return typeId === Type.LargeUtf8 || typeId === Type.LargeBinary ? new BigInt64Array(buffer) : new Int32Array(buffer);
 }

@@ -66,3 +66,21 @@ describe('native addon contract', () => {
     });
   });
 });
+
+describe('native sorter contract', () => {
+  test('malformed options and batches raise INVALID_ARGUMENT, not a crash', () => {
+    const table = addon.pageTableCreate();
+    const columns = [{ physical: 0, width: 8, decimalFitsInt64: false }] as never;
+    expect(() => addon.sorterCreate(table, { columns: [42] as never, keys: [], codec: 0, spillBlockBytes: 4096 })).toThrow(
+      'column 0 must be an object',
+    );
+    expect(() => addon.sorterCreate(table, { columns, keys: ['k'] as never, codec: 0, spillBlockBytes: 4096 })).toThrow(
+      'sort key 0 must be an object',
+    );
+    const sorter = addon.sorterCreate(table, { columns, keys: [], codec: 0, spillBlockBytes: 4096 });
+    expect(() => addon.sorterInsert(sorter, { numRows: 1, columns: [7] as never }, 0)).toThrow(InvalidArgumentError);
+    addon.sorterClose(sorter);
+    expect(() => addon.sorterState(sorter)).toThrow(InvalidHandleError);
+    addon.pageTableClose(table);
+  });
+});
