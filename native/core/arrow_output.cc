@@ -20,15 +20,22 @@ OutputBuffer allocate(size_t size, bool zero) {
 }  // namespace
 
 OutputBatch buildOutputBatch(const RowLayout& layout, const uint8_t* const* records, uint64_t n) {
+  std::vector<const uint8_t*> payloads(n);
+  for (uint64_t i = 0; i < n; ++i) payloads[i] = RowLayout::payload(records[i]);
+  OutputBatch batch;
+  batch.numRows = n;
+  batch.columns = buildOutputColumns(layout, payloads.data(), n);
+  return batch;
+}
+
+std::vector<OutputColumn> buildOutputColumns(const RowLayout& layout, const uint8_t* const* payloads, uint64_t n) {
   // Rows come in sorted order, so they sit at random places in the pages: each row's cache
   // line is fetched once, by one row-wise pass that prefetches a few rows ahead and copies every
   // fixed-width value and null bit; var-width bytes follow in a second pass over rows that are
   // now in cache.
   constexpr uint64_t kPrefetchDistance = 16;
-  OutputBatch batch;
-  batch.numRows = n;
   const uint32_t numColumns = layout.numColumns();
-  batch.columns.resize(numColumns);
+  std::vector<OutputColumn> columns(numColumns);
 
   struct FixedTarget {
     uint32_t column;
@@ -40,7 +47,7 @@ OutputBatch buildOutputBatch(const RowLayout& layout, const uint8_t* const* reco
   std::vector<uint8_t*> validity(numColumns);
   std::vector<uint64_t> varTotal(numColumns, 0);
   for (uint32_t c = 0; c < numColumns; ++c) {
-    OutputColumn& column = batch.columns[c];
+    OutputColumn& column = columns[c];
     const ColumnType& type = layout.columns()[c];
     column.validity = allocate((n + 7) / 8, true);
     validity[c] = column.validity.data.get();
@@ -55,11 +62,11 @@ OutputBatch buildOutputBatch(const RowLayout& layout, const uint8_t* const* reco
   }
 
   for (uint64_t i = 0; i < n; ++i) {
-    if (i + kPrefetchDistance < n) __builtin_prefetch(records[i + kPrefetchDistance]);
-    const uint8_t* payload = records[i] + kRecordLengthBytes;
+    if (i + kPrefetchDistance < n) __builtin_prefetch(payloads[i + kPrefetchDistance]);
+    const uint8_t* payload = payloads[i];
     for (uint32_t c = 0; c < numColumns; ++c) {
       if (RowLayout::isNull(payload, c)) {
-        ++batch.columns[c].nullCount;
+        ++columns[c].nullCount;
       } else {
         validity[c][i >> 3] |= uint8_t(1u << (i & 7));
       }
@@ -79,20 +86,20 @@ OutputBatch buildOutputBatch(const RowLayout& layout, const uint8_t* const* reco
   }
 
   for (uint32_t c = 0; c < numColumns; ++c) {
-    OutputColumn& column = batch.columns[c];
+    OutputColumn& column = columns[c];
     const ColumnType& type = layout.columns()[c];
     const uint32_t slot = layout.slotOffset(c);
     if (column.nullCount == 0) column.validity = OutputBuffer{};
     if (type.physical == PhysicalType::kBool) {
       uint8_t* bits = column.values.data.get();
       for (uint64_t i = 0; i < n; ++i) {
-        if (records[i][kRecordLengthBytes + slot]) bits[i >> 3] |= uint8_t(1u << (i & 7));
+        if (payloads[i][slot]) bits[i >> 3] |= uint8_t(1u << (i & 7));
       }
     } else if (type.physical == PhysicalType::kVarBinary) {
       uint64_t total = 0;
       for (uint64_t i = 0; i < n; ++i) {
         uint32_t length;
-        std::memcpy(&length, records[i] + kRecordLengthBytes + slot + 4, 4);
+        std::memcpy(&length, payloads[i] + slot + 4, 4);
         total += length;
       }
       column.values = allocate(total, false);
@@ -109,13 +116,13 @@ OutputBatch buildOutputBatch(const RowLayout& layout, const uint8_t* const* reco
         }
         if (i == n) break;
         uint32_t length;
-        const uint8_t* bytes = RowLayout::varValue(records[i] + kRecordLengthBytes, slot, &length);
+        const uint8_t* bytes = RowLayout::varValue(payloads[i], slot, &length);
         std::memcpy(values + at, bytes, length);
         at += length;
       }
     }
   }
-  return batch;
+  return columns;
 }
 
 }  // namespace tungsten

@@ -38,5 +38,8 @@ struct OutputBatch {
 
 // `records[i]` points at row i's length field.
 OutputBatch buildOutputBatch(const RowLayout& layout, const uint8_t* const* records, uint64_t numRows);
+// The columns of `layout` from row payloads: `payloads[i]` is where row i's null bitmap starts
+// (the aggregation's rows hold a key payload and a buffer payload back to back).
+std::vector<OutputColumn> buildOutputColumns(const RowLayout& layout, const uint8_t* const* payloads, uint64_t numRows);
 
 }  // namespace tungsten

@@ -16,69 +16,6 @@ uint64_t nanosSince(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-// The sorted in-memory records as a source: the spans of InMemorySorter::Sorted, in order.
-class ExternalSorter::InMemorySource : public RecordSource {
- public:
-  InMemorySource(InMemorySorter::Sorted sorted, const TaskPageTable& pages, bool prefetch)
-      : sorted_(sorted), pages_(pages), prefetch_(prefetch) {}
-
-  bool next(RecordRef& out) override {
-    while (span_ < 2 && index_ >= sorted_.lengths[span_]) {
-      ++span_;
-      index_ = 0;
-    }
-    lastReturned_ = span_ < 2;
-    if (!lastReturned_) return false;
-    const SortEntry* entries = sorted_.spans[span_];
-    // Sorted rows sit at random places in the pages: when the reader touches each row at once
-    // (merging with spill runs copies it), fetch a few rows ahead. Otherwise the rows are read
-    // only when the batch is built, which prefetches for itself.
-    if (prefetch_ && index_ + kPrefetchDistance < sorted_.lengths[span_]) {
-      __builtin_prefetch(pages_.pointerTo(entries[index_ + kPrefetchDistance].address));
-    }
-    const SortEntry& entry = entries[index_++];
-    out.prefix = entry.prefix;
-    out.record = pages_.pointerTo(entry.address);
-    return true;
-  }
-
-  struct Position {
-    int span;
-    uint64_t index;
-    bool lastReturned;
-  };
-  Position position() const { return {span_, index_, lastReturned_}; }
-  void restore(const Position& p) {
-    span_ = p.span;
-    index_ = p.index;
-    lastReturned_ = p.lastReturned;
-  }
-
-  // Steps back over the record last returned, which is the merger's head and not yet output.
-  // After the end there is nothing to step back over.
-  void unreadHead() {
-    if (!lastReturned_) return;
-    while (index_ == 0) index_ = sorted_.lengths[--span_];
-    --index_;
-    lastReturned_ = false;
-  }
-
- private:
-  InMemorySorter::Sorted sorted_;
-  const TaskPageTable& pages_;
-  static constexpr uint64_t kPrefetchDistance = 16;
-  const bool prefetch_;
-  int span_ = 0;
-  uint64_t index_ = 0;
-  bool lastReturned_ = false;
-};
-
-// Stands in for a source that has nothing left.
-class EmptySource : public RecordSource {
- public:
-  bool next(RecordRef&) override { return false; }
-};
-
 ExternalSorter::ExternalSorter(SorterOptions options, std::shared_ptr<TaskPageTable> pages)
     : options_(std::move(options)),
       layout_(options_.columns),
@@ -174,33 +111,12 @@ void ExternalSorter::dropMemory() {
 
 SpillRunInfo ExternalSorter::spill(const std::string& path) {
   SpillRunInfo run;
-  if (merger_) {
+  if (output_) {
     // Spilling while output is read: write what the in-memory source has not yet produced.
-    if (!memorySource_) return run;
-    merger_->settle();
-    const InMemorySource::Position before = memorySource_->position();
-    memorySource_->unreadHead();
+    if (!output_->readsMemory()) return run;
     const auto start = std::chrono::steady_clock::now();
-    try {
-      SpillWriter writer(path, options_.codec, options_.spillBlockBytes);
-      RecordRef record;
-      while (memorySource_->next(record)) writer.write(record.prefix, record.record);
-      run = writer.finish();
-    } catch (...) {
-      // The file is gone (the writer removed it) and reading goes on from memory as before.
-      memorySource_->restore(before);
-      throw;
-    }
+    run = output_->spillMemory(path, options_.codec, options_.spillBlockBytes);
     metrics_.spillWriteTimeNs += nanosSince(start);
-    // The merger must never keep a pointer to the source destroyed below, even an exhausted one.
-    static EmptySource empty;
-    RecordSource* replacement = &empty;
-    if (run.records > 0) {
-      readers_.push_back(std::make_unique<SpillReader>(run));
-      replacement = readers_.back().get();
-    }
-    merger_->replaceSource(static_cast<size_t>(memorySourceIndex_), replacement);
-    memorySource_.reset();
     dropMemory();
   } else {
     if (inMemory_.numRecords() == 0) return run;
@@ -210,7 +126,7 @@ SpillRunInfo ExternalSorter::spill(const std::string& path) {
     metrics_.sortTimeNs += nanosSince(start);
     start = std::chrono::steady_clock::now();
     SpillWriter writer(path, options_.codec, options_.spillBlockBytes);
-    writeSorted(sorted, writer);
+    writeSortedRun(sorted, *pages_, writer);
     run = writer.finish();
     metrics_.spillWriteTimeNs += nanosSince(start);
     dropMemory();
@@ -220,54 +136,30 @@ SpillRunInfo ExternalSorter::spill(const std::string& path) {
   return run;
 }
 
-void ExternalSorter::writeSorted(const InMemorySorter::Sorted& sorted, SpillWriter& writer) const {
-  constexpr uint64_t kPrefetchDistance = 16;
-  for (int span = 0; span < 2; ++span) {
-    const SortEntry* entries = sorted.spans[span];
-    const uint64_t n = sorted.lengths[span];
-    for (uint64_t i = 0; i < n; ++i) {
-      if (i + kPrefetchDistance < n) __builtin_prefetch(pages_->pointerTo(entries[i + kPrefetchDistance].address));
-      writer.write(entries[i].prefix, pages_->pointerTo(entries[i].address));
-    }
-  }
-}
-
 void ExternalSorter::beginOutput(const std::vector<SpillRunInfo>& runs) {
-  if (merger_) throw Error(ErrorCode::kInvalidArgument, "output has already begun");
+  if (output_) throw Error(ErrorCode::kInvalidArgument, "output has already begun");
   comparator_.setFirstKeyMayBeNull(sawNullFirstKey_);
   verifyPagesLive();
-  std::vector<RecordSource*> sources;
-  for (const SpillRunInfo& run : runs) {
-    readers_.push_back(std::make_unique<SpillReader>(run));
-    sources.push_back(readers_.back().get());
-  }
+  InMemorySorter::Sorted sorted{{nullptr, nullptr}, {0, 0}};
   if (inMemory_.numRecords() > 0) {
     const auto start = std::chrono::steady_clock::now();
-    InMemorySorter::Sorted sorted = inMemory_.sort();
+    sorted = inMemory_.sort();
     metrics_.sortTimeNs += nanosSince(start);
-    memorySource_ = std::make_unique<InMemorySource>(sorted, *pages_, !readers_.empty());
-    memorySourceIndex_ = static_cast<int>(sources.size());
-    sources.push_back(memorySource_.get());
   }
-  merger_ = std::make_unique<Merger>(std::move(sources), comparator_);
+  output_ = std::make_unique<RunMerge>(runs, sorted, *pages_, comparator_);
 }
 
-bool ExternalSorter::outputReadsMemory() const { return merger_ && memorySource_; }
+bool ExternalSorter::outputReadsMemory() const { return output_ && output_->readsMemory(); }
 
-void ExternalSorter::endOutput() {
-  merger_.reset();
-  memorySource_.reset();
-  memorySourceIndex_ = -1;
-  readers_.clear();
-}
+void ExternalSorter::endOutput() { output_.reset(); }
 
 OutputBatch ExternalSorter::nextBatch(uint64_t maxRows) {
-  if (!merger_) throw Error(ErrorCode::kInvalidArgument, "nextBatch before beginOutput");
-  if (memorySource_) verifyPagesLive();
+  if (!output_) throw Error(ErrorCode::kInvalidArgument, "nextBatch before beginOutput");
+  if (output_->readsMemory()) verifyPagesLive();
   // Records from pages stay put; records from spill readers live in buffers the next read may
   // reuse, so those are copied to the staging area, and their pointers taken once it stops
   // growing.
-  const bool stable = readers_.empty();
+  const bool stable = output_->stable();
   batchRecords_.clear();
   batchRecords_.reserve(std::min<uint64_t>(maxRows, 1 << 20));
   size_t staged = 0;
@@ -279,7 +171,7 @@ OutputBatch ExternalSorter::nextBatch(uint64_t maxRows) {
   std::vector<uint64_t> varBytes(narrowVarSlots.size(), 0);
   std::vector<uint32_t> lengths(narrowVarSlots.size(), 0);
   RecordRef record;
-  while (batchRecords_.size() < maxRows && merger_->next(record)) {
+  while (batchRecords_.size() < maxRows && output_->next(record)) {
     if (!narrowVarSlots.empty()) {
       const uint8_t* payload = RowLayout::payload(record.record);
       bool fits = true;
@@ -288,7 +180,7 @@ OutputBatch ExternalSorter::nextBatch(uint64_t maxRows) {
         fits &= varBytes[v] + lengths[v] <= INT32_MAX;
       }
       if (!fits && !batchRecords_.empty()) {
-        merger_->pushBack();  // it opens the next batch
+        output_->pushBack();  // it opens the next batch
         break;
       }
       for (size_t v = 0; v < narrowVarSlots.size(); ++v) varBytes[v] += lengths[v];
@@ -303,7 +195,7 @@ OutputBatch ExternalSorter::nextBatch(uint64_t maxRows) {
       staged += bytes;
     }
   }
-  merger_->settle();
+  output_->settle();
   if (!stable) {
     for (const uint8_t*& at : batchRecords_) at = staging_.data() + reinterpret_cast<size_t>(at);
   }

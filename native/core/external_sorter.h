@@ -35,6 +35,7 @@
 #include "in_memory_sorter.h"
 #include "merger.h"
 #include "row_format.h"
+#include "run_merge.h"
 #include "sort_key.h"
 #include "spill_file.h"
 #include "task_page_table.h"
@@ -91,7 +92,7 @@ class ExternalSorter {
   // Up to maxRows rows, fewer at the end (0: done). Row count is also capped so that a
   // 4-byte-offset column's bytes stay below 2 GiB.
   OutputBatch nextBatch(uint64_t maxRows);
-  bool outputStarted() const { return merger_ != nullptr; }
+  bool outputStarted() const { return output_ != nullptr; }
   // Ends an output that is not the sorter's last: closes the readers and the merge, so that
   // rows can be inserted and read again (a sorter without keys keeps insertion order in memory).
   void endOutput();
@@ -120,10 +121,7 @@ class ExternalSorter {
   uint8_t* pageEnd_ = nullptr;
 
   // Output state.
-  std::unique_ptr<InMemorySource> memorySource_;
-  std::vector<std::unique_ptr<SpillReader>> readers_;
-  std::unique_ptr<Merger> merger_;
-  int memorySourceIndex_ = -1;
+  std::unique_ptr<RunMerge> output_;
   std::vector<uint8_t> staging_;
   std::vector<const uint8_t*> batchRecords_;
 

@@ -136,6 +136,43 @@ uint64_t KeyComparator::prefix(const ColumnView& column, uint64_t row) const {
   return keys_[0].descending ? ~prefix : prefix;
 }
 
+int compareSlotValues(const ColumnType& type, const uint8_t* a, uint32_t slotA, const uint8_t* b,
+                      uint32_t slotB) {
+  switch (type.physical) {
+    case PhysicalType::kInt: return threeWay(loadSigned(a + slotA, type.width), loadSigned(b + slotB, type.width));
+    case PhysicalType::kUInt:
+      return threeWay(loadUnsigned(a + slotA, type.width), loadUnsigned(b + slotB, type.width));
+    case PhysicalType::kFloat:
+      return threeWay(normalizedFloatBits(a + slotA, type.width), normalizedFloatBits(b + slotB, type.width));
+    case PhysicalType::kBool: return threeWay(a[slotA], b[slotB]);
+    case PhysicalType::kDecimal128: return threeWay(loadDecimal(a + slotA), loadDecimal(b + slotB));
+    case PhysicalType::kFixedBinary: return threeWay(std::memcmp(a + slotA, b + slotB, type.width), 0);
+    case PhysicalType::kVarBinary: {
+      uint32_t aLength, bLength;
+      const uint8_t* aBytes = RowLayout::varValue(a, slotA, &aLength);
+      const uint8_t* bBytes = RowLayout::varValue(b, slotB, &bLength);
+      int c = std::memcmp(aBytes, bBytes, std::min(aLength, bLength));
+      return c != 0 ? threeWay(c, 0) : threeWay(aLength, bLength);
+    }
+  }
+  return 0;
+}
+
+uint64_t KeyComparator::prefixOfPayload(const uint8_t* payload) const {
+  const ColumnType& type = layout_.columns()[keys_[0].column];
+  const uint8_t* slot = payload + slots_[0];
+  ColumnView view;
+  view.type = type;
+  view.values = slot;
+  if (type.physical == PhysicalType::kVarBinary) {
+    uint32_t length;
+    const uint8_t* bytes = RowLayout::varValue(payload, slots_[0], &length);
+    const uint64_t prefix = bigEndianPrefix(bytes, length);
+    return keys_[0].descending ? ~prefix : prefix;
+  }
+  return prefix(view, 0);  // a row's bool slot is one byte 0 or 1: bit 0 is the value
+}
+
 int KeyComparator::compareKey(size_t key, const uint8_t* a, const uint8_t* b) const {
   const SortKey& k = keys_[key];
   const bool aNull = RowLayout::isNull(a, k.column);
@@ -144,38 +181,7 @@ int KeyComparator::compareKey(size_t key, const uint8_t* a, const uint8_t* b) co
     if (aNull && bNull) return 0;
     return (aNull == k.nullsFirst) ? -1 : 1;
   }
-  const ColumnType& type = layout_.columns()[k.column];
-  const uint32_t slot = slots_[key];
-  int result = 0;
-  switch (type.physical) {
-    case PhysicalType::kInt:
-      result = threeWay(loadSigned(a + slot, type.width), loadSigned(b + slot, type.width));
-      break;
-    case PhysicalType::kUInt:
-      result = threeWay(loadUnsigned(a + slot, type.width), loadUnsigned(b + slot, type.width));
-      break;
-    case PhysicalType::kFloat:
-      result = threeWay(normalizedFloatBits(a + slot, type.width), normalizedFloatBits(b + slot, type.width));
-      break;
-    case PhysicalType::kBool:
-      result = threeWay(a[slot], b[slot]);
-      break;
-    case PhysicalType::kDecimal128:
-      result = threeWay(loadDecimal(a + slot), loadDecimal(b + slot));
-      break;
-    case PhysicalType::kFixedBinary:
-      result = std::memcmp(a + slot, b + slot, type.width);
-      result = threeWay(result, 0);
-      break;
-    case PhysicalType::kVarBinary: {
-      uint32_t aLength, bLength;
-      const uint8_t* aBytes = RowLayout::varValue(a, slot, &aLength);
-      const uint8_t* bBytes = RowLayout::varValue(b, slot, &bLength);
-      int c = std::memcmp(aBytes, bBytes, std::min(aLength, bLength));
-      result = c != 0 ? threeWay(c, 0) : threeWay(aLength, bLength);
-      break;
-    }
-  }
+  const int result = compareSlotValues(layout_.columns()[k.column], a, slots_[key], b, slots_[key]);
   return k.descending ? -result : result;
 }
 

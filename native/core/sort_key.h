@@ -49,6 +49,9 @@ class KeyComparator {
   // The prefix of row `row` of the first key's input column; meaningless for a null.
   uint64_t prefix(const ColumnView& column, uint64_t row) const;
 
+  // The prefix of a row's first key, from the row's payload; meaningless for a null.
+  uint64_t prefixOfPayload(const uint8_t* payload) const;
+
   // Compares two payloads on keys [fromKey, end): < 0, 0, > 0.
   int compare(const uint8_t* a, const uint8_t* b, size_t fromKey = 0) const;
 
@@ -85,6 +88,10 @@ class KeyComparator {
   bool firstKeyExact_;
   bool firstKeyMayBeNull_ = true;
 };
+
+// Three-way comparison of two non-null values of `type`, at slot offsets of two row payloads,
+// in the sort's ascending order (floats in total order, bytes unsigned).
+int compareSlotValues(const ColumnType& type, const uint8_t* a, uint32_t slotA, const uint8_t* b, uint32_t slotB);
 
 // Prefix building blocks, exposed for the tests.
 uint64_t normalizeSigned(int64_t value);

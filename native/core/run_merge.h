@@ -1,0 +1,57 @@
+// Reading sorted runs back as one stream: the merge of spill runs and of what is still in
+// memory, shared by the external sorter and the hash aggregation (one spill format, one merge).
+//
+// RunMerge owns the readers of the runs and the source over the sorted in-memory entries, and
+// merges them with a loser tree (merger.h). While it reads, spillMemory() writes the unread
+// in-memory records to a new run and continues from that file (Spark's SpillableIterator), so
+// that the pages behind them can be freed; if that write fails, reading goes on from memory
+// where it was and the failed file is gone.
+//
+// A record returned by next() stays valid until the following next() or settle(). Records from
+// pages stay put after that; records from spill readers do not (stable() says which).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "in_memory_sorter.h"
+#include "merger.h"
+#include "spill_file.h"
+#include "task_page_table.h"
+
+namespace tungsten {
+
+// Writes sorted in-memory entries to a run, prefetching rows ahead: they sit at random places
+// in the pages.
+void writeSortedRun(const InMemorySorter::Sorted& sorted, const TaskPageTable& pages, SpillWriter& writer);
+
+class RunMerge {
+ public:
+  // `memory` may have no entries. The comparator and pages must outlive this object.
+  RunMerge(const std::vector<SpillRunInfo>& runs, const InMemorySorter::Sorted& memory,
+           const TaskPageTable& pages, const KeyComparator& comparator);
+  ~RunMerge();
+
+  bool next(RecordRef& out) { return merger_->next(out); }
+  void pushBack() { merger_->pushBack(); }
+  void settle() { merger_->settle(); }
+  // True while some of the output still comes from pages.
+  bool readsMemory() const { return memorySource_ != nullptr; }
+  // True when every record comes from pages: a returned record stays valid.
+  bool stable() const { return readers_.empty(); }
+
+  // Writes the unread in-memory records to `path` and reads them from there; afterwards no page
+  // is referenced. Returns the run (0 records and no file when nothing was left in memory).
+  SpillRunInfo spillMemory(const std::string& path, SpillCodec codec, uint32_t blockBytes);
+
+ private:
+  class InMemorySource;
+  std::unique_ptr<InMemorySource> memorySource_;
+  std::vector<std::unique_ptr<SpillReader>> readers_;
+  std::unique_ptr<Merger> merger_;
+  size_t memorySourceIndex_ = 0;
+};
+
+}  // namespace tungsten
