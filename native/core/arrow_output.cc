@@ -5,9 +5,7 @@
 
 namespace tungsten {
 
-namespace {
-
-OutputBuffer allocate(size_t size, bool zero) {
+OutputBuffer allocateOutputBuffer(size_t size, bool zero) {
   OutputBuffer buffer;
   buffer.size = size;
   if (size == 0) return buffer;
@@ -16,6 +14,10 @@ OutputBuffer allocate(size_t size, bool zero) {
   buffer.data.reset(static_cast<uint8_t*>(p));
   return buffer;
 }
+
+namespace {
+
+OutputBuffer allocate(size_t size, bool zero) { return allocateOutputBuffer(size, zero); }
 
 }  // namespace
 

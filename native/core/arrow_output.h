@@ -36,6 +36,9 @@ struct OutputBatch {
   std::vector<OutputColumn> columns;
 };
 
+// A malloc'd buffer of `size` bytes (zeroed when asked); throws std::bad_alloc.
+OutputBuffer allocateOutputBuffer(size_t size, bool zero);
+
 // `records[i]` points at row i's length field.
 OutputBatch buildOutputBatch(const RowLayout& layout, const uint8_t* const* records, uint64_t numRows);
 // The columns of `layout` from row payloads: `payloads[i]` is where row i's null bitmap starts

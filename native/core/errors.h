@@ -20,6 +20,7 @@ enum class ErrorCode {
   kSpillCorrupt,      // a spill file failed its checksum, is truncated or is not a spill file
   kDiskFull,          // no space left on the spill device
   kIoError,           // any other failure to create, write, read or remove a spill file
+  kArithmeticOverflow,  // an integer sum left the int64 range (Spark's ANSI-mode overflow)
 };
 
 // The string form crosses the N-API boundary; it is the `code` of the TypeScript error.
@@ -33,6 +34,7 @@ inline const char* errorCodeName(ErrorCode code) {
     case ErrorCode::kSpillCorrupt: return "SPILL_CORRUPT";
     case ErrorCode::kDiskFull: return "DISK_FULL";
     case ErrorCode::kIoError: return "IO_ERROR";
+    case ErrorCode::kArithmeticOverflow: return "ARITHMETIC_OVERFLOW";
   }
   return "INTERNAL";
 }

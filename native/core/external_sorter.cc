@@ -25,20 +25,10 @@ ExternalSorter::ExternalSorter(SorterOptions options, std::shared_ptr<TaskPageTa
 
 ExternalSorter::~ExternalSorter() = default;
 
-void ExternalSorter::verifyPagesLive() const {
-  for (const auto& page : dataPages_) {
-    if (page->pageNumber < 0) {
-      throw Error(ErrorCode::kInvalidPageState,
-                  "a page of the sorter was freed while the sorter still used it; close the sorter "
-                  "before the task's memory is cleaned up");
-    }
-  }
-}
+void ExternalSorter::verifyPagesLive() const { TaskPageTable::checkStillLive(dataPages_, "sorter"); }
 
 void ExternalSorter::addDataPage(std::shared_ptr<MemoryBlock> page) {
-  if (page->pageNumber < 0 || pages_->page(static_cast<uint32_t>(page->pageNumber)) != page.get()) {
-    throw Error(ErrorCode::kInvalidPageState, "the block is not a live page of this task");
-  }
+  pages_->checkOwnPage(*page);
   currentPage_ = page.get();
   pageCursor_ = page->data;
   pageEnd_ = page->data + page->size;

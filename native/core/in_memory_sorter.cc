@@ -33,6 +33,15 @@ void InMemorySorter::arrayGrown() {
   usable_ = usable;
 }
 
+void InMemorySorter::adoptFilled(std::shared_ptr<MemoryBlock> array, uint64_t nonNull, uint64_t nulls) {
+  const uint64_t usable = array->size / sizeof(SortEntry) / 2;
+  if (array_ || nonNull + nulls > usable) throw Error(ErrorCode::kInvalidArgument, "adoptFilled: no room for the entries");
+  array_ = std::move(array);
+  usable_ = usable;
+  nonNull_ = nonNull;
+  nulls_ = nulls;
+}
+
 std::shared_ptr<MemoryBlock> InMemorySorter::releaseArray() {
   nonNull_ = 0;
   nulls_ = 0;

@@ -40,6 +40,10 @@ class InMemorySorter {
   // The array block grew in place (TaskPageTable::growPage): take the new capacity and move the
   // null entries to the end of the new usable half.
   void arrayGrown();
+  // Adopts an array that already holds entries where this class keeps them: `nonNull` from the
+  // front, `nulls` at the end of the usable half (the aggregation sorts its slot array in place).
+  // There must be no array yet.
+  void adoptFilled(std::shared_ptr<MemoryBlock> array, uint64_t nonNull, uint64_t nulls);
   // Forgets the entries and the array (after a spill); returns the array for the caller to free.
   std::shared_ptr<MemoryBlock> releaseArray();
 

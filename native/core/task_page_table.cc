@@ -9,6 +9,22 @@ namespace tungsten {
 
 TaskPageTable::TaskPageTable(PageAllocator& allocator) : allocator_(allocator) {}
 
+void TaskPageTable::checkOwnPage(const MemoryBlock& block) const {
+  if (block.pageNumber < 0 || page(static_cast<uint32_t>(block.pageNumber)) != &block) {
+    throw Error(ErrorCode::kInvalidPageState, "the block is not a live page of this task");
+  }
+}
+
+void TaskPageTable::checkStillLive(const std::vector<std::shared_ptr<MemoryBlock>>& pages, const char* owner) {
+  for (const auto& page : pages) {
+    if (page->pageNumber < 0) {
+      throw Error(ErrorCode::kInvalidPageState, std::string("a page of the ") + owner +
+                                                    " was freed while it still used it; close the " + owner +
+                                                    " before the task's memory is cleaned up");
+    }
+  }
+}
+
 TaskPageTable::~TaskPageTable() {
   // A destructor must not throw (std::terminate); the pages' own destructors return their
   // bytes if freeing through the table fails on a damaged state.

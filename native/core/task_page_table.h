@@ -25,6 +25,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "memory_block.h"
 #include "page_address.h"
@@ -67,6 +68,12 @@ class TaskPageTable {
   MemoryBlock* page(uint32_t pageNumber) const {
     return pageNumber < kPageTableSize ? pages_[pageNumber].get() : nullptr;
   }
+  // Throws kInvalidPageState unless `block` is a live page of this table (what an operator
+  // checks before it writes into a page TypeScript handed over).
+  void checkOwnPage(const MemoryBlock& block) const;
+  // Throws kInvalidPageState when a page an operator still references was freed: the task's
+  // memory was cleaned up under it. `owner` names the operator in the message.
+  static void checkStillLive(const std::vector<std::shared_ptr<MemoryBlock>>& pages, const char* owner);
 
  private:
   int lowestFreePageNumber() const;

@@ -1,0 +1,297 @@
+// Unit tests of the hash aggregation: the slot array's bounds and growth, and the aggregator
+// end to end (in memory, spilling, spilling while read, multi-pass merges) against a reference
+// built with std::map (seeds in the names).
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aggregation_map.h"
+#include "harness.h"
+#include "hash_aggregator.h"
+#include "page_allocator.h"
+#include "test_tables.h"
+
+using namespace tungsten;
+using namespace tungsten::test;
+
+namespace {
+
+constexpr ColumnType kInt64{PhysicalType::kInt, 8};
+constexpr ColumnType kUtf8{PhysicalType::kVarBinary, 4};
+
+bool validAt(const OutputColumn& column, uint64_t i) {
+  return column.nullCount == 0 || ((column.validity.data.get()[i / 8] >> (i % 8)) & 1);
+}
+
+// One output row as text, from the columns' types: "null", integers, doubles (%.17g), 'strings'.
+std::vector<std::string> rowsAsText(const OutputBatch& batch, const std::vector<ColumnType>& types) {
+  std::vector<std::string> rows(batch.numRows);
+  for (size_t c = 0; c < types.size(); ++c) {
+    const OutputColumn& column = batch.columns[c];
+    for (uint64_t i = 0; i < batch.numRows; ++i) {
+      std::string cell = "null";
+      if (validAt(column, i)) {
+        if (types[c].physical == PhysicalType::kVarBinary) {
+          int32_t start, end;
+          std::memcpy(&start, column.offsets.data.get() + i * 4, 4);
+          std::memcpy(&end, column.offsets.data.get() + (i + 1) * 4, 4);
+          cell = "'" + std::string(reinterpret_cast<const char*>(column.values.data.get()) + start, end - start) + "'";
+        } else if (types[c].physical == PhysicalType::kFloat) {
+          double v;
+          std::memcpy(&v, column.values.data.get() + i * 8, 8);
+          char text[64];
+          std::snprintf(text, sizeof text, "%.17g", v);
+          cell = text;
+        } else {
+          int64_t v;
+          std::memcpy(&v, column.values.data.get() + i * 8, 8);
+          cell = std::to_string(v);
+        }
+      }
+      rows[i] += (c ? "|" : "") + cell;
+    }
+  }
+  return rows;
+}
+
+std::string text(const std::optional<std::string>& s) { return s ? "'" + *s + "'" : "null"; }
+std::string text(const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "null"; }
+
+struct RunShape {
+  uint64_t pageBytes;
+  size_t batchRows;
+  size_t spillEvery;  // spill after every n-th batch; 0: never
+  bool spillWhileReading;
+  uint64_t maxSlots;  // the "grant" refuses larger slot arrays: the map must spill instead
+  size_t mergeFanIn;  // > 0: merge runs this many at a time before the output
+};
+
+// Drives an aggregator as TypeScript does (batches are [int64 key, utf8 payload], or the other
+// way round with payloadFirst): grants what insert() asks for, spills when the slot
+// array may not grow, frees what a spill releases. Returns the output rows as text.
+std::vector<std::string> aggregate(const AggregatorOptions& options, const Table& t, const RunShape& shape,
+                                   const std::vector<ColumnType>& outputTypes, const std::string& name,
+                                   AggregatorMetrics* metrics = nullptr, bool payloadFirst = false) {
+  auto table = std::make_shared<TaskPageTable>(PageAllocator::instance());
+  HashAggregator aggregator(options, table);
+  std::vector<SpillRunInfo> runs;
+  std::vector<std::shared_ptr<MemoryBlock>> owned;
+  auto freeAll = [&] {
+    for (auto& block : owned) {
+      if (block->pageNumber >= 0) table->freePage(*block);
+    }
+    owned.clear();
+  };
+  int files = 0;
+  auto spill = [&] {
+    SpillRunInfo run = aggregator.spill(tempPath(name + "-run" + std::to_string(files++)));
+    if (run.records > 0) runs.push_back(run);
+    freeAll();
+  };
+  for (size_t from = 0, batchIndex = 0; from < t.keys.size(); from += shape.batchRows, ++batchIndex) {
+    OwnedBatch batch = makeBatch(t, from, std::min(t.keys.size(), from + shape.batchRows));
+    if (payloadFirst) std::swap(batch.view.columns[0], batch.view.columns[1]);
+    uint64_t row = 0;
+    while (true) {
+      HashAggregator::InsertResult r = aggregator.insert(batch.view, row);
+      row = r.nextRow;
+      if (row == batch.view.numRows) break;
+      if (r.needArray) {
+        const uint64_t slots = aggregator.slotArrayCapacity() == 0 ? 64 : aggregator.slotArrayCapacity() * 2;
+        if (slots > shape.maxSlots) {
+          spill();
+          continue;
+        }
+        auto array = table->allocatePage(slots * sizeof(MapSlot));
+        aggregator.adoptSlotArray(array);
+        owned.push_back(array);
+      } else {
+        auto page = table->allocatePage(std::max(shape.pageBytes, r.needPageBytes));
+        aggregator.addDataPage(page);
+        owned.push_back(page);
+      }
+    }
+    if (shape.spillEvery > 0 && (batchIndex + 1) % shape.spillEvery == 0) spill();
+  }
+  while (shape.mergeFanIn > 1 && runs.size() > shape.mergeFanIn) {
+    std::vector<SpillRunInfo> inputs(runs.begin(), runs.begin() + shape.mergeFanIn);
+    SpillRunInfo merged = aggregator.mergeRuns(inputs, tempPath(name + "-merged" + std::to_string(files++)));
+    for (const SpillRunInfo& run : inputs) removeSpillFile(run.path);
+    runs.erase(runs.begin(), runs.begin() + shape.mergeFanIn);
+    runs.push_back(merged);
+  }
+  aggregator.beginOutput(runs);
+  std::vector<std::string> out;
+  bool spilled = false;
+  while (true) {
+    OutputBatch batch = aggregator.nextBatch(37);
+    if (batch.numRows == 0) break;
+    for (std::string& row : rowsAsText(batch, outputTypes)) out.push_back(row);
+    if (shape.spillWhileReading && !spilled && aggregator.outputReadsMemory()) {
+      SpillRunInfo run = aggregator.spill(tempPath(name + "-reading"));
+      if (run.records > 0) runs.push_back(run);
+      freeAll();
+      spilled = true;
+    }
+  }
+  if (metrics) *metrics = aggregator.metrics();
+  freeAll();
+  for (const SpillRunInfo& run : runs) removeSpillFile(run.path);
+  return out;
+}
+
+const std::vector<RunShape> kShapes = {
+    {1 << 20, 1000, 0, false, 1 << 20, 0},  // all in memory
+    {4096, 500, 1, false, 1 << 20, 0},      // a spill after every batch, small pages
+    {2048, 700, 0, true, 256, 0},           // spills when the slot array may not grow, and while read
+    {4096, 300, 1, false, 1 << 20, 3},      // multi-pass merges
+};
+
+// Group by the int64 key (the integer fast path); strings in the buffers (entries move as
+// min/max values grow).
+TEST(aggregation_by_int_key_with_string_min_max_matches_reference_seed_21) {
+  Table t = randomTable(21, 6000, 400, 0.1);
+  AggregatorOptions options;
+  options.keyColumns = {kInt64};
+  options.aggregates = {{AggregateFunction::kCountStar, 0, kInt64, "count(*)"},
+                        {AggregateFunction::kCount, 1, kUtf8, "count(p)"},
+                        {AggregateFunction::kMin, 1, kUtf8, "min(p)"},
+                        {AggregateFunction::kMax, 1, kUtf8, "max(p)"}};
+  options.inputColumns = 2;
+  options.spillBlockBytes = 4096;
+  struct Group {
+    int64_t count = 0, countP = 0;
+    std::optional<std::string> minP, maxP;
+  };
+  std::map<std::optional<int64_t>, Group> groups;  // nullopt sorts first, as nulls come out
+  for (size_t i = 0; i < t.keys.size(); ++i) {
+    Group& g = groups[t.keys[i]];
+    ++g.count;
+    const auto& p = t.payloads[i];
+    if (!p) continue;
+    ++g.countP;
+    if (!g.minP || *p < *g.minP) g.minP = p;
+    if (!g.maxP || *p > *g.maxP) g.maxP = p;
+  }
+  std::vector<std::string> expected;
+  for (const auto& [key, g] : groups) {
+    expected.push_back(text(key) + "|" + std::to_string(g.count) + "|" + std::to_string(g.countP) + "|" +
+                       text(g.minP) + "|" + text(g.maxP));
+  }
+  const std::vector<ColumnType> types = {kInt64, kInt64, kInt64, kUtf8, kUtf8};
+  for (size_t s = 0; s < kShapes.size(); ++s) {
+    AggregatorMetrics metrics;
+    const auto got = aggregate(options, t, kShapes[s], types, "intkey" + std::to_string(s), &metrics);
+    CHECK(got == expected);
+    CHECK_EQ(metrics.rowsIn, uint64_t{6000});
+    CHECK(metrics.hashProbes >= metrics.keyLookups);
+    if (s > 0) CHECK(metrics.spillCount > 0);
+    if (s == 3) CHECK(metrics.mergePasses > 0);
+  }
+}
+
+// Group by the string payload (keys compared as bytes); sum, min, max and avg of the key.
+TEST(aggregation_by_string_key_with_numbers_matches_reference_seed_22) {
+  Table t = randomTable(22, 6000, 1000, 0.1);
+  for (size_t i = 0; i < t.payloads.size(); ++i) {
+    if (t.payloads[i]) t.payloads[i] = t.payloads[i]->substr(0, 2);  // a few hundred groups
+  }
+  AggregatorOptions options;
+  options.keyColumns = {kUtf8};
+  options.aggregates = {{AggregateFunction::kSum, 1, kInt64, "sum(k)"},
+                        {AggregateFunction::kMin, 1, kInt64, "min(k)"},
+                        {AggregateFunction::kMax, 1, kInt64, "max(k)"},
+                        {AggregateFunction::kAvg, 1, kInt64, "avg(k)"}};
+  options.inputColumns = 2;
+  options.spillBlockBytes = 4096;
+  struct Group {
+    std::optional<int64_t> sum, min, max;
+    int64_t count = 0;
+  };
+  std::map<std::optional<std::string>, Group> groups;
+  for (size_t i = 0; i < t.keys.size(); ++i) {
+    Group& g = groups[t.payloads[i]];
+    const auto& k = t.keys[i];
+    if (!k) continue;
+    g.sum = g.sum.value_or(0) + *k;
+    g.min = g.min ? std::min(*g.min, *k) : *k;
+    g.max = g.max ? std::max(*g.max, *k) : *k;
+    ++g.count;
+  }
+  std::vector<std::string> expected;
+  for (const auto& [key, g] : groups) {
+    std::string avg = "null";
+    if (g.count > 0) {
+      char buffer[64];
+      std::snprintf(buffer, sizeof buffer, "%.17g", static_cast<double>(*g.sum) / static_cast<double>(g.count));
+      avg = buffer;
+    }
+    expected.push_back(text(key) + "|" + text(g.sum) + "|" + text(g.min) + "|" + text(g.max) + "|" + avg);
+  }
+  const std::vector<ColumnType> types = {kUtf8, kInt64, kInt64, kInt64, {PhysicalType::kFloat, 8}};
+  for (size_t s = 0; s < kShapes.size(); ++s) {
+    AggregatorMetrics metrics;
+    const auto got = aggregate(options, t, kShapes[s], types, "strkey" + std::to_string(s), &metrics, true);
+    CHECK(got == expected);
+    if (s > 0) CHECK(metrics.spillCount > 0);
+  }
+}
+
+TEST(aggregation_sum_overflow_is_an_error) {
+  auto table = std::make_shared<TaskPageTable>(PageAllocator::instance());
+  AggregatorOptions options;
+  options.aggregates = {{AggregateFunction::kSum, 0, kInt64, "sum(k)"}};
+  options.inputColumns = 2;
+  HashAggregator aggregator(options, table);
+  auto array = table->allocatePage(64 * sizeof(MapSlot));
+  aggregator.adoptSlotArray(array);
+  auto page = table->allocatePage(4096);
+  aggregator.addDataPage(page);
+  Table t;
+  t.keys = {INT64_MAX - 1, 1, 1};
+  t.payloads = {std::nullopt, std::nullopt, std::nullopt};
+  OwnedBatch batch = makeBatch(t, 0, 3);
+  CHECK_THROWS_CODE(aggregator.insert(batch.view, 0), ErrorCode::kArithmeticOverflow);
+  table->freePage(*page);
+  table->freePage(*array);
+}
+
+TEST(aggregation_map_rejects_bad_slot_arrays_ac_b2b_01) {
+  auto table = std::make_shared<TaskPageTable>(PageAllocator::instance());
+  AggregationMap map(*table);
+  for (uint64_t slots : {uint64_t{0}, uint64_t{32}, uint64_t{100}, (uint64_t{1} << 29) + 1, uint64_t{1} << 30}) {
+    auto block = std::make_shared<MemoryBlock>();
+    block->size = slots * sizeof(MapSlot);  // never touched: the size is checked first
+    CHECK_THROWS_CODE(map.adoptArray(block), ErrorCode::kInvalidArgument);
+  }
+  CHECK(!map.hasArray());
+}
+
+TEST(aggregation_map_growth_replaces_by_stored_hash) {
+  auto table = std::make_shared<TaskPageTable>(PageAllocator::instance());
+  AggregationMap map(*table);
+  auto small = table->allocatePage(64 * sizeof(MapSlot));
+  map.adoptArray(small);
+  // Fake entries: addresses 8, 16, ... in page 0 (never dereferenced: no equal hashes).
+  for (uint32_t k = 0; k < 32; ++k) {
+    const uint32_t hash = k * 2654435761u;
+    const uint64_t slot = map.find(hash, [](const uint8_t*) { return false; });
+    map.insertAt(slot, 8 * (k + 1), hash);
+  }
+  CHECK(map.full());
+  auto large = table->allocatePage(128 * sizeof(MapSlot));
+  map.adoptArray(large);
+  CHECK(!map.full());
+  CHECK_EQ(map.numKeys(), uint64_t{32});
+  uint64_t seen = 0;
+  for (uint64_t i = 0; i < map.capacity(); ++i) seen += map.slots()[i].address != 0;
+  CHECK_EQ(seen, uint64_t{32});
+  map.releaseArray();
+  table->freePage(*small);
+  table->freePage(*large);
+}
+
+}  // namespace
