@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'SPILL_CORRUPT'
   | 'DISK_FULL'
   | 'IO_ERROR'
+  | 'ARITHMETIC_OVERFLOW'
   | 'CLOSED'
   | 'INTERNAL';
 
@@ -220,6 +221,14 @@ export class IoError extends TungstenError {
   }
 }
 
+/** An integer sum left the int64 range (Spark's ANSI-mode overflow); the message names the
+ *  aggregate. Sum a float64 cast of the column for an approximate result. */
+export class ArithmeticOverflowError extends TungstenError {
+  constructor(message: string) {
+    super('ARITHMETIC_OVERFLOW', message);
+  }
+}
+
 /** The object was closed; create a new one. */
 export class ClosedError extends TungstenError {
   constructor(what: string) {
@@ -248,6 +257,8 @@ export function errorFromCode(code: string, message: string): TungstenError {
       return new DiskFullError(message);
     case 'IO_ERROR':
       return new IoError(message);
+    case 'ARITHMETIC_OVERFLOW':
+      return new ArithmeticOverflowError(message);
     case 'NATIVE_OUT_OF_MEMORY':
     case 'INVARIANT_VIOLATED':
       return new InternalError(code, message);
@@ -266,6 +277,7 @@ export const NATIVE_ERROR_CODES: readonly ErrorCode[] = [
   'SPILL_CORRUPT',
   'DISK_FULL',
   'IO_ERROR',
+  'ARITHMETIC_OVERFLOW',
   'INVALID_HANDLE',
   'NATIVE_OUT_OF_MEMORY',
   'INTERNAL',

@@ -15,6 +15,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
   registerMemoryExports(env, exports);
   registerSorterExports(env, exports);
+  registerAggregatorExports(env, exports);
   return exports;
 }
 

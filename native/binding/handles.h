@@ -9,8 +9,10 @@
 #include <napi.h>
 
 #include <memory>
+#include <vector>
 
 #include "external_sorter.h"
+#include "hash_aggregator.h"
 #include "memory_block.h"
 #include "task_page_table.h"
 
@@ -32,9 +34,21 @@ struct BlockHandle {
 struct SorterHandle {
   static constexpr napi_type_tag kTag = {0x51d0c4e2a9b87f36ull, 0x2c7e9a1b5d3f6e08ull};
   static constexpr const char* kName = "Sorter";
-  std::unique_ptr<ExternalSorter> sorter;
+  static constexpr const char* kArgument = "sorter";
+  std::unique_ptr<ExternalSorter> op;
   // True while a worker thread uses the sorter; every other call is refused meanwhile.
   bool busy = false;
+};
+
+struct AggregatorHandle {
+  static constexpr napi_type_tag kTag = {0x6f2b8d4e1c9a3075ull, 0xa4c61e5f3b7d2098ull};
+  static constexpr const char* kName = "Aggregator";
+  static constexpr const char* kArgument = "aggregator";
+  std::unique_ptr<HashAggregator> op;
+  bool busy = false;
+  // The input batch's column types: keys, then what the aggregates read (or, final mode, the
+  // partial aggregation's buffers).
+  std::vector<ColumnType> inputTypes;
 };
 
 template <typename Handle>

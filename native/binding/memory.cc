@@ -27,13 +27,9 @@ Napi::Value setErrorFactory(const Napi::CallbackInfo& info) {
 
 Napi::Value errorCodes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const ErrorCode all[] = {ErrorCode::kInvalidArgument, ErrorCode::kTooLargePage,
-                           ErrorCode::kPageTableFull,   ErrorCode::kInvalidPageState,
-                           ErrorCode::kRecordTooLarge,  ErrorCode::kSpillCorrupt,
-                           ErrorCode::kDiskFull,        ErrorCode::kIoError};
   Napi::Array codes = Napi::Array::New(env);
   uint32_t i = 0;
-  for (ErrorCode code : all) codes.Set(i++, errorCodeName(code));
+  for (ErrorCode code : kAllErrorCodes) codes.Set(i++, errorCodeName(code));
   for (const char* code : {kErrorCodeInvalidHandle, "NATIVE_OUT_OF_MEMORY", "INTERNAL"}) {
     codes.Set(i++, code);
   }

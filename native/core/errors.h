@@ -23,6 +23,12 @@ enum class ErrorCode {
   kArithmeticOverflow,  // an integer sum left the int64 range (Spark's ANSI-mode overflow)
 };
 
+// Every code, for the binding's list that test/native/addon.test.ts compares with TypeScript's.
+inline constexpr ErrorCode kAllErrorCodes[] = {
+    ErrorCode::kInvalidArgument, ErrorCode::kTooLargePage, ErrorCode::kPageTableFull, ErrorCode::kInvalidPageState,
+    ErrorCode::kRecordTooLarge,  ErrorCode::kSpillCorrupt, ErrorCode::kDiskFull,      ErrorCode::kIoError,
+    ErrorCode::kArithmeticOverflow};
+
 // The string form crosses the N-API boundary; it is the `code` of the TypeScript error.
 inline const char* errorCodeName(ErrorCode code) {
   switch (code) {

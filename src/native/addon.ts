@@ -19,6 +19,7 @@ import { errorFromCode } from '../errors.js';
 declare const pageTableBrand: unique symbol;
 declare const blockBrand: unique symbol;
 declare const sorterBrand: unique symbol;
+declare const aggregatorBrand: unique symbol;
 /** A task's native page table. Closed by {@link NativeAddon.pageTableClose}. */
 export type PageTableHandle = { readonly [pageTableBrand]: true };
 /** A native memory block: a page of a page table, or a direct allocation. */
@@ -26,6 +27,9 @@ export type BlockHandle = { readonly [blockBrand]: true };
 
 /** A native external sorter. Closed by {@link NativeAddon.sorterClose}. */
 export type SorterHandle = { readonly [sorterBrand]: true };
+
+/** A native hash aggregation. Closed by {@link NativeAddon.aggregatorClose}. */
+export type AggregatorHandle = { readonly [aggregatorBrand]: true };
 
 /** native/core's PhysicalType. */
 export const PhysicalType = {
@@ -130,6 +134,61 @@ export interface NativeSorterMetrics {
   mergePasses: number;
 }
 
+/** native/core's AggregateFunction. */
+export const AggregateFunction = { COUNT_STAR: 0, COUNT: 1, SUM: 2, MIN: 3, MAX: 4, AVG: 5 } as const;
+export type AggregateFunction = (typeof AggregateFunction)[keyof typeof AggregateFunction];
+
+/** native/core's AggregationMode. */
+export const AggregationMode = { PARTIAL: 0, FINAL: 1, COMPLETE: 2 } as const;
+export type AggregationMode = (typeof AggregationMode)[keyof typeof AggregationMode];
+
+export interface NativeAggregateSpec {
+  function: AggregateFunction;
+  /** The input column it reads; ignored by count(*). */
+  inputColumn: number;
+  /** For messages, e.g. "sum(v)". */
+  name: string;
+}
+
+export interface NativeAggregatorOptions {
+  /** Every column of an input batch: the keys first. */
+  inputTypes: NativeColumnType[];
+  numKeys: number;
+  mode: AggregationMode;
+  aggregates: NativeAggregateSpec[];
+  codec: 0 | 1;
+  spillBlockBytes: number;
+}
+
+export interface AggregatorInsertProgress {
+  /** Rows before this one are aggregated. */
+  nextRow: number;
+  /** > 0: the aggregation needs a page of at least this many bytes. */
+  needPageBytes: number;
+  /** The map is full, or has no slot array: grow it, or spill. */
+  needArray: boolean;
+}
+
+export interface AggregatorState {
+  groupsInMemory: number;
+  slotArrayCapacity: number;
+  dataPages: number;
+  outputStarted: boolean;
+  outputReadsMemory: boolean;
+}
+
+export interface NativeAggregatorMetrics {
+  rowsIn: number;
+  groupsOut: number;
+  spillCount: number;
+  diskBytesSpilled: number;
+  keyLookups: number;
+  hashProbes: number;
+  mergePasses: number;
+  sortTimeNs: number;
+  spillWriteTimeNs: number;
+}
+
 export interface AllocatorStats {
   liveBytes: number;
   liveBlocks: number;
@@ -194,6 +253,24 @@ export interface NativeAddon {
   sorterMetrics(sorter: SorterHandle): NativeSorterMetrics;
   /** Releases the native sorter; idempotent; refused while an operation runs. */
   sorterClose(sorter: SorterHandle): void;
+
+  aggregatorCreate(table: PageTableHandle, options: NativeAggregatorOptions): AggregatorHandle;
+  aggregatorAddDataPage(aggregator: AggregatorHandle, page: BlockHandle): void;
+  /** Adopts a (larger) slot array of 16-byte slots, a power of two of 64 to 2^29; the caller
+   *  frees the previous one. */
+  aggregatorAdoptSlotArray(aggregator: AggregatorHandle, array: BlockHandle): void;
+  aggregatorInsert(aggregator: AggregatorHandle, batch: NativeBatch, startRow: number): Promise<AggregatorInsertProgress>;
+  /** Writes the groups in memory (or, while output is read, the unread ones) as a run sorted by
+   *  key; null when there were none. Afterwards no page or slot array is referenced. */
+  aggregatorSpill(aggregator: AggregatorHandle, path: string): Promise<SpillRun | null>;
+  aggregatorBeginOutput(aggregator: AggregatorHandle, runs: SpillRun[]): Promise<void>;
+  aggregatorNextBatch(aggregator: AggregatorHandle, maxGroups: number): Promise<NativeOutputBatch>;
+  aggregatorMergeRuns(aggregator: AggregatorHandle, runs: SpillRun[], path: string): Promise<SpillRun>;
+  aggregatorState(aggregator: AggregatorHandle): AggregatorState;
+  aggregatorMetrics(aggregator: AggregatorHandle): NativeAggregatorMetrics;
+  /** Releases the native aggregation; idempotent; refused while an operation runs. */
+  aggregatorClose(aggregator: AggregatorHandle): void;
+
   /** Test hook: spill writes fail as if the disk were full after `bytes` more bytes; −1: off. */
   spillInjectDiskFullAfter(bytes: number): void;
 

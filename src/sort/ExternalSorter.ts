@@ -30,23 +30,15 @@
  * lock is never held while memory is acquired, because acquiring may spill this very sorter.
  */
 import type { RecordBatch, Schema, Table, TypeMap } from 'apache-arrow';
-import {
-  ClosedError,
-  ColumnNotFoundError,
-  InvalidArgumentError,
-  RecordTooLargeError,
-  SchemaMismatchError,
-} from '../errors.js';
+import { ClosedError, ColumnNotFoundError, InvalidArgumentError, SchemaMismatchError } from '../errors.js';
 import type { MemoryBlock } from '../memory/MemoryBlock.js';
-import { MemoryConsumer } from '../memory/MemoryConsumer.js';
-import { MemoryMode } from '../memory/MemoryMode.js';
+import type { MemoryConsumer } from '../memory/MemoryConsumer.js';
 import { MAXIMUM_PAGE_SIZE_BYTES, type TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import { addon, type NativeColumnType, type NativeSorterMetrics, type SorterHandle, type SpillRun } from '../native/addon.js';
-import { LocalDirs } from '../storage/LocalDirs.js';
-import { AsyncMutex } from '../util/sync.js';
 import { fromNativeBatch, toNativeBatch } from './arrowBatches.js';
 import { nativeColumnType } from './columnTypes.js';
 import { decodeDictionaries, decodedSchema } from './dictionaries.js';
+import { positiveInteger, SpillingOperator, type SpillOptions } from './SpillingOperator.js';
 
 /** A sort key: a column, ascending unless `descending`; nulls first when ascending and last
  *  when descending unless `nullsFirst` says otherwise (Spark's defaults). */
@@ -56,22 +48,13 @@ export interface SortKey {
   readonly nullsFirst?: boolean;
 }
 
-export interface ExternalSorterOptions {
+export interface ExternalSorterOptions extends SpillOptions {
   /** Column names (ascending) or SortKey objects, most significant first. No keys: rows keep
    *  their insertion order (Spark's sorter without a record comparator), which
    *  batchesInInsertionOrder() can read any number of times. */
   readonly keys: readonly (string | SortKey)[];
-  /** Where spill files go; by default a folder in the system temp folder, removed on close. */
-  readonly localDirs?: LocalDirs;
   /** Rows per output batch. Default 65,536. */
   readonly batchRows?: number;
-  /** Compression of spill blocks. Default 'none': spilling here is CPU-bound and LZ4 costs more
-   *  time than the disk saves (see bench/sort.bench.ts). */
-  readonly compression?: 'none' | 'lz4';
-  /** Bytes per spill block, also each run's read buffer. Default 1 MiB, and never more than the
-   *  page size: read buffers are accounted memory, and a page is at most about 1/16 of a task's
-   *  share (Spark's page size formula), so at least ~16 runs can always be merged per pass. */
-  readonly spillBlockBytes?: number;
   /** Pointer entries of the first array (Spark's shuffle.sort.initialBufferSize). Default 4096. */
   readonly initialBufferEntries?: number;
 }
@@ -91,22 +74,12 @@ export interface SorterMetrics {
 
 type State = 'inserting' | 'reading' | 'rereading' | 'done' | 'closed';
 
-export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer {
-  private handle: SorterHandle;
+export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperator<SorterHandle> {
+  protected readonly handle: SorterHandle;
   private readonly types: NativeColumnType[];
-  private readonly opLock = new AsyncMutex();
-  private readonly dataPages: MemoryBlock[] = [];
-  private pointerArray: MemoryBlock | undefined;
-  private readonly runs: SpillRun[] = [];
-  private readonly localDirs: LocalDirs;
-  private readonly ownsLocalDirs: boolean;
   private readonly batchRows: number;
-  private readonly spillBlockBytes: number;
   private readonly initialBufferEntries: number;
   private readonly hasKeys: boolean;
-  private readonly compressed: boolean;
-  private readReservation = 0;
-  private memoryBytesSpilled = 0;
   private state: State = 'inserting';
   /** The native metrics as they were at close(), when the native sorter is gone. */
   private finalMetrics: NativeSorterMetrics = {
@@ -126,7 +99,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
     private readonly inputSchema: Schema<T>,
     options: ExternalSorterOptions,
   ) {
-    super(taskMemoryManager, MemoryMode.OFF_HEAP);
+    super(taskMemoryManager, options, 'the sorter');
     this.schema = decodedSchema(inputSchema) as Schema<T>;
     const schema = this.schema;
     this.types = schema.fields.map((field) => nativeColumnType(field));
@@ -139,23 +112,12 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
       return { column, descending, nullsFirst: key.nullsFirst ?? !descending };
     });
     this.batchRows = positiveInteger(options.batchRows ?? 65_536, 'batchRows');
-    this.spillBlockBytes = Math.max(
-      1024,
-      Math.min(positiveInteger(options.spillBlockBytes ?? 2 ** 20, 'spillBlockBytes'), taskMemoryManager.pageSizeBytes),
-    );
     this.initialBufferEntries = positiveInteger(options.initialBufferEntries ?? 4096, 'initialBufferEntries');
-    const compression = options.compression ?? 'none';
-    if (compression !== 'none' && compression !== 'lz4') {
-      throw new InvalidArgumentError(`compression must be 'none' or 'lz4', got ${String(compression)}`);
-    }
     this.hasKeys = keys.length > 0;
-    this.compressed = compression === 'lz4';
-    this.ownsLocalDirs = options.localDirs === undefined;
-    this.localDirs = options.localDirs ?? new LocalDirs();
     this.handle = addon.sorterCreate(taskMemoryManager.nativePageTable(), {
       columns: this.types,
       keys,
-      codec: compression === 'lz4' ? 1 : 0,
+      codec: this.compressed ? 1 : 0,
       spillBlockBytes: this.spillBlockBytes,
     });
   }
@@ -254,8 +216,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
     } finally {
       if (this.state === 'rereading') {
         await this.run((h) => addon.sorterEndOutput(h));
-        this.freeMemory(this.readReservation);
-        this.readReservation = 0;
+        this.releaseReadReservation();
         this.state = 'inserting';
       }
     }
@@ -296,12 +257,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
   get inMemory(): { records: number; dataPages: number; pointerArrayBytes: number } {
     if (this.state === 'closed') return { records: 0, dataPages: 0, pointerArrayBytes: 0 };
     const state = addon.sorterState(this.handle);
-    return { records: state.inMemoryRecords, dataPages: this.dataPages.length, pointerArrayBytes: this.pointerArray?.size ?? 0 };
-  }
-
-  /** Spill files written and not yet removed (for tests and reports). */
-  get spillFiles(): readonly string[] {
-    return this.runs.map((r) => r.path);
+    return { records: state.inMemoryRecords, dataPages: this.dataPages.length, pointerArrayBytes: this.array?.size ?? 0 };
   }
 
   /** Frees every page and byte and deletes every spill file. Idempotent; safe after errors. */
@@ -312,12 +268,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
       this.finalMetrics = addon.sorterMetrics(this.handle);
       this.state = 'closed';
       addon.sorterClose(this.handle);
-      this.freeInMemoryData();
-      if (this.readReservation > 0) this.freeMemory(this.readReservation);
-      this.readReservation = 0;
-      const files = this.runs.splice(0).map((r) => r.path);
-      await Promise.all(files.map((path) => this.localDirs.remove(path)));
-      if (this.ownsLocalDirs) this.localDirs.closeSync();
+      await this.releaseEverything();
     });
   }
 
@@ -325,11 +276,20 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
     await this.close();
   }
 
-  private run<R>(operation: (handle: SorterHandle) => Promise<R> | R): Promise<R> {
-    return this.opLock.run(() => {
-      if (this.state === 'closed') throw new ClosedError('the sorter');
-      return operation(this.handle);
-    });
+  protected isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  protected hasRecordsInMemory(): boolean {
+    return addon.sorterState(this.handle).inMemoryRecords > 0;
+  }
+
+  protected nativeAddDataPage(page: MemoryBlock): void {
+    addon.sorterAddDataPage(this.handle, page.handle);
+  }
+
+  protected nativeMergeRuns(runs: SpillRun[], path: string): Promise<SpillRun> {
+    return addon.sorterMergeRuns(this.handle, runs, path);
   }
 
   private expectState(expected: State, what: string): void {
@@ -356,37 +316,6 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
     }
   }
 
-  /** Frees the pages and the pointer array (native code no longer references them). */
-  private freeInMemoryData(): number {
-    let freed = 0;
-    for (const page of this.dataPages.splice(0)) {
-      freed += page.size;
-      this.freePage(page);
-    }
-    if (this.pointerArray) {
-      freed += this.pointerArray.size;
-      this.freePage(this.pointerArray);
-      this.pointerArray = undefined;
-    }
-    return freed;
-  }
-
-  private async acquireNewPage(requiredBytes: number): Promise<void> {
-    if (requiredBytes > MAXIMUM_PAGE_SIZE_BYTES) {
-      throw new RecordTooLargeError(
-        `a row needs ${requiredBytes} bytes, more than the largest page (${MAXIMUM_PAGE_SIZE_BYTES} bytes)`,
-      );
-    }
-    const page = await this.allocatePage(requiredBytes);
-    try {
-      await this.run((h) => addon.sorterAddDataPage(h, page.handle));
-    } catch (error) {
-      this.freePage(page);
-      throw error;
-    }
-    this.dataPages.push(page);
-  }
-
   private async allocateInitialArray(): Promise<void> {
     const array = await this.allocateArray(this.initialBufferEntries * 2);
     await this.adoptPointerArray(array);
@@ -399,8 +328,8 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
       this.freePage(array);
       throw error;
     }
-    const previous = this.pointerArray;
-    this.pointerArray = array;
+    const previous = this.array;
+    this.array = array;
     if (previous) this.freePage(previous);
   }
 
@@ -410,7 +339,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
    * memory for a moment nor touches the old entries again.
    */
   private async growPointerArray(): Promise<void> {
-    const array = this.pointerArray;
+    const array = this.array;
     if (array === undefined) {
       await this.allocateInitialArray();
       return;
@@ -422,7 +351,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
     } else {
       grown = await this.growPage(array, doubled);
     }
-    if (this.pointerArray === undefined) {
+    if (this.array === undefined) {
       // A spill emptied the sorter meanwhile (and freed the array): start small again.
       await this.allocateInitialArray();
       return;
@@ -430,61 +359,4 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends MemoryConsumer 
     if (!grown) throw this.taskMemoryManager.outOfMemory(`Unable to grow the pointer array to ${doubled} bytes`);
     await this.run((h) => addon.sorterPointerArrayGrown(h));
   }
-
-  /**
-   * Reserves a read buffer for every run (and one for the in-memory records, should they be
-   * spilled while read). If that cannot be had, merges the smallest runs into one, within what
-   * could be acquired, and tries again.
-   */
-  private async reserveMergeMemory(): Promise<void> {
-    for (;;) {
-      // A reader holds one raw block, and one stored block too when the run is compressed.
-      const need = (): number =>
-        this.runs.reduce((sum, run) => sum + run.maxBlockBytes * (run.codec === 0 ? 1 : 2), 0) +
-        (addon.sorterState(this.handle).inMemoryRecords > 0 ? this.spillBlockBytes * (this.compressed ? 2 : 1) : 0);
-      const wanted = need();
-      if (wanted === 0) return;
-      const got = await this.acquireMemory(wanted);
-      // Acquiring may have spilled this sorter; what it needs may have grown.
-      if (got >= need()) {
-        this.readReservation = got;
-        return;
-      }
-      this.freeMemory(got);
-      await this.mergeSmallestRuns(got);
-    }
-  }
-
-  private async mergeSmallestRuns(available: number): Promise<void> {
-    // Per reader (and for the writer): a raw block, and a compressed one when compressing.
-    const block = Math.max(this.spillBlockBytes, ...this.runs.map((r) => r.maxBlockBytes)) * (this.compressed ? 2 : 1);
-    // Readers for the merged runs plus the writer's block.
-    const fanIn = Math.min(this.runs.length, Math.floor(available / block) - 1);
-    if (fanIn < 2) {
-      throw this.taskMemoryManager.outOfMemory(
-        `Not enough memory to merge ${this.runs.length} spilled runs: each needs a ${block}-byte read buffer ` +
-          `and ${available} bytes could be acquired; give the task more memory or use smaller spill blocks`,
-      );
-    }
-    this.runs.sort((a, b) => a.rawBytes - b.rawBytes);
-    const inputs = this.runs.slice(0, fanIn);
-    const reserved = await this.acquireMemory((fanIn + 1) * block);
-    try {
-      if (reserved < (fanIn + 1) * block) {
-        throw this.taskMemoryManager.outOfMemory(`Unable to acquire ${(fanIn + 1) * block} bytes to merge spilled runs`);
-      }
-      const merged = await this.run((h) => addon.sorterMergeRuns(h, inputs, this.localDirs.newTempPath()));
-      this.runs.splice(0, fanIn, merged);
-      await Promise.all(inputs.map((run) => this.localDirs.remove(run.path)));
-    } finally {
-      this.freeMemory(reserved);
-    }
-  }
-}
-
-function positiveInteger(value: number, name: string): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`${name} must be a positive whole number, got ${value}`);
-  }
-  return value;
 }

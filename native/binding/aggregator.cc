@@ -1,0 +1,156 @@
+// Exports for the hash aggregation. Heavy calls (insert, spill, beginOutput, nextBatch,
+// mergeRuns) return promises and run on libuv worker threads (operators.h); the rest are
+// synchronous and cheap.
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+#include "aggregate_functions.h"
+#include "binding.h"
+#include "hash_aggregator.h"
+#include "operators.h"
+
+namespace tungsten::binding {
+
+Napi::Value insertResultToJs(Napi::Env env, const HashAggregator::InsertResult& result) {
+  Napi::Object object = Napi::Object::New(env);
+  object.Set("nextRow", static_cast<double>(result.nextRow));
+  object.Set("needPageBytes", static_cast<double>(result.needPageBytes));
+  object.Set("needArray", result.needArray);
+  return object;
+}
+
+namespace {
+
+// What a batch of the aggregator's input holds, kept beside the handle's operator.
+std::vector<ColumnType>& inputTypesOf(AggregatorHandle& handle) { return handle.inputTypes; }
+
+bool sameType(const ColumnType& a, const ColumnType& b) {
+  return a.physical == b.physical && a.width == b.width;
+}
+
+// options: { inputTypes: ColumnType[], numKeys, mode: 0 partial | 1 final | 2 complete,
+//   aggregates: [{ function: 0 count(*) | 1 count | 2 sum | 3 min | 4 max | 5 avg,
+//                  inputColumn, name }], codec, spillBlockBytes }
+Napi::Value aggregatorCreate(const Napi::CallbackInfo& info) {
+  PageTableHandle& table = openTableHandle(info, 0);
+  if (!info[1].IsObject()) throw Error(ErrorCode::kInvalidArgument, "options must be an object");
+  Napi::Object options = info[1].As<Napi::Object>();
+  Napi::Value typesValue = options.Get("inputTypes");
+  Napi::Value aggregatesValue = options.Get("aggregates");
+  if (!typesValue.IsArray() || !aggregatesValue.IsArray()) {
+    throw Error(ErrorCode::kInvalidArgument, "options.inputTypes and options.aggregates must be arrays");
+  }
+  std::vector<ColumnType> inputTypes;
+  Napi::Array types = typesValue.As<Napi::Array>();
+  for (uint32_t c = 0; c < types.Length(); ++c) inputTypes.push_back(columnTypeOf(objectAt(types, c, "input type")));
+  const uint32_t numKeys = uint32Property(options, "numKeys");
+  if (numKeys > inputTypes.size()) throw Error(ErrorCode::kInvalidArgument, "numKeys exceeds the input's columns");
+  const uint32_t mode = uint32Property(options, "mode");
+  if (mode > static_cast<uint32_t>(AggregationMode::kComplete)) {
+    throw Error(ErrorCode::kInvalidArgument, "mode must be 0 (partial), 1 (final) or 2 (complete)");
+  }
+
+  AggregatorOptions aggregatorOptions;
+  aggregatorOptions.mode = static_cast<AggregationMode>(mode);
+  aggregatorOptions.keyColumns.assign(inputTypes.begin(), inputTypes.begin() + numKeys);
+  aggregatorOptions.inputColumns = static_cast<uint32_t>(inputTypes.size());
+  Napi::Array aggregates = aggregatesValue.As<Napi::Array>();
+  for (uint32_t a = 0; a < aggregates.Length(); ++a) {
+    Napi::Object object = objectAt(aggregates, a, "aggregate");
+    AggregateSpec spec;
+    const uint32_t function = uint32Property(object, "function");
+    if (function > static_cast<uint32_t>(AggregateFunction::kAvg)) {
+      throw Error(ErrorCode::kInvalidArgument, "unknown aggregate function " + std::to_string(function));
+    }
+    spec.function = static_cast<AggregateFunction>(function);
+    spec.inputColumn = uint32Property(object, "inputColumn");
+    if (!object.Get("name").IsString()) throw Error(ErrorCode::kInvalidArgument, "an aggregate needs a name");
+    spec.name = object.Get("name").As<Napi::String>().Utf8Value();
+    if (spec.function != AggregateFunction::kCountStar) {
+      if (spec.inputColumn >= inputTypes.size()) {
+        throw Error(ErrorCode::kInvalidArgument, spec.name + " reads column " + std::to_string(spec.inputColumn) +
+                                                     ", which the input does not have");
+      }
+      spec.inputType = inputTypes[spec.inputColumn];
+    }
+    aggregatorOptions.aggregates.push_back(std::move(spec));
+  }
+  if (aggregatorOptions.mode == AggregationMode::kFinal) {
+    // The final aggregation reads the partial one's output: keys, then its buffer columns.
+    const std::vector<BufferColumn> buffers = bufferColumns(aggregatorOptions.aggregates);
+    bool ok = inputTypes.size() == numKeys + buffers.size();
+    for (size_t b = 0; ok && b < buffers.size(); ++b) ok = sameType(inputTypes[numKeys + b], buffers[b].type);
+    if (!ok) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "the final aggregation's input must be the keys followed by the partial aggregation's buffers");
+    }
+  }
+  aggregatorOptions.codec = codecOf(uint32Property(options, "codec"));
+  aggregatorOptions.spillBlockBytes = uint32Property(options, "spillBlockBytes");
+  if (aggregatorOptions.spillBlockBytes < 1024) {
+    throw Error(ErrorCode::kInvalidArgument, "spillBlockBytes must be at least 1024");
+  }
+  auto* handle = new AggregatorHandle{std::make_unique<HashAggregator>(std::move(aggregatorOptions), table.table)};
+  handle->inputTypes = std::move(inputTypes);
+  return wrapHandle(info.Env(), handle);
+}
+
+AggregatorHandle& aggregatorHandle(const Napi::CallbackInfo& info) { return operatorHandle<AggregatorHandle>(info, 0); }
+
+Napi::Value aggregatorAddDataPage(const Napi::CallbackInfo& info) {
+  aggregatorHandle(info).op->addDataPage(blockOf(info, 1));
+  return info.Env().Undefined();
+}
+
+Napi::Value aggregatorAdoptSlotArray(const Napi::CallbackInfo& info) {
+  aggregatorHandle(info).op->adoptSlotArray(blockOf(info, 1));
+  return info.Env().Undefined();
+}
+
+Napi::Value aggregatorInsert(const Napi::CallbackInfo& info) {
+  return operatorInsert<AggregatorHandle>(info, inputTypesOf(aggregatorHandle(info)));
+}
+
+Napi::Value aggregatorState(const Napi::CallbackInfo& info) {
+  HashAggregator& aggregator = *aggregatorHandle(info).op;
+  Napi::Object state = Napi::Object::New(info.Env());
+  state.Set("groupsInMemory", static_cast<double>(aggregator.numGroupsInMemory()));
+  state.Set("slotArrayCapacity", static_cast<double>(aggregator.slotArrayCapacity()));
+  state.Set("dataPages", static_cast<double>(aggregator.numDataPages()));
+  state.Set("outputStarted", aggregator.outputStarted());
+  state.Set("outputReadsMemory", aggregator.outputReadsMemory());
+  return state;
+}
+
+Napi::Value aggregatorMetrics(const Napi::CallbackInfo& info) {
+  const AggregatorMetrics m = aggregatorHandle(info).op->metrics();
+  return numbersObject(info.Env(), {{"rowsIn", static_cast<double>(m.rowsIn)},
+                                    {"groupsOut", static_cast<double>(m.groupsOut)},
+                                    {"spillCount", static_cast<double>(m.spillCount)},
+                                    {"diskBytesSpilled", static_cast<double>(m.diskBytesSpilled)},
+                                    {"keyLookups", static_cast<double>(m.keyLookups)},
+                                    {"hashProbes", static_cast<double>(m.hashProbes)},
+                                    {"mergePasses", static_cast<double>(m.mergePasses)},
+                                    {"sortTimeNs", static_cast<double>(m.sortTimeNs)},
+                                    {"spillWriteTimeNs", static_cast<double>(m.spillWriteTimeNs)}});
+}
+
+}  // namespace
+
+void registerAggregatorExports(Napi::Env env, Napi::Object exports) {
+  addExport(env, exports, "aggregatorCreate", guarded<aggregatorCreate>);
+  addExport(env, exports, "aggregatorAddDataPage", guarded<aggregatorAddDataPage>);
+  addExport(env, exports, "aggregatorAdoptSlotArray", guarded<aggregatorAdoptSlotArray>);
+  addExport(env, exports, "aggregatorInsert", guarded<aggregatorInsert>);
+  addExport(env, exports, "aggregatorSpill", guarded<operatorSpill<AggregatorHandle>>);
+  addExport(env, exports, "aggregatorBeginOutput", guarded<operatorBeginOutput<AggregatorHandle>>);
+  addExport(env, exports, "aggregatorNextBatch", guarded<operatorNextBatch<AggregatorHandle>>);
+  addExport(env, exports, "aggregatorMergeRuns", guarded<operatorMergeRuns<AggregatorHandle>>);
+  addExport(env, exports, "aggregatorState", guarded<aggregatorState>);
+  addExport(env, exports, "aggregatorMetrics", guarded<aggregatorMetrics>);
+  addExport(env, exports, "aggregatorClose", guarded<operatorClose<AggregatorHandle>>);
+}
+
+}  // namespace tungsten::binding

@@ -1,0 +1,197 @@
+// What the operators' exports (sorter.cc, aggregator.cc) share: option and batch parsing, and
+// the workers every spilling operator has.
+//
+// An operator handle (handles.h) owns one native operator and a busy flag. Heavy calls run on
+// libuv worker threads (sharp's pattern: inputs are copied or pinned before the work is
+// queued, the work is plain C++, results come back without copies); while a worker uses an
+// operator, every other call on it is refused (INVALID_ARGUMENT "busy"). TypeScript serialises
+// calls; the flag only keeps a mistake from becoming a data race.
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "arrow_output.h"
+#include "binding.h"
+#include "column_types.h"
+#include "handles.h"
+#include "spill_file.h"
+
+namespace tungsten::binding {
+
+uint32_t uint32Property(Napi::Object object, const char* name);
+// Element `index` of a JavaScript array, which must be an object (checked: As<> is not).
+Napi::Object objectAt(Napi::Array array, uint32_t index, const char* what);
+bool boolProperty(Napi::Object object, const char* name);
+ColumnType columnTypeOf(Napi::Object spec);
+SpillCodec codecOf(uint32_t codec);
+Napi::Object runToJs(Napi::Env env, const SpillRunInfo& run);
+std::vector<SpillRunInfo> runsFromJs(Napi::Value value);
+
+// A batch's columns, borrowed from JavaScript, with the sizes the worker validates against.
+struct BorrowedBatch {
+  BatchView view;
+  std::vector<size_t> valuesLength;
+};
+// Reads a batch of columns of `types`; `owner` names the operator in messages.
+BorrowedBatch borrowBatch(Napi::Value value, const std::vector<ColumnType>& types, const char* owner);
+// Var-width offsets must rise within the values buffer; checked on the worker, before any
+// row is read, so a damaged batch cannot make native code read out of bounds.
+void validateOffsets(const BorrowedBatch& batch);
+// Hands the batch's malloc'd buffers to JavaScript as ArrayBuffers, without copying.
+Napi::Value outputBatchToJs(Napi::Env env, OutputBatch& batch);
+
+inline const char* busyMessage() { return "the operator is busy with another operation; await it first"; }
+
+// The handle at argument `index`, open and not busy.
+template <typename Handle>
+Handle& operatorHandle(const Napi::CallbackInfo& info, size_t index) {
+  Handle& handle = unwrap<Handle>(info, index, Handle::kArgument);
+  if (!handle.op) throw HandleError{std::string("the ") + Handle::kName + " handle is closed"};
+  if (handle.busy) throw Error(ErrorCode::kInvalidArgument, busyMessage());
+  return handle;
+}
+
+// Base of an operator's workers: marks the operator busy for the worker's lifetime.
+template <typename Handle>
+class OperatorWorker : public PromiseWorker {
+ public:
+  OperatorWorker(const Napi::CallbackInfo& info, Handle& handle) : PromiseWorker(info.Env()), handle_(handle) {
+    KeepAlive(info[0]);
+    handle_.busy = true;
+  }
+
+ protected:
+  void Finally() override { handle_.busy = false; }
+  Handle& handle_;
+};
+
+// What insert() asks for, as JavaScript sees it.
+Napi::Value insertResultToJs(Napi::Env env, const ExternalSorter::InsertResult& result);
+Napi::Value insertResultToJs(Napi::Env env, const HashAggregator::InsertResult& result);
+
+// insert(batch, startRow) -> what the operator needs to go on
+template <typename Handle>
+class InsertWorker : public OperatorWorker<Handle> {
+ public:
+  InsertWorker(const Napi::CallbackInfo& info, Handle& handle, BorrowedBatch batch, uint64_t startRow)
+      : OperatorWorker<Handle>(info, handle), batch_(std::move(batch)), startRow_(startRow) {
+    this->KeepAlive(info[1]);
+  }
+  void Run() override {
+    validateOffsets(batch_);
+    result_ = this->handle_.op->insert(batch_.view, startRow_);
+  }
+  Napi::Value Result(Napi::Env env) override { return insertResultToJs(env, result_); }
+
+ private:
+  BorrowedBatch batch_;
+  uint64_t startRow_;
+  decltype(std::declval<Handle&>().op->insert(std::declval<const BatchView&>(), 0)) result_{};
+};
+
+template <typename Handle>
+Napi::Value operatorInsert(const Napi::CallbackInfo& info, const std::vector<ColumnType>& types) {
+  Handle& handle = operatorHandle<Handle>(info, 0);
+  BorrowedBatch batch = borrowBatch(info[1], types, Handle::kArgument);
+  const uint64_t startRow = byteCount(info, 2, "startRow");
+  if (startRow > batch.view.numRows) throw Error(ErrorCode::kInvalidArgument, "startRow is past the batch");
+  return (new InsertWorker<Handle>(info, handle, std::move(batch), startRow))->Queue();
+}
+
+// spill(path) -> run | null
+template <typename Handle>
+class SpillWorker : public OperatorWorker<Handle> {
+ public:
+  SpillWorker(const Napi::CallbackInfo& info, Handle& handle, std::string path)
+      : OperatorWorker<Handle>(info, handle), path_(std::move(path)) {}
+  void Run() override { run_ = this->handle_.op->spill(path_); }
+  Napi::Value Result(Napi::Env env) override {
+    return run_.records == 0 && run_.path.empty() ? env.Null() : runToJs(env, run_);
+  }
+
+ private:
+  std::string path_;
+  SpillRunInfo run_;
+};
+
+template <typename Handle>
+class BeginOutputWorker : public OperatorWorker<Handle> {
+ public:
+  BeginOutputWorker(const Napi::CallbackInfo& info, Handle& handle, std::vector<SpillRunInfo> runs)
+      : OperatorWorker<Handle>(info, handle), runs_(std::move(runs)) {}
+  void Run() override { this->handle_.op->beginOutput(runs_); }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  std::vector<SpillRunInfo> runs_;
+};
+
+template <typename Handle>
+class NextBatchWorker : public OperatorWorker<Handle> {
+ public:
+  NextBatchWorker(const Napi::CallbackInfo& info, Handle& handle, uint64_t maxRows)
+      : OperatorWorker<Handle>(info, handle), maxRows_(maxRows) {}
+  void Run() override { batch_ = this->handle_.op->nextBatch(maxRows_); }
+  Napi::Value Result(Napi::Env env) override { return outputBatchToJs(env, batch_); }
+
+ private:
+  uint64_t maxRows_;
+  OutputBatch batch_;
+};
+
+template <typename Handle>
+class MergeRunsWorker : public OperatorWorker<Handle> {
+ public:
+  MergeRunsWorker(const Napi::CallbackInfo& info, Handle& handle, std::vector<SpillRunInfo> runs, std::string path)
+      : OperatorWorker<Handle>(info, handle), runs_(std::move(runs)), path_(std::move(path)) {}
+  void Run() override { merged_ = this->handle_.op->mergeRuns(runs_, path_); }
+  Napi::Value Result(Napi::Env env) override { return runToJs(env, merged_); }
+
+ private:
+  std::vector<SpillRunInfo> runs_;
+  std::string path_;
+  SpillRunInfo merged_;
+};
+
+// The exports every spilling operator has, over its handle type.
+template <typename Handle>
+Napi::Value operatorSpill(const Napi::CallbackInfo& info) {
+  Handle& handle = operatorHandle<Handle>(info, 0);
+  return (new SpillWorker<Handle>(info, handle, stringArgument(info, 1, "path")))->Queue();
+}
+
+template <typename Handle>
+Napi::Value operatorBeginOutput(const Napi::CallbackInfo& info) {
+  Handle& handle = operatorHandle<Handle>(info, 0);
+  return (new BeginOutputWorker<Handle>(info, handle, runsFromJs(info[1])))->Queue();
+}
+
+template <typename Handle>
+Napi::Value operatorNextBatch(const Napi::CallbackInfo& info) {
+  Handle& handle = operatorHandle<Handle>(info, 0);
+  const uint64_t maxRows = byteCount(info, 1, "maxRows");
+  if (maxRows == 0) throw Error(ErrorCode::kInvalidArgument, "maxRows must be at least 1");
+  return (new NextBatchWorker<Handle>(info, handle, maxRows))->Queue();
+}
+
+template <typename Handle>
+Napi::Value operatorMergeRuns(const Napi::CallbackInfo& info) {
+  Handle& handle = operatorHandle<Handle>(info, 0);
+  std::vector<SpillRunInfo> runs = runsFromJs(info[1]);
+  return (new MergeRunsWorker<Handle>(info, handle, std::move(runs), stringArgument(info, 2, "path")))->Queue();
+}
+
+// Releases the native operator (its references to pages, open spill readers). Idempotent.
+template <typename Handle>
+Napi::Value operatorClose(const Napi::CallbackInfo& info) {
+  Handle& handle = unwrap<Handle>(info, 0, Handle::kArgument);
+  if (handle.busy) throw Error(ErrorCode::kInvalidArgument, busyMessage());
+  handle.op.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace tungsten::binding

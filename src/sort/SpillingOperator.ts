@@ -1,0 +1,190 @@
+/**
+ * What the operators that spill sorted runs share (the external sorter, the hash
+ * aggregation): the memory they hold, their runs on disk, and the merge that reads them back.
+ *
+ * What is tracked, and who reserves it: data pages and one array (the sorter's pointer array,
+ * the aggregation's slot array) are granted by the task's TaskMemoryManager before native code
+ * writes into them; the read buffers of the final merge are acquired before the merge starts
+ * (reserveMergeMemory). Native code allocates none of these itself.
+ *
+ * Every native operation runs on a libuv worker thread, one at a time per operator (`run`,
+ * under opLock); the lock is never held while memory is acquired, because acquiring may spill
+ * this very operator.
+ */
+import { ClosedError, InvalidArgumentError, RecordTooLargeError } from '../errors.js';
+import type { MemoryBlock } from '../memory/MemoryBlock.js';
+import { MemoryConsumer } from '../memory/MemoryConsumer.js';
+import { MemoryMode } from '../memory/MemoryMode.js';
+import { MAXIMUM_PAGE_SIZE_BYTES, type TaskMemoryManager } from '../memory/TaskMemoryManager.js';
+import type { SpillRun } from '../native/addon.js';
+import { LocalDirs } from '../storage/LocalDirs.js';
+import { AsyncMutex } from '../util/sync.js';
+
+export interface SpillOptions {
+  /** Where spill files go; by default a folder in the system temp folder, removed on close. */
+  readonly localDirs?: LocalDirs;
+  /** Compression of spill blocks. Default 'none': spilling here is CPU-bound and LZ4 costs more
+   *  time than the disk saves (see bench/sort.bench.ts). */
+  readonly compression?: 'none' | 'lz4';
+  /** Bytes per spill block, also each run's read buffer. Default 1 MiB, and never more than the
+   *  page size: read buffers are accounted memory, and a page is at most about 1/16 of a task's
+   *  share (Spark's page size formula), so at least ~16 runs can always be merged per pass. */
+  readonly spillBlockBytes?: number;
+}
+
+export abstract class SpillingOperator<Handle> extends MemoryConsumer {
+  protected readonly opLock = new AsyncMutex();
+  protected readonly dataPages: MemoryBlock[] = [];
+  /** The sorter's pointer array or the aggregation's slot array. */
+  protected array: MemoryBlock | undefined;
+  protected readonly runs: SpillRun[] = [];
+  protected readonly localDirs: LocalDirs;
+  private readonly ownsLocalDirs: boolean;
+  protected readonly spillBlockBytes: number;
+  protected readonly compressed: boolean;
+  private readReservation = 0;
+  protected memoryBytesSpilled = 0;
+
+  protected constructor(
+    taskMemoryManager: TaskMemoryManager,
+    options: SpillOptions,
+    /** Names the operator in messages: "the sorter". */
+    private readonly what: string,
+  ) {
+    super(taskMemoryManager, MemoryMode.OFF_HEAP);
+    this.spillBlockBytes = Math.max(
+      1024,
+      Math.min(positiveInteger(options.spillBlockBytes ?? 2 ** 20, 'spillBlockBytes'), taskMemoryManager.pageSizeBytes),
+    );
+    const compression = options.compression ?? 'none';
+    if (compression !== 'none' && compression !== 'lz4') {
+      throw new InvalidArgumentError(`compression must be 'none' or 'lz4', got ${String(compression)}`);
+    }
+    this.compressed = compression === 'lz4';
+    this.ownsLocalDirs = options.localDirs === undefined;
+    this.localDirs = options.localDirs ?? new LocalDirs();
+  }
+
+  protected abstract readonly handle: Handle;
+  protected abstract isClosed(): boolean;
+  /** True when records are in memory (they need a read buffer should they be spilled while read). */
+  protected abstract hasRecordsInMemory(): boolean;
+  protected abstract nativeAddDataPage(page: MemoryBlock): void;
+  protected abstract nativeMergeRuns(runs: SpillRun[], path: string): Promise<SpillRun>;
+
+  /** Spill files written and not yet removed (for tests and reports). */
+  get spillFiles(): readonly string[] {
+    return this.runs.map((r) => r.path);
+  }
+
+  protected run<R>(operation: (handle: Handle) => Promise<R> | R): Promise<R> {
+    return this.opLock.run(() => {
+      if (this.isClosed()) throw new ClosedError(this.what);
+      return operation(this.handle);
+    });
+  }
+
+  /** Frees the pages and the array (native code no longer references them); returns the bytes. */
+  protected freeInMemoryData(): number {
+    let freed = 0;
+    for (const page of this.dataPages.splice(0)) {
+      freed += page.size;
+      this.freePage(page);
+    }
+    if (this.array) {
+      freed += this.array.size;
+      this.freePage(this.array);
+      this.array = undefined;
+    }
+    return freed;
+  }
+
+  /** Frees the merge's read buffers, which reserveMergeMemory() acquired. */
+  protected releaseReadReservation(): void {
+    if (this.readReservation > 0) this.freeMemory(this.readReservation);
+    this.readReservation = 0;
+  }
+
+  /** Frees every page and byte and deletes every spill file; the caller has closed the native
+   *  operator first. */
+  protected async releaseEverything(): Promise<void> {
+    this.freeInMemoryData();
+    this.releaseReadReservation();
+    const files = this.runs.splice(0).map((r) => r.path);
+    await Promise.all(files.map((path) => this.localDirs.remove(path)));
+    if (this.ownsLocalDirs) this.localDirs.closeSync();
+  }
+
+  protected async acquireNewPage(requiredBytes: number): Promise<void> {
+    if (requiredBytes > MAXIMUM_PAGE_SIZE_BYTES) {
+      throw new RecordTooLargeError(
+        `a row needs ${requiredBytes} bytes, more than the largest page (${MAXIMUM_PAGE_SIZE_BYTES} bytes)`,
+      );
+    }
+    const page = await this.allocatePage(requiredBytes);
+    try {
+      await this.run(() => this.nativeAddDataPage(page));
+    } catch (error) {
+      this.freePage(page);
+      throw error;
+    }
+    this.dataPages.push(page);
+  }
+
+  /**
+   * Reserves a read buffer for every run (and one for the in-memory records, should they be
+   * spilled while read). If that cannot be had, merges the smallest runs into one, within what
+   * could be acquired, and tries again.
+   */
+  protected async reserveMergeMemory(): Promise<void> {
+    for (;;) {
+      // A reader holds one raw block, and one stored block too when the run is compressed.
+      const need = (): number =>
+        this.runs.reduce((sum, run) => sum + run.maxBlockBytes * (run.codec === 0 ? 1 : 2), 0) +
+        (this.hasRecordsInMemory() ? this.spillBlockBytes * (this.compressed ? 2 : 1) : 0);
+      const wanted = need();
+      if (wanted === 0) return;
+      const got = await this.acquireMemory(wanted);
+      // Acquiring may have spilled this operator; what it needs may have grown.
+      if (got >= need()) {
+        this.readReservation = got;
+        return;
+      }
+      this.freeMemory(got);
+      await this.mergeSmallestRuns(got);
+    }
+  }
+
+  private async mergeSmallestRuns(available: number): Promise<void> {
+    // Per reader (and for the writer): a raw block, and a compressed one when compressing.
+    const block = Math.max(this.spillBlockBytes, ...this.runs.map((r) => r.maxBlockBytes)) * (this.compressed ? 2 : 1);
+    // Readers for the merged runs plus the writer's block.
+    const fanIn = Math.min(this.runs.length, Math.floor(available / block) - 1);
+    if (fanIn < 2) {
+      throw this.taskMemoryManager.outOfMemory(
+        `Not enough memory to merge ${this.runs.length} spilled runs: each needs a ${block}-byte read buffer ` +
+          `and ${available} bytes could be acquired; give the task more memory or use smaller spill blocks`,
+      );
+    }
+    this.runs.sort((a, b) => a.rawBytes - b.rawBytes);
+    const inputs = this.runs.slice(0, fanIn);
+    const reserved = await this.acquireMemory((fanIn + 1) * block);
+    try {
+      if (reserved < (fanIn + 1) * block) {
+        throw this.taskMemoryManager.outOfMemory(`Unable to acquire ${(fanIn + 1) * block} bytes to merge spilled runs`);
+      }
+      const merged = await this.run(() => this.nativeMergeRuns(inputs, this.localDirs.newTempPath()));
+      this.runs.splice(0, fanIn, merged);
+      await Promise.all(inputs.map((run) => this.localDirs.remove(run.path)));
+    } finally {
+      this.freeMemory(reserved);
+    }
+  }
+}
+
+export function positiveInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`${name} must be a positive whole number, got ${value}`);
+  }
+  return value;
+}
