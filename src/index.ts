@@ -22,6 +22,7 @@ export {
   SpillCorruptError,
   DiskFullError,
   IoError,
+  ArithmeticOverflowError,
   ClosedError,
   type ErrorCode,
   type ConsumerUsage,
@@ -58,4 +59,12 @@ export {
   FREED_IN_ALLOCATOR_PAGE_NUMBER,
 } from './memory/MemoryBlock.js';
 export { ExternalSorter, type SortKey, type ExternalSorterOptions, type SorterMetrics } from './sort/ExternalSorter.js';
+export { type SpillOptions } from './sort/SpillingOperator.js';
+export {
+  HashAggregator,
+  type HashAggregatorOptions,
+  type AggregationMetrics,
+  type AggregationModeName,
+} from './aggregate/HashAggregator.js';
+export { type AggregateSpec, type AggregateFunctionName } from './aggregate/aggregates.js';
 export { LocalDirs } from './storage/LocalDirs.js';

@@ -12,9 +12,14 @@ import { type Data, makeData, RecordBatch, type Schema, Struct, Type, type TypeM
 import type { NativeBatch, NativeColumn, NativeColumnType, NativeOutputBatch } from '../native/addon.js';
 import { PhysicalType } from '../native/addon.js';
 
-export function toNativeBatch(batch: RecordBatch, types: readonly NativeColumnType[]): NativeBatch {
-  const columns: NativeColumn[] = types.map((type, index) => {
-    const data = batch.data.children[index] as Data;
+/** The batch's columns `columns[i]` (default: all, in order) as native columns of `types[i]`. */
+export function toNativeBatch(
+  batch: RecordBatch,
+  types: readonly NativeColumnType[],
+  columns?: readonly number[],
+): NativeBatch {
+  const nativeColumns: NativeColumn[] = types.map((type, index) => {
+    const data = batch.data.children[columns ? columns[index]! : index] as Data;
     const hasNulls = data.nullCount > 0;
     return {
       validity: hasNulls ? data.nullBitmap! : null,
@@ -24,7 +29,7 @@ export function toNativeBatch(batch: RecordBatch, types: readonly NativeColumnTy
       offsets: type.physical === PhysicalType.VAR_BINARY ? (data.valueOffsets as Int32Array | BigInt64Array) : null,
     };
   });
-  return { numRows: batch.numRows, columns };
+  return { numRows: batch.numRows, columns: nativeColumns };
 }
 
 export function fromNativeBatch<T extends TypeMap>(schema: Schema<T>, output: NativeOutputBatch): RecordBatch<T> {
