@@ -394,6 +394,7 @@ InMemorySorter::Sorted HashAggregator::sortInMemory() {
 }
 
 void HashAggregator::dropMemory() {
+  sortedPending_ = false;
   inMemory_.releaseArray();
   map_.releaseArray();
   dataPages_.clear();
@@ -410,9 +411,13 @@ SpillRunInfo HashAggregator::spill(const std::string& path) {
     run = output_->spillMemory(path, options_.codec, options_.spillBlockBytes);
     dropMemory();
   } else {
-    if (map_.numKeys() == 0) return run;
+    if (map_.numKeys() == 0 && !sortedPending_) return run;
     verifyPagesLive();
-    InMemorySorter::Sorted sorted = sortInMemory();
+    // Sorting turns the slot array into the sorted entries; should the write fail, they stay
+    // sorted (sortedPending_) and nothing is lost: the output reads them, a later spill writes
+    // them, and the next slot array gets them back (adoptSlotArray).
+    InMemorySorter::Sorted sorted = sortedPending_ ? inMemory_.sort() : sortInMemory();
+    sortedPending_ = true;
     SpillWriter writer(path, options_.codec, options_.spillBlockBytes);
     writeSortedRun(sorted, *pages_, writer);
     run = writer.finish();
@@ -424,11 +429,52 @@ SpillRunInfo HashAggregator::spill(const std::string& path) {
   return run;
 }
 
+uint32_t HashAggregator::hashOfEntry(const uint8_t* entry) const {
+  const uint8_t* key = entry + kRecordLengthBytes;
+  const bool isNull = intKeyKind_ != 0 && key[0] != 0;
+  switch (intKeyKind_) {
+    case 1: return hashInteger(static_cast<uint64_t>(load<int8_t>(key + 1)), isNull);
+    case 2: return hashInteger(static_cast<uint64_t>(load<int16_t>(key + 1)), isNull);
+    case 4: return hashInteger(static_cast<uint64_t>(load<int32_t>(key + 1)), isNull);
+    case 8: return hashInteger(static_cast<uint64_t>(load<int64_t>(key + 1)), isNull);
+    case -1: return hashInteger(load<uint8_t>(key + 1), isNull);
+    case -2: return hashInteger(load<uint16_t>(key + 1), isNull);
+    case -4: return hashInteger(load<uint32_t>(key + 1), isNull);
+    case -8: return hashInteger(load<uint64_t>(key + 1), isNull);
+    default: return hashBytes(key, keyBytes(entry));
+  }
+}
+
+void HashAggregator::adoptSlotArray(std::shared_ptr<MemoryBlock> array) {
+  map_.adoptArray(std::move(array));
+  if (!sortedPending_) return;
+  // After a failed spill: the groups sit sorted in the old array; hash them into the new one
+  // (their keys are hashed again: the sort overwrote the stored hashes).
+  const InMemorySorter::Sorted sorted = inMemory_.sort();
+  if (map_.capacity() / 2 < sorted.lengths[0] + sorted.lengths[1]) {
+    throw Error(ErrorCode::kInvalidArgument, "the slot array cannot hold the groups at load factor 0.5");
+  }
+  for (int span = 0; span < 2; ++span) {
+    for (uint64_t i = 0; i < sorted.lengths[span]; ++i) {
+      const uint64_t address = sorted.spans[span][i].address;
+      const uint32_t hash = hashOfEntry(pages_->pointerTo(address));
+      const uint64_t slot = map_.find(hash, [](const uint8_t*) { return false; });  // keys are distinct
+      map_.insertAt(slot, address, hash);
+    }
+  }
+  inMemory_.releaseArray();
+  sortedPending_ = false;
+}
+
 void HashAggregator::beginOutput(const std::vector<SpillRunInfo>& runs) {
   if (output_) throw Error(ErrorCode::kInvalidArgument, "output has already begun");
   verifyPagesLive();
   InMemorySorter::Sorted sorted{{nullptr, nullptr}, {0, 0}};
-  if (map_.numKeys() > 0) sorted = sortInMemory();
+  if (sortedPending_) {
+    sorted = inMemory_.sort();
+  } else if (map_.numKeys() > 0) {
+    sorted = sortInMemory();
+  }
   comparator_.setFirstKeyMayBeNull(sawNullFirstKey_);
   output_ = std::make_unique<RunMerge>(runs, sorted, *pages_, comparator_);
 }

@@ -88,7 +88,8 @@ class HashAggregator {
 
   // Memory from TypeScript.
   void addDataPage(std::shared_ptr<MemoryBlock> page);
-  void adoptSlotArray(std::shared_ptr<MemoryBlock> array) { map_.adoptArray(std::move(array)); }
+  // Adopts a slot array (the first, or a larger one); TypeScript frees the previous one.
+  void adoptSlotArray(std::shared_ptr<MemoryBlock> array);
   uint64_t slotArrayCapacity() const { return map_.capacity(); }
   uint64_t numGroupsInMemory() const { return map_.numKeys() + inMemory_.numRecords(); }
   uint64_t numDataPages() const { return dataPages_.size(); }
@@ -111,6 +112,7 @@ class HashAggregator {
  private:
   struct Chunk;
   uint32_t keyBytes(const uint8_t* entry) const;
+  uint32_t hashOfEntry(const uint8_t* entry) const;
   template <typename T>
   uint64_t findIntKeys(const BatchView& batch, uint64_t row, uint64_t count, Chunk& chunk);
   uint64_t findRowKeys(const BatchView& batch, uint64_t row, uint64_t count, Chunk& chunk);
@@ -158,6 +160,8 @@ class HashAggregator {
 
   AggregatorMetrics metrics_;
   bool sawNullFirstKey_ = false;
+  // The groups were sorted for a spill that failed: they wait in inMemory_, not in the map.
+  bool sortedPending_ = false;
 };
 
 }  // namespace tungsten

@@ -28,7 +28,13 @@
  * aggregates.ts has the functions' types and rules.
  */
 import { Field, type RecordBatch, Schema, type Table } from 'apache-arrow';
-import { ClosedError, InvalidArgumentError, OutOfMemoryError, SchemaMismatchError } from '../errors.js';
+import {
+  ClosedError,
+  InvalidArgumentError,
+  OutOfMemoryError,
+  SchemaMismatchError,
+  UnsupportedTypeError,
+} from '../errors.js';
 import type { MemoryBlock } from '../memory/MemoryBlock.js';
 import type { MemoryConsumer } from '../memory/MemoryConsumer.js';
 import type { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
@@ -321,7 +327,15 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
     const name = spec.as ?? `${spec.fn}(${spec.column})`;
     const bufferName = spec.fn === 'avg' ? `${name}.sum` : name;
     const buffer = this.decodedInput.fields[fieldIndex(this.decodedInput, bufferName)]!;
-    return resolveAggregates([spec], [new Field(spec.column, buffer.type, true)])[0]!;
+    try {
+      return resolveAggregates([spec], [new Field(spec.column, buffer.type, true)])[0]!;
+    } catch (error) {
+      if (!(error instanceof UnsupportedTypeError)) throw error;
+      throw new SchemaMismatchError(
+        `column "${bufferName}" has type ${String(buffer.type)}, which no partial ${spec.fn}() produces; ` +
+          'the final aggregation takes the partial aggregation’s output as it is',
+      );
+    }
   }
 
   private expectInserting(what: string): void {
