@@ -9,20 +9,12 @@
  *                         [--engines tungsten,tungsten-lz4,duckdb,polars,js]
  * tungsten-lz4 is our sorter with LZ4 spill blocks, to choose the default compression.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { installPeers, option, root, runWorker } from './support/harness.js';
 import { SORT_WORKLOADS } from './support/workloads.js';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..', '..');
-
-function option(name: string, fallback: string): string {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? process.argv[at + 1]! : fallback;
-}
 
 const workloadIds = option('workloads', 'S1,S2,S3').split(',');
 const runs = Number(option('runs', '3'));
@@ -30,21 +22,8 @@ const engines = option('engines', 'tungsten,tungsten-lz4,duckdb,polars,js').spli
 const rowsOverride = option('rows', '');
 const dataDir = option('data', join(tmpdir(), 'tungsten-bench'));
 mkdirSync(dataDir, { recursive: true });
-if (engines.some((e) => e === 'duckdb' || e === 'polars')) {
-  // The peers are not dependencies of the package (see bench/peers/package.json).
-  process.stderr.write('installing the peer engines in bench/peers\n');
-  execFileSync('npm', ['install', '--prefix', join(root, 'bench', 'peers'), '--no-audit', '--no-fund', '--silent'], { stdio: 'inherit' });
-}
-
-function worker(args: string[]): Record<string, unknown> {
-  const result = spawnSync(process.execPath, ['--expose-gc', join(here, 'support', 'sortWorker.js'), ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, POLARS_MAX_THREADS: '1', UV_THREADPOOL_SIZE: '4' },
-    maxBuffer: 1 << 24,
-  });
-  if (result.status !== 0) throw new Error(`worker ${args.join(' ')} failed:\n${result.stderr}`);
-  return JSON.parse(result.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
-}
+installPeers(engines);
+const worker = (args: string[]): Record<string, unknown> => runWorker('sortWorker', args);
 
 function ceilingPairsPerSecond(pairs: number): number {
   const binary = join(root, 'build', 'native-tests', 'tungsten_sort_kernel_bench');

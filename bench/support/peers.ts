@@ -24,12 +24,25 @@ export interface DuckDB {
   DuckDBInstance: { create(path: string, options?: Record<string, string>): Promise<{ connect(): Promise<DuckDBConnection>; closeSync(): void }> };
   DuckDBDataChunk: { create(types: readonly unknown[], rows: number): { setColumnValues(column: number, values: readonly unknown[]): void } };
   BIGINT: unknown;
+  DOUBLE: unknown;
   VARCHAR: unknown;
 }
 
+interface PolarsExpr {
+  count(): PolarsExpr;
+  sum(): PolarsExpr;
+  min(): PolarsExpr;
+  max(): PolarsExpr;
+  alias(name: string): PolarsExpr;
+}
+
 export interface Polars {
-  DataFrame(series: unknown[]): { sort(column: string): { height: number } };
+  DataFrame(series: unknown[]): {
+    sort(column: string): { height: number };
+    groupBy(column: string): { agg(...exprs: PolarsExpr[]): { height: number } };
+  };
   Series(name: string, values: unknown): unknown;
+  col(name: string): PolarsExpr;
 }
 
 export const loadDuckDB = (): Promise<DuckDB> => load<DuckDB>('@duckdb/node-api');

@@ -8,9 +8,7 @@
  * Inputs: an Arrow IPC stream file for tungsten (streamed batch by batch, never whole in
  * memory) and a DuckDB database file, both with the generator's exact data.
  */
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { RecordBatchReader, RecordBatchStreamWriter, type RecordBatch } from 'apache-arrow';
 import { resolveConfig } from '../../src/config/options.js';
 import { TaskMemoryManager } from '../../src/memory/TaskMemoryManager.js';
 import { createMemoryManager } from '../../src/memory/createMemoryManager.js';
@@ -18,54 +16,20 @@ import { ExternalSorter } from '../../src/sort/ExternalSorter.js';
 import { LocalDirs } from '../../src/storage/LocalDirs.js';
 import { generate } from './data.js';
 import { loadDuckDB, loadPolars } from './peers.js';
+import { batchesOf, median, report, schemaOf, writeDuckdbTable, writeIpcFile } from './workerIo.js';
 import { type SortWorkload, SORT_WORKLOADS } from './workloads.js';
 
 const [mode, ...args] = process.argv.slice(2);
 
-function report(result: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify({ ...result, peakRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 async function prepare(workload: SortWorkload, rows: number, dir: string): Promise<void> {
-  const ipcPath = join(dir, `${workload.id}-${rows}.arrows`);
-  if (!existsSync(ipcPath)) {
-    const writer = RecordBatchStreamWriter.throughNode();
-    const done = new Promise<void>((resolve, reject) => {
-      writer.pipe(createWriteStream(ipcPath)).on('finish', resolve).on('error', reject);
-    });
-    for (const batch of generate(workload.kind, { rows })) writer.write(batch);
-    writer.end();
-    await done;
-  }
-  const duckPath = join(dir, `${workload.id}-${rows}.duckdb`);
-  if (!existsSync(duckPath)) {
-    const { DuckDBInstance, BIGINT, VARCHAR, DuckDBDataChunk } = await loadDuckDB();
-    const instance = await DuckDBInstance.create(duckPath);
-    const connection = await instance.connect();
-    const stringKey = workload.kind === 'stringKey';
-    await connection.run(stringKey ? 'CREATE TABLE t (skey VARCHAR, payload BIGINT)' : 'CREATE TABLE t (key BIGINT, payload BIGINT)');
-    const appender = await connection.createAppender('t');
-    const types = stringKey ? [VARCHAR, BIGINT] : [BIGINT, BIGINT];
-    for (const batch of generate(workload.kind, { rows, batchRows: 2048 })) {
-      const chunk = DuckDBDataChunk.create(types, batch.numRows);
-      for (let c = 0; c < 2; c++) chunk.setColumnValues(c, [...batch.getChildAt(c)!]);
-      appender.appendDataChunk(chunk);
-    }
-    appender.closeSync();
-    connection.closeSync();
-    instance.closeSync();
-  }
+  await writeIpcFile(join(dir, `${workload.id}-${rows}.arrows`), generate(workload.kind, { rows }));
+  const stringKey = workload.kind === 'stringKey';
+  await writeDuckdbTable(
+    join(dir, `${workload.id}-${rows}.duckdb`),
+    [stringKey ? ['skey', 'VARCHAR'] : ['key', 'BIGINT'], ['payload', 'BIGINT']],
+    generate(workload.kind, { rows, batchRows: 2048 }),
+  );
   report({ prepared: true });
-}
-
-async function* batchesOf(path: string): AsyncGenerator<RecordBatch> {
-  const reader = await RecordBatchReader.from(createReadStream(path, { highWaterMark: 4 << 20 }));
-  for await (const batch of reader) yield batch;
 }
 
 async function runTungsten(
@@ -82,7 +46,7 @@ async function runTungsten(
     const mm = createMemoryManager(resolveConfig({ 'memory.offHeap.size': workload.budget, 'executor.cores': 1 }));
     const tmm = new TaskMemoryManager(mm, r);
     const start = performance.now();
-    const sorter = await ExternalSorter.create(tmm, (await firstSchema(dir, workload, rows)), {
+    const sorter = await ExternalSorter.create(tmm, await schemaOf(join(dir, `${workload.id}-${rows}.arrows`)), {
       keys: [workload.key],
       localDirs,
       compression,
@@ -97,11 +61,6 @@ async function runTungsten(
   }
   localDirs.closeSync();
   report({ engine: compression === 'lz4' ? 'tungsten-lz4' : 'tungsten', seconds, medianSeconds: median(seconds), metrics });
-}
-
-async function firstSchema(dir: string, workload: SortWorkload, rows: number) {
-  for await (const batch of batchesOf(join(dir, `${workload.id}-${rows}.arrows`))) return batch.schema;
-  throw new Error('empty input');
 }
 
 async function runDuckdb(workload: SortWorkload, rows: number, dir: string, runs: number): Promise<void> {

@@ -476,7 +476,7 @@ void HashAggregator::beginOutput(const std::vector<SpillRunInfo>& runs) {
     sorted = sortInMemory();
   }
   comparator_.setFirstKeyMayBeNull(sawNullFirstKey_);
-  output_ = std::make_unique<RunMerge>(runs, sorted, *pages_, comparator_);
+  output_ = std::make_unique<RunMerge>(runs, sorted, *pages_, comparator_, true);
 }
 
 void HashAggregator::ensureStaging(size_t bytes) {

@@ -82,14 +82,14 @@ void writeSortedRun(const InMemorySorter::Sorted& sorted, const TaskPageTable& p
 }
 
 RunMerge::RunMerge(const std::vector<SpillRunInfo>& runs, const InMemorySorter::Sorted& memory,
-                   const TaskPageTable& pages, const KeyComparator& comparator) {
+                   const TaskPageTable& pages, const KeyComparator& comparator, bool touchesEveryRecord) {
   std::vector<RecordSource*> sources;
   for (const SpillRunInfo& run : runs) {
     readers_.push_back(std::make_unique<SpillReader>(run));
     sources.push_back(readers_.back().get());
   }
   if (memory.lengths[0] + memory.lengths[1] > 0) {
-    memorySource_ = std::make_unique<InMemorySource>(memory, pages, !readers_.empty());
+    memorySource_ = std::make_unique<InMemorySource>(memory, pages, touchesEveryRecord || !readers_.empty());
     memorySourceIndex_ = sources.size();
     sources.push_back(memorySource_.get());
   }

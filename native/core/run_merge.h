@@ -30,8 +30,10 @@ void writeSortedRun(const InMemorySorter::Sorted& sorted, const TaskPageTable& p
 class RunMerge {
  public:
   // `memory` may have no entries. The comparator and pages must outlive this object.
+  // `touchesEveryRecord`: the reader reads each record as it comes (the aggregation combines
+  // them), so records in pages are prefetched a few ahead even when nothing else is merged.
   RunMerge(const std::vector<SpillRunInfo>& runs, const InMemorySorter::Sorted& memory,
-           const TaskPageTable& pages, const KeyComparator& comparator);
+           const TaskPageTable& pages, const KeyComparator& comparator, bool touchesEveryRecord = false);
   ~RunMerge();
 
   bool next(RecordRef& out) { return merger_->next(out); }

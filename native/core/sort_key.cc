@@ -67,21 +67,6 @@ int threeWay(T a, T b) {
 
 uint64_t normalizeSigned(int64_t value) { return static_cast<uint64_t>(value) ^ kSignBit; }
 
-uint64_t normalizeDouble(double value) {
-  if (std::isnan(value)) value = std::numeric_limits<double>::quiet_NaN();
-  uint64_t bits;
-  std::memcpy(&bits, &value, 8);
-  return (bits & kSignBit) ? ~bits : bits | kSignBit;
-}
-
-uint64_t normalizeFloat(float value) {
-  if (std::isnan(value)) value = std::numeric_limits<float>::quiet_NaN();
-  uint32_t bits;
-  std::memcpy(&bits, &value, 4);
-  uint32_t normalized = (bits & 0x80000000u) ? ~bits : bits | 0x80000000u;
-  return uint64_t{normalized} << 32;
-}
-
 KeyComparator::KeyComparator(const RowLayout& layout, std::vector<SortKey> keys)
     : layout_(layout), keys_(std::move(keys)) {
   for (const SortKey& key : keys_) slots_.push_back(layout_.slotOffset(key.column));

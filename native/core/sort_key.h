@@ -21,6 +21,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <vector>
 
 #include "column_types.h"
@@ -93,9 +95,23 @@ class KeyComparator {
 // in the sort's ascending order (floats in total order, bytes unsigned).
 int compareSlotValues(const ColumnType& type, const uint8_t* a, uint32_t slotA, const uint8_t* b, uint32_t slotB);
 
-// Prefix building blocks, exposed for the tests.
+// Prefix building blocks, exposed for the tests. The float ones are inline: min and max
+// aggregates call them for every value.
 uint64_t normalizeSigned(int64_t value);
-uint64_t normalizeDouble(double value);
-uint64_t normalizeFloat(float value);
+
+inline uint64_t normalizeDouble(double value) {
+  if (value != value) value = std::numeric_limits<double>::quiet_NaN();
+  uint64_t bits;
+  std::memcpy(&bits, &value, 8);
+  return (bits >> 63) ? ~bits : bits | (uint64_t{1} << 63);
+}
+
+inline uint64_t normalizeFloat(float value) {
+  if (value != value) value = std::numeric_limits<float>::quiet_NaN();
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  const uint32_t normalized = (bits >> 31) ? ~bits : bits | 0x80000000u;
+  return uint64_t{normalized} << 32;
+}
 
 }  // namespace tungsten
