@@ -2,6 +2,8 @@
 // JavaScript, and handing output batches back without copying.
 #include "operators.h"
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <string>
 
@@ -172,22 +174,28 @@ void validateOffsets(const BorrowedBatch& batch) {
   }
 }
 
-// Hands a malloc'd buffer to JavaScript without copying; V8 is told its size so that dropped
-// batches create GC pressure and are freed promptly.
 namespace {
 
+// Hands an output buffer to JavaScript without copying; V8 is told its size so that dropped
+// batches create GC pressure and are freed promptly.
 Napi::Value toArrayBuffer(Napi::Env env, OutputBuffer& buffer) {
   if (buffer.size == 0 || !buffer.data) return Napi::ArrayBuffer::New(env, 0);
   const size_t size = buffer.size;
   uint8_t* data = buffer.data.release();
   Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(size));
   return Napi::ArrayBuffer::New(env, data, size, [size](Napi::Env finalizerEnv, void* p) {
-    std::free(p);
+    freeOutputBytes(p, size);
     Napi::MemoryManagement::AdjustExternalMemory(finalizerEnv, -static_cast<int64_t>(size));
   });
 }
 
 }  // namespace
+
+void releaseFreedHeapMemory() {
+#if defined(__GLIBC__)
+  ::malloc_trim(0);
+#endif
+}
 
 Napi::Value outputBatchToJs(Napi::Env env, OutputBatch& batch) {
   Napi::Object object = Napi::Object::New(env);

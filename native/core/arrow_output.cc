@@ -1,18 +1,48 @@
 #include "arrow_output.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
 namespace tungsten {
 
+namespace {
+
+constexpr size_t kMappedOutputBytes = size_t{64} << 10;
+
+size_t mappedLength(size_t size) {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  return (size + page - 1) / page * page;
+}
+
+}  // namespace
+
 OutputBuffer allocateOutputBuffer(size_t size, bool zero) {
   OutputBuffer buffer;
   buffer.size = size;
   if (size == 0) return buffer;
-  void* p = zero ? std::calloc(1, size) : std::malloc(size);
-  if (p == nullptr) throw std::bad_alloc();
-  buffer.data.reset(static_cast<uint8_t*>(p));
+  void* p = nullptr;
+  if (size >= kMappedOutputBytes) {
+    p = ::mmap(nullptr, mappedLength(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();  // mapped pages are zero already
+  } else {
+    p = zero ? std::calloc(1, size) : std::malloc(size);
+    if (p == nullptr) throw std::bad_alloc();
+  }
+  buffer.data = std::unique_ptr<uint8_t, OutputBytesDeleter>(static_cast<uint8_t*>(p), OutputBytesDeleter{size});
   return buffer;
+}
+
+void freeOutputBytes(void* data, size_t size) {
+  if (data == nullptr) return;
+  if (size >= kMappedOutputBytes) {
+    ::munmap(data, mappedLength(size));
+  } else {
+    std::free(data);
+  }
 }
 
 namespace {

@@ -1,7 +1,10 @@
 // Rebuilds Arrow column buffers from rows (the inverse of RowLayout::writeRows).
 //
-// Buffers are malloc'd here and handed to JavaScript, which wraps them as ArrayBuffers without
-// copying and frees them when the batch is collected. An output batch is the caller's memory
+// Buffers are allocated here and handed to JavaScript, which wraps them as ArrayBuffers without
+// copying and frees them (freeOutputBytes) when the batch is collected. Buffers of 64 KiB and
+// more are mapped directly rather than malloc'd: they are freed on another thread than the worker
+// that allocated them, and glibc would keep such freed chunks in its arenas (its mmap threshold
+// rises after the first large free), which made resident memory grow with every batch read. An output batch is the caller's memory
 // once returned, as rows handed to the consumer of a Spark iterator are; while it is built, it
 // is bounded by the batch row count the caller chose.
 #pragma once
@@ -15,12 +18,16 @@
 
 namespace tungsten {
 
-struct FreeDeleter {
-  void operator()(uint8_t* p) const { std::free(p); }
+// Frees what allocateOutputBuffer returned; `size` must be the size asked for.
+void freeOutputBytes(void* data, size_t size);
+
+struct OutputBytesDeleter {
+  size_t size = 0;
+  void operator()(uint8_t* p) const { freeOutputBytes(p, size); }
 };
 
 struct OutputBuffer {
-  std::unique_ptr<uint8_t, FreeDeleter> data;
+  std::unique_ptr<uint8_t, OutputBytesDeleter> data;
   size_t size = 0;
 };
 
@@ -36,7 +43,7 @@ struct OutputBatch {
   std::vector<OutputColumn> columns;
 };
 
-// A malloc'd buffer of `size` bytes (zeroed when asked); throws std::bad_alloc.
+// A buffer of `size` bytes (zeroed when asked); throws std::bad_alloc.
 OutputBuffer allocateOutputBuffer(size_t size, bool zero);
 
 // `records[i]` points at row i's length field.

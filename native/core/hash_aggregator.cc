@@ -411,7 +411,12 @@ SpillRunInfo HashAggregator::spill(const std::string& path) {
     run = output_->spillMemory(path, options_.codec, options_.spillBlockBytes);
     dropMemory();
   } else {
-    if (map_.numKeys() == 0 && !sortedPending_) return run;
+    if (map_.numKeys() == 0 && !sortedPending_) {
+      // Nothing to write, but an empty map may still hold a slot array and pages (a grant that
+      // made this very map spill lands in it empty): give them up too.
+      dropMemory();
+      return run;
+    }
     verifyPagesLive();
     // Sorting turns the slot array into the sorted entries; should the write fail, they stay
     // sorted (sortedPending_) and nothing is lost: the output reads them, a later spill writes

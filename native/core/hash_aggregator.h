@@ -102,6 +102,8 @@ class HashAggregator {
   };
   InsertResult insert(const BatchView& batch, uint64_t startRow);
 
+  // Writes the groups as a run sorted by key (see above) and lets go of every page and the slot
+  // array; with no groups it writes nothing (a run of 0 records, no path) but still lets go.
   SpillRunInfo spill(const std::string& path);
   void beginOutput(const std::vector<SpillRunInfo>& runs);
   OutputBatch nextBatch(uint64_t maxGroups);

@@ -113,6 +113,8 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
   private readonly batchRows: number;
   private readonly initialCapacity: number;
   private state: State = 'inserting';
+  /** Spills so far (also of an empty map), to tell whether a grant made this aggregation spill. */
+  private spillsOfThis = 0;
   private finalMetrics: NativeAggregatorMetrics | undefined;
 
   /** The schema of the output: the keys, then the results (or, partial, the buffers). */
@@ -249,14 +251,18 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
 
   /** Spark's spill(size, trigger), honoured for any trigger: writes the groups in memory (or,
    *  while results are read, the unread ones) as a run sorted by key; returns the bytes freed. */
-  async spill(_size: number, _trigger: MemoryConsumer): Promise<number> {
+  async spill(_size: number, trigger: MemoryConsumer): Promise<number> {
     if (this.state === 'closed') return 0;
     return this.opLock.run(async () => {
       if (this.state === 'closed') return 0;
       const state = addon.aggregatorState(this.handle);
-      if (state.outputStarted ? !state.outputReadsMemory : state.groupsInMemory === 0) return 0;
+      // An empty map gives up its slot array and pages to another consumer, never to itself:
+      // it would ask for them again at once.
+      const holds = trigger !== this && (this.array !== undefined || this.dataPages.length > 0);
+      if (state.outputStarted ? !state.outputReadsMemory : state.groupsInMemory === 0 && !holds) return 0;
       const run = await addon.aggregatorSpill(this.handle, this.localDirs.newTempPath());
       if (run !== null) this.runs.push(run);
+      this.spillsOfThis++;
       const freed = this.freeInMemoryData();
       this.memoryBytesSpilled += freed;
       return freed;
@@ -357,7 +363,14 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
   }
 
   private async adoptNewArray(slots: number): Promise<void> {
-    const array = await this.allocateArray((slots * SLOT_BYTES) / 8);
+    const spillsBefore = this.spillsOfThis;
+    let array = await this.allocateArray((slots * SLOT_BYTES) / 8);
+    if (this.spillsOfThis !== spillsBefore && slots > this.initialCapacity) {
+      // Granting it made this aggregation spill: the map is empty now and starts small again,
+      // leaving the memory to pages.
+      this.freePage(array);
+      array = await this.allocateArray((this.initialCapacity * SLOT_BYTES) / 8);
+    }
     try {
       await this.run((h) => addon.aggregatorAdoptSlotArray(h, array.handle));
     } catch (error) {
