@@ -50,7 +50,7 @@ async function runTungsten(workload: AggWorkload, rows: number, dir: string, run
       aggregates: ['count(*)', 'sum(v)', 'min(v)', 'max(v)'],
       localDirs,
     });
-    for await (const batch of batchesOf(ipcPath(workload, rows, dir))) await aggregator.insert(batch);
+    await aggregator.insertAll(batchesOf(ipcPath(workload, rows, dir)));
     groups = 0;
     for await (const batch of aggregator.results()) groups += batch.numRows;
     seconds.push((performance.now() - start) / 1000);

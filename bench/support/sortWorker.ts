@@ -51,7 +51,7 @@ async function runTungsten(
       localDirs,
       compression,
     });
-    for await (const batch of batchesOf(join(dir, `${workload.id}-${rows}.arrows`))) await sorter.insert(batch);
+    await sorter.insertAll(batchesOf(join(dir, `${workload.id}-${rows}.arrows`)));
     let out = 0;
     for await (const batch of sorter.sortedBatches()) out += batch.numRows;
     seconds.push((performance.now() - start) / 1000);

@@ -47,8 +47,10 @@ struct Target {
 };
 
 void countRows(const Target& t) {
-  for (uint64_t i = 0; i < t.count; ++i) {
-    uint8_t* at = t.payloads[i] + t.slot;
+  uint8_t* const* payloads = t.payloads;
+  const uint32_t slot = t.slot;
+  for (uint64_t i = 0, n = t.count; i < n; ++i) {
+    uint8_t* at = payloads[i] + slot;
     store<int64_t>(at, load<int64_t>(at) + 1);
   }
 }
@@ -93,11 +95,16 @@ template <typename T>
 struct SumFloat {
   static void run(const Target& t, const ColumnView& input, uint64_t firstRow, const std::string&) {
     const uint8_t* values = input.values + firstRow * sizeof(T);
-    for (uint64_t i = 0; i < t.count; ++i) {
-      if (input.isNull(firstRow + i)) continue;
-      uint8_t* payload = t.payloads[i];
-      store<double>(payload + t.slot, load<double>(payload + t.slot) + static_cast<double>(load<T>(values + i * sizeof(T))));
-      clearNull(payload, t.column);
+    uint8_t* const* payloads = t.payloads;
+    const uint32_t slot = t.slot;
+    const uint32_t column = t.column;
+    const uint64_t count = t.count;
+    const bool mayBeNull = input.validity != nullptr;
+    for (uint64_t i = 0; i < count; ++i) {
+      if (mayBeNull && input.isNull(firstRow + i)) continue;
+      uint8_t* payload = payloads[i];
+      store<double>(payload + slot, load<double>(payload + slot) + static_cast<double>(load<T>(values + i * sizeof(T))));
+      clearNull(payload, column);
     }
   }
 };
@@ -119,16 +126,23 @@ struct SortOrder<double> {
 template <typename T, bool IsMax>
 struct MinMax {
   static void run(const Target& t, const ColumnView& input, uint64_t firstRow, const std::string&) {
+    // Locals, not members: every store goes through a byte pointer, which may alias anything,
+    // so fields read in the loop would be read again after each store.
     const uint8_t* values = input.values + firstRow * sizeof(T);
-    for (uint64_t i = 0; i < t.count; ++i) {
-      if (input.isNull(firstRow + i)) continue;
-      uint8_t* payload = t.payloads[i];
+    uint8_t* const* payloads = t.payloads;
+    const uint32_t slot = t.slot;
+    const uint32_t column = t.column;
+    const uint64_t count = t.count;
+    const bool mayBeNull = input.validity != nullptr;
+    for (uint64_t i = 0; i < count; ++i) {
+      if (mayBeNull && input.isNull(firstRow + i)) continue;
+      uint8_t* payload = payloads[i];
       const T value = load<T>(values + i * sizeof(T));
-      const bool empty = RowLayout::isNull(payload, t.column);
-      const T current = load<T>(payload + t.slot);
-      if (empty || (IsMax ? SortOrder<T>::less(current, value) : SortOrder<T>::less(value, current))) {
-        store<T>(payload + t.slot, value);
-        clearNull(payload, t.column);
+      const T current = load<T>(payload + slot);
+      if (RowLayout::isNull(payload, column) ||
+          (IsMax ? SortOrder<T>::less(current, value) : SortOrder<T>::less(value, current))) {
+        store<T>(payload + slot, value);
+        clearNull(payload, column);
       }
     }
   }

@@ -61,15 +61,18 @@ class AggregationMap {
   // where it belongs. Counts every slot looked at (the probes metric).
   template <typename Equal>
   uint64_t find(uint32_t hash, Equal&& equal) {
-    uint64_t position = hash & mask_;
+    const MapSlot* slots = slots_;
+    const uint64_t mask = mask_;
+    uint64_t position = hash & mask;
     uint64_t step = 1;
-    ++lookups_;
     for (;;) {
-      ++probes_;
-      const MapSlot& slot = slots_[position];
-      if (slot.address == 0) return position;
-      if (slot.hash == hash && equal(pages_.pointerTo(slot.address))) return position;
-      position = (position + step++) & mask_;
+      const MapSlot& slot = slots[position];
+      if (slot.address == 0 || (slot.hash == hash && equal(pages_.pointerTo(slot.address)))) {
+        ++lookups_;
+        probes_ += step;
+        return position;
+      }
+      position = (position + step++) & mask;
     }
   }
   void insertAt(uint64_t position, uint64_t address, uint32_t hash) {

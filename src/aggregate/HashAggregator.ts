@@ -223,12 +223,6 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
     }
   }
 
-  /** Adds every batch of a table or a (possibly async) stream of batches. */
-  async insertAll(source: Table | Iterable<RecordBatch> | AsyncIterable<RecordBatch>): Promise<void> {
-    const batches = 'batches' in source ? source.batches : source;
-    for await (const batch of batches) await this.insert(batch);
-  }
-
   /**
    * The groups as batches of up to `batchRows` groups, in key order. Can be iterated once; when
    * it ends, or is abandoned, the aggregation frees its memory and files.

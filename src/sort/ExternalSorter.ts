@@ -157,12 +157,6 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
     }
   }
 
-  /** Adds every batch of a table or a (possibly async) stream of batches. */
-  async insertAll(source: Table<T> | Iterable<RecordBatch<T>> | AsyncIterable<RecordBatch<T>>): Promise<void> {
-    const batches = 'batches' in source ? source.batches : source;
-    for await (const batch of batches) await this.insert(batch);
-  }
-
   /**
    * The sorted rows as batches of up to `batchRows` rows. Can be iterated once; when it ends,
    * or is abandoned, the sorter frees its memory and files.

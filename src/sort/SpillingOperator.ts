@@ -11,6 +11,7 @@
  * under opLock); the lock is never held while memory is acquired, because acquiring may spill
  * this very operator.
  */
+import type { RecordBatch, Table } from 'apache-arrow';
 import { ClosedError, InvalidArgumentError, RecordTooLargeError } from '../errors.js';
 import type { MemoryBlock } from '../memory/MemoryBlock.js';
 import { MemoryConsumer } from '../memory/MemoryConsumer.js';
@@ -71,6 +72,34 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
   protected abstract hasRecordsInMemory(): boolean;
   protected abstract nativeAddDataPage(page: MemoryBlock): void;
   protected abstract nativeMergeRuns(runs: SpillRun[], path: string): Promise<SpillRun>;
+
+  /** Adds one batch; it must have the operator's input schema. */
+  abstract insert(batch: RecordBatch): Promise<void>;
+
+  /**
+   * Adds every batch of a table or a (possibly async) stream of batches. The next batch is
+   * requested while native code works on the current one, so that reading the source (an IPC
+   * file being decoded, say) overlaps with the work instead of waiting for it.
+   */
+  async insertAll(source: Table | Iterable<RecordBatch> | AsyncIterable<RecordBatch>): Promise<void> {
+    const batches = 'batches' in source ? source.batches : source;
+    const iterator: Iterator<RecordBatch> | AsyncIterator<RecordBatch> =
+      Symbol.asyncIterator in batches ? batches[Symbol.asyncIterator]() : batches[Symbol.iterator]();
+    let next = Promise.resolve(iterator.next());
+    try {
+      for (;;) {
+        const result = await next;
+        if (result.done) return;
+        next = Promise.resolve(iterator.next());
+        // Should insert() fail first, the read ahead must not become an unhandled rejection.
+        next.catch(() => undefined);
+        await this.insert(result.value);
+      }
+    } catch (error) {
+      await iterator.return?.();
+      throw error;
+    }
+  }
 
   /** Spill files written and not yet removed (for tests and reports). */
   get spillFiles(): readonly string[] {

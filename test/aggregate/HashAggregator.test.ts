@@ -378,6 +378,31 @@ describe('bad input and errors', () => {
     expect(tmm.cleanUpAllAllocatedMemory()).toBe(0);
   });
 
+  test('insertAll reads ahead; a failing source or a failing insert rejects it, closes the source, and leaks nothing', async () => {
+    const good = batchOf([column('k', [1n, 2n], new Int64())]);
+    const bad = batchOf([column('x', [1], new Int32())]);
+    let closed = 0;
+    async function* source(failAt: number, batch: RecordBatch): AsyncGenerator<RecordBatch> {
+      try {
+        for (let i = 0; ; i++) {
+          if (i === failAt) throw new Error('source failed');
+          yield i === 2 ? batch : good;
+        }
+      } finally {
+        closed++;
+      }
+    }
+    const tmm = task(MiB);
+    const first = await HashAggregator.create(tmm, good.schema, { groupBy: ['k'], aggregates: ['count(*)'], localDirs: testLocalDirs() });
+    await expect(first.insertAll(source(3, good))).rejects.toThrow('source failed');
+    await first.close();
+    const second = await HashAggregator.create(tmm, good.schema, { groupBy: ['k'], aggregates: ['count(*)'], localDirs: testLocalDirs() });
+    await expect(second.insertAll(source(10, bad))).rejects.toBeInstanceOf(SchemaMismatchError);
+    await second.close();
+    expect(closed).toBe(2);
+    expect(tmm.cleanUpAllAllocatedMemory()).toBe(0);
+  });
+
   test('a dictionary-encoded key is decoded and grouped by its values', async () => {
     const dictionary = vectorFromArray(['x', 'y', 'x', 'x']);
     const batch = batchOf([{ name: 'd', data: dictionary.data[0]! }]);
