@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "errors.h"
+#include "unaligned.h"
 #include "sort_key.h"
 
 namespace tungsten {
@@ -13,18 +14,6 @@ namespace {
 
 constexpr ColumnType kInt64{PhysicalType::kInt, 8};
 constexpr ColumnType kFloat64{PhysicalType::kFloat, 8};
-
-template <typename T>
-T load(const uint8_t* p) {
-  T value;
-  std::memcpy(&value, p, sizeof value);
-  return value;
-}
-
-template <typename T>
-void store(uint8_t* p, T value) {
-  std::memcpy(p, &value, sizeof value);
-}
 
 bool isNumber(const ColumnType& type) {
   return type.physical == PhysicalType::kInt || type.physical == PhysicalType::kUInt ||
@@ -51,7 +40,7 @@ void countRows(const Target& t) {
   const uint32_t slot = t.slot;
   for (uint64_t i = 0, n = t.count; i < n; ++i) {
     uint8_t* at = payloads[i] + slot;
-    store<int64_t>(at, load<int64_t>(at) + 1);
+    storeUnaligned<int64_t>(at, loadUnaligned<int64_t>(at) + 1);
   }
 }
 
@@ -59,7 +48,7 @@ void countValid(const Target& t, const ColumnView& input, uint64_t firstRow) {
   if (input.validity == nullptr) return countRows(t);
   for (uint64_t i = 0; i < t.count; ++i) {
     uint8_t* at = t.payloads[i] + t.slot;
-    store<int64_t>(at, load<int64_t>(at) + (input.isNull(firstRow + i) ? 0 : 1));
+    storeUnaligned<int64_t>(at, loadUnaligned<int64_t>(at) + (input.isNull(firstRow + i) ? 0 : 1));
   }
 }
 
@@ -68,7 +57,7 @@ void addCount(const Target& t, const ColumnView& input, uint64_t firstRow) {
   for (uint64_t i = 0; i < t.count; ++i) {
     if (input.isNull(firstRow + i)) continue;
     uint8_t* at = t.payloads[i] + t.slot;
-    store<int64_t>(at, load<int64_t>(at) + load<int64_t>(values + i * 8));
+    storeUnaligned<int64_t>(at, loadUnaligned<int64_t>(at) + loadUnaligned<int64_t>(values + i * 8));
   }
 }
 
@@ -83,8 +72,8 @@ struct SumInt {
       if (input.isNull(firstRow + i)) continue;
       uint8_t* payload = t.payloads[i];
       int64_t sum;
-      if (__builtin_add_overflow(load<int64_t>(payload + t.slot), load<T>(values + i * sizeof(T)), &sum)) overflow(name);
-      store<int64_t>(payload + t.slot, sum);
+      if (__builtin_add_overflow(loadUnaligned<int64_t>(payload + t.slot), loadUnaligned<T>(values + i * sizeof(T)), &sum)) overflow(name);
+      storeUnaligned<int64_t>(payload + t.slot, sum);
       clearNull(payload, t.column);
     }
     }
@@ -103,7 +92,7 @@ struct SumFloat {
     for (uint64_t i = 0; i < count; ++i) {
       if (mayBeNull && input.isNull(firstRow + i)) continue;
       uint8_t* payload = payloads[i];
-      store<double>(payload + slot, load<double>(payload + slot) + static_cast<double>(load<T>(values + i * sizeof(T))));
+      storeUnaligned<double>(payload + slot, loadUnaligned<double>(payload + slot) + static_cast<double>(loadUnaligned<T>(values + i * sizeof(T))));
       clearNull(payload, column);
     }
   }
@@ -137,11 +126,11 @@ struct MinMax {
     for (uint64_t i = 0; i < count; ++i) {
       if (mayBeNull && input.isNull(firstRow + i)) continue;
       uint8_t* payload = payloads[i];
-      const T value = load<T>(values + i * sizeof(T));
-      const T current = load<T>(payload + slot);
+      const T value = loadUnaligned<T>(values + i * sizeof(T));
+      const T current = loadUnaligned<T>(payload + slot);
       if (RowLayout::isNull(payload, column) ||
           (IsMax ? SortOrder<T>::less(current, value) : SortOrder<T>::less(value, current))) {
-        store<T>(payload + slot, value);
+        storeUnaligned<T>(payload + slot, value);
         clearNull(payload, column);
       }
     }
@@ -300,7 +289,7 @@ BufferOps::BufferOps(std::vector<AggregateSpec> specs, AggregationMode mode, uin
   for (uint32_t c = 0; c < columns_.size(); ++c) {
     if (columns_[c].role != BufferRole::kCount) initial_[c >> 3] |= uint8_t(1u << (c & 7));
     if (columns_[c].type.physical == PhysicalType::kVarBinary) {
-      store<uint32_t>(initial_.data() + layout_.slotOffset(c), layout_.fixedPayloadBytes());
+      storeUnaligned<uint32_t>(initial_.data() + layout_.slotOffset(c), layout_.fixedPayloadBytes());
     }
   }
 }
@@ -386,8 +375,8 @@ uint64_t BufferOps::payloadBytesWith(const VarValue* values) const {
 bool BufferOps::fitsInPlace(const uint8_t* payload, const uint8_t* payloadEnd, const VarValue* values) const {
   const std::vector<uint32_t>& var = layout_.varColumns();
   for (size_t v = 0; v < var.size(); ++v) {
-    const uint32_t offset = load<uint32_t>(payload + layout_.slotOffset(var[v]));
-    const uint64_t end = v + 1 < var.size() ? load<uint32_t>(payload + layout_.slotOffset(var[v + 1]))
+    const uint32_t offset = loadUnaligned<uint32_t>(payload + layout_.slotOffset(var[v]));
+    const uint64_t end = v + 1 < var.size() ? loadUnaligned<uint32_t>(payload + layout_.slotOffset(var[v + 1]))
                                             : static_cast<uint64_t>(payloadEnd - payload);
     if (values[v].length > end - offset) return false;
   }
@@ -399,9 +388,9 @@ void BufferOps::writeVarInPlace(uint8_t* payload, const VarValue* values) const 
   for (size_t v = 0; v < var.size(); ++v) {
     if (values[v].bytes == nullptr) continue;
     const uint32_t slot = layout_.slotOffset(var[v]);
-    uint8_t* at = payload + load<uint32_t>(payload + slot);
+    uint8_t* at = payload + loadUnaligned<uint32_t>(payload + slot);
     if (values[v].bytes != at) std::memcpy(at, values[v].bytes, values[v].length);
-    store<uint32_t>(payload + slot + 4, values[v].length);
+    storeUnaligned<uint32_t>(payload + slot + 4, values[v].length);
     clearNull(payload, var[v]);
   }
 }
@@ -414,8 +403,8 @@ uint64_t BufferOps::writeWith(uint8_t* to, const uint8_t* from, const VarValue* 
     const uint32_t slot = layout_.slotOffset(var[v]);
     const uint32_t length = values[v].bytes == nullptr ? 0 : values[v].length;
     if (length > 0) std::memcpy(to + cursor, values[v].bytes, length);
-    store<uint32_t>(to + slot, cursor);
-    store<uint32_t>(to + slot + 4, length);
+    storeUnaligned<uint32_t>(to + slot, cursor);
+    storeUnaligned<uint32_t>(to + slot + 4, length);
     if (values[v].bytes != nullptr) clearNull(to, var[v]);
     cursor += length;
   }
@@ -428,7 +417,7 @@ void BufferOps::combineFixed(uint8_t* payload, const uint8_t* other) const {
     if (column.type.physical == PhysicalType::kVarBinary) continue;
     const uint32_t slot = layout_.slotOffset(c);
     if (column.role == BufferRole::kCount) {
-      store<int64_t>(payload + slot, load<int64_t>(payload + slot) + load<int64_t>(other + slot));
+      storeUnaligned<int64_t>(payload + slot, loadUnaligned<int64_t>(payload + slot) + loadUnaligned<int64_t>(other + slot));
       continue;
     }
     if (RowLayout::isNull(other, c)) continue;
@@ -436,15 +425,15 @@ void BufferOps::combineFixed(uint8_t* payload, const uint8_t* other) const {
     switch (column.role) {
       case BufferRole::kCount: break;
       case BufferRole::kSumInt: {
-        int64_t sum = load<int64_t>(other + slot);
-        if (!empty && __builtin_add_overflow(load<int64_t>(payload + slot), sum, &sum)) {
+        int64_t sum = loadUnaligned<int64_t>(other + slot);
+        if (!empty && __builtin_add_overflow(loadUnaligned<int64_t>(payload + slot), sum, &sum)) {
           overflow(specs_[column.aggregate].name);
         }
-        store<int64_t>(payload + slot, sum);
+        storeUnaligned<int64_t>(payload + slot, sum);
         break;
       }
       case BufferRole::kSumFloat:
-        store<double>(payload + slot, (empty ? 0.0 : load<double>(payload + slot)) + load<double>(other + slot));
+        storeUnaligned<double>(payload + slot, (empty ? 0.0 : loadUnaligned<double>(payload + slot)) + loadUnaligned<double>(other + slot));
         break;
       case BufferRole::kMin:
       case BufferRole::kMax: {

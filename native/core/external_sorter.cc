@@ -195,11 +195,7 @@ OutputBatch ExternalSorter::nextBatch(uint64_t maxRows) {
 SpillRunInfo ExternalSorter::mergeRuns(const std::vector<SpillRunInfo>& runs, const std::string& path) {
   comparator_.setFirstKeyMayBeNull(sawNullFirstKey_);
   std::vector<std::unique_ptr<SpillReader>> readers;
-  std::vector<RecordSource*> sources;
-  for (const SpillRunInfo& run : runs) {
-    readers.push_back(std::make_unique<SpillReader>(run));
-    sources.push_back(readers.back().get());
-  }
+  std::vector<RecordSource*> sources = openRunReaders(runs, readers);
   const auto start = std::chrono::steady_clock::now();
   Merger merger(std::move(sources), comparator_);
   SpillWriter writer(path, options_.codec, options_.spillBlockBytes);

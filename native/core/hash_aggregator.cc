@@ -6,22 +6,11 @@
 #include <limits>
 
 #include "errors.h"
+#include "unaligned.h"
 
 namespace tungsten {
 
 namespace {
-
-template <typename T>
-T load(const uint8_t* p) {
-  T value;
-  std::memcpy(&value, p, sizeof value);
-  return value;
-}
-
-template <typename T>
-void store(uint8_t* p, T value) {
-  std::memcpy(p, &value, sizeof value);
-}
 
 uint64_t nanosSince(std::chrono::steady_clock::time_point start) {
   return static_cast<uint64_t>(
@@ -48,7 +37,7 @@ uint32_t hashInteger(uint64_t value, bool isNull) {
 uint32_t hashBytes(const uint8_t* bytes, size_t length) {
   uint64_t h = 0x243f6a8885a308d3ULL ^ (length * kNullKeySeed);
   size_t i = 0;
-  for (; i + 8 <= length; i += 8) h = fmix64(h ^ load<uint64_t>(bytes + i)) * kNullKeySeed;
+  for (; i + 8 <= length; i += 8) h = fmix64(h ^ loadUnaligned<uint64_t>(bytes + i)) * kNullKeySeed;
   if (i < length) {
     uint64_t tail = 0;
     std::memcpy(&tail, bytes + i, length - i);
@@ -135,7 +124,7 @@ void HashAggregator::addDataPage(std::shared_ptr<MemoryBlock> page) {
   if (page->size <= AggregationMap::kPageHeaderBytes) {
     throw Error(ErrorCode::kInvalidArgument, "a page of the aggregation must be larger than its 8-byte header");
   }
-  store<uint64_t>(page->data, 0);  // the header: entries in the page
+  storeUnaligned<uint64_t>(page->data, 0);  // the header: entries in the page
   currentPage_ = page.get();
   pageCursor_ = page->data + AggregationMap::kPageHeaderBytes;
   pageEnd_ = page->data + page->size;
@@ -145,34 +134,34 @@ void HashAggregator::addDataPage(std::shared_ptr<MemoryBlock> page) {
 uint32_t HashAggregator::keyBytes(const uint8_t* entry) const {
   if (lastVarKeySlot_ < 0) return fixedKeyBytes_;
   const uint8_t* payload = entry + kRecordLengthBytes;
-  return load<uint32_t>(payload + lastVarKeySlot_) + load<uint32_t>(payload + lastVarKeySlot_ + 4);
+  return loadUnaligned<uint32_t>(payload + lastVarKeySlot_) + loadUnaligned<uint32_t>(payload + lastVarKeySlot_ + 4);
 }
 
 void HashAggregator::normalizeFloatKeys(uint8_t* keyPayload) const {
   for (size_t f = 0; f < floatKeySlots_.size(); ++f) {
     uint8_t* slot = keyPayload + floatKeySlots_[f];
     if (floatKeyWidths_[f] == 4) {
-      float value = load<float>(slot);
+      float value = loadUnaligned<float>(slot);
       if (value == 0.0f) value = 0.0f;  // -0 joins +0's group
       if (std::isnan(value)) value = std::numeric_limits<float>::quiet_NaN();
-      store<float>(slot, value);
+      storeUnaligned<float>(slot, value);
     } else {
-      double value = load<double>(slot);
+      double value = loadUnaligned<double>(slot);
       if (value == 0.0) value = 0.0;
       if (std::isnan(value)) value = std::numeric_limits<double>::quiet_NaN();
-      store<double>(slot, value);
+      storeUnaligned<double>(slot, value);
     }
   }
 }
 
 uint8_t* HashAggregator::addEntry(uint8_t* entry, uint32_t keyPayloadBytes, uint64_t slot, uint32_t hash) {
-  store<uint32_t>(entry, keyPayloadBytes + ops_.fixedBytes());
+  storeUnaligned<uint32_t>(entry, keyPayloadBytes + ops_.fixedBytes());
   uint8_t* buffer = entry + kRecordLengthBytes + keyPayloadBytes;
   ops_.initialize(buffer);
   const uint64_t offset = static_cast<uint64_t>(entry - currentPage_->data);
   map_.insertAt(slot, encodePageNumberAndOffset(static_cast<uint32_t>(currentPage_->pageNumber), offset), hash);
   pageCursor_ = buffer + ops_.fixedBytes();
-  store<uint64_t>(currentPage_->data, load<uint64_t>(currentPage_->data) + 1);
+  storeUnaligned<uint64_t>(currentPage_->data, loadUnaligned<uint64_t>(currentPage_->data) + 1);
   return buffer;
 }
 
@@ -189,7 +178,7 @@ uint64_t HashAggregator::findIntKeys(const BatchView& batch, uint64_t row, uint6
   // first slot in cache; the entry behind a slot is fetched a few rows ahead.
   for (uint64_t i = 0; i < count; ++i) {
     const bool isNull = column.isNull(row + i);
-    const T value = isNull ? T(0) : load<T>(values + i * sizeof(T));
+    const T value = isNull ? T(0) : loadUnaligned<T>(values + i * sizeof(T));
     chunk.hashes[i] = hashInteger(static_cast<uint64_t>(value), isNull);
     __builtin_prefetch(&slots[map_.homeSlot(chunk.hashes[i])]);
   }
@@ -201,9 +190,9 @@ uint64_t HashAggregator::findIntKeys(const BatchView& batch, uint64_t row, uint6
     }
     const bool isNull = column.isNull(row + i);
     const uint8_t nullByte = isNull ? 1 : 0;
-    const T value = isNull ? T(0) : load<T>(values + i * sizeof(T));
+    const T value = isNull ? T(0) : loadUnaligned<T>(values + i * sizeof(T));
     const uint64_t slot = map_.find(chunk.hashes[i], [&](const uint8_t* entry) {
-      return entry[kRecordLengthBytes] == nullByte && load<T>(entry + kRecordLengthBytes + 1) == value;
+      return entry[kRecordLengthBytes] == nullByte && loadUnaligned<T>(entry + kRecordLengthBytes + 1) == value;
     });
     const uint64_t address = map_.slots()[slot].address;
     if (address != 0) {
@@ -219,7 +208,7 @@ uint64_t HashAggregator::findIntKeys(const BatchView& batch, uint64_t row, uint6
       }
       uint8_t* entry = pageCursor_;
       entry[kRecordLengthBytes] = nullByte;
-      store<T>(entry + kRecordLengthBytes + 1, value);
+      storeUnaligned<T>(entry + kRecordLengthBytes + 1, value);
       chunk.buffers[i] = addEntry(entry, keyPayloadBytes, slot, chunk.hashes[i]);
     }
     chunk.slots[i] = slot;
@@ -254,11 +243,11 @@ uint64_t HashAggregator::findRowKeys(const BatchView& batch, uint64_t row, uint6
   for (uint64_t i = 0; i < fit; ++i) {
     uint8_t* candidate = chunk.candidates[i];
     if (!floatKeySlots_.empty()) normalizeFloatKeys(candidate + kRecordLengthBytes);
-    chunk.hashes[i] = hashBytes(candidate + kRecordLengthBytes, load<uint32_t>(candidate));
+    chunk.hashes[i] = hashBytes(candidate + kRecordLengthBytes, loadUnaligned<uint32_t>(candidate));
   }
   for (uint64_t i = 0; i < fit; ++i) {
     uint8_t* candidate = chunk.candidates[i];
-    const uint32_t keyPayloadBytes = load<uint32_t>(candidate);
+    const uint32_t keyPayloadBytes = loadUnaligned<uint32_t>(candidate);
     const uint64_t slot = map_.find(chunk.hashes[i], [&](const uint8_t* entry) {
       return keyBytes(entry) == keyPayloadBytes &&
              std::memcmp(entry + kRecordLengthBytes, candidate + kRecordLengthBytes, keyPayloadBytes) == 0;
@@ -304,7 +293,7 @@ bool HashAggregator::applyVarRow(const BatchView& batch, uint64_t row, Chunk& ch
   uint8_t* entry = pages_->pointerTo(slot.address);
   const uint32_t keyPayloadBytes = keyBytes(entry);
   uint8_t* payload = entry + kRecordLengthBytes + keyPayloadBytes;
-  const uint8_t* end = entry + kRecordLengthBytes + load<uint32_t>(entry);
+  const uint8_t* end = entry + kRecordLengthBytes + loadUnaligned<uint32_t>(entry);
   BufferOps::VarValue* values = varValues_.data();
   if (!ops_.varValuesAfterRow(batch, row, payload, values)) return true;
   if (ops_.fitsInPlace(payload, end, values)) {
@@ -323,7 +312,7 @@ bool HashAggregator::applyVarRow(const BatchView& batch, uint64_t row, Chunk& ch
   uint8_t* moved = pageCursor_;
   std::memcpy(moved + kRecordLengthBytes, entry + kRecordLengthBytes, keyPayloadBytes);
   const uint64_t bufferBytes = ops_.writeWith(moved + kRecordLengthBytes + keyPayloadBytes, payload, values);
-  store<uint32_t>(moved, static_cast<uint32_t>(keyPayloadBytes + bufferBytes));
+  storeUnaligned<uint32_t>(moved, static_cast<uint32_t>(keyPayloadBytes + bufferBytes));
   slot.address = encodePageNumberAndOffset(static_cast<uint32_t>(currentPage_->pageNumber),
                                            static_cast<uint64_t>(moved - currentPage_->data));
   pageCursor_ = moved + bytes;
@@ -438,14 +427,14 @@ uint32_t HashAggregator::hashOfEntry(const uint8_t* entry) const {
   const uint8_t* key = entry + kRecordLengthBytes;
   const bool isNull = intKeyKind_ != 0 && key[0] != 0;
   switch (intKeyKind_) {
-    case 1: return hashInteger(static_cast<uint64_t>(load<int8_t>(key + 1)), isNull);
-    case 2: return hashInteger(static_cast<uint64_t>(load<int16_t>(key + 1)), isNull);
-    case 4: return hashInteger(static_cast<uint64_t>(load<int32_t>(key + 1)), isNull);
-    case 8: return hashInteger(static_cast<uint64_t>(load<int64_t>(key + 1)), isNull);
-    case -1: return hashInteger(load<uint8_t>(key + 1), isNull);
-    case -2: return hashInteger(load<uint16_t>(key + 1), isNull);
-    case -4: return hashInteger(load<uint32_t>(key + 1), isNull);
-    case -8: return hashInteger(load<uint64_t>(key + 1), isNull);
+    case 1: return hashInteger(static_cast<uint64_t>(loadUnaligned<int8_t>(key + 1)), isNull);
+    case 2: return hashInteger(static_cast<uint64_t>(loadUnaligned<int16_t>(key + 1)), isNull);
+    case 4: return hashInteger(static_cast<uint64_t>(loadUnaligned<int32_t>(key + 1)), isNull);
+    case 8: return hashInteger(static_cast<uint64_t>(loadUnaligned<int64_t>(key + 1)), isNull);
+    case -1: return hashInteger(loadUnaligned<uint8_t>(key + 1), isNull);
+    case -2: return hashInteger(loadUnaligned<uint16_t>(key + 1), isNull);
+    case -4: return hashInteger(loadUnaligned<uint32_t>(key + 1), isNull);
+    case -8: return hashInteger(loadUnaligned<uint64_t>(key + 1), isNull);
     default: return hashBytes(key, keyBytes(entry));
   }
 }
@@ -517,7 +506,7 @@ void HashAggregator::combineIntoStaged(size_t at, const uint8_t* other) {
   if (!ops_.hasVarColumns()) return;
   BufferOps::VarValue* values = varValues_.data();
   if (!ops_.varValuesAfterCombine(payload, otherPayload, values)) return;
-  if (ops_.fitsInPlace(payload, entry + kRecordLengthBytes + load<uint32_t>(entry), values)) {
+  if (ops_.fitsInPlace(payload, entry + kRecordLengthBytes + loadUnaligned<uint32_t>(entry), values)) {
     ops_.writeVarInPlace(payload, values);
     return;
   }
@@ -528,7 +517,7 @@ void HashAggregator::combineIntoStaged(size_t at, const uint8_t* other) {
   const size_t bufferAt = at + kRecordLengthBytes + keyPayloadBytes;
   ensureStaging(bufferAt + buffer.size());
   std::memcpy(staging_.data() + bufferAt, buffer.data(), buffer.size());
-  store<uint32_t>(staging_.data() + at, static_cast<uint32_t>(keyPayloadBytes + buffer.size()));
+  storeUnaligned<uint32_t>(staging_.data() + at, static_cast<uint32_t>(keyPayloadBytes + buffer.size()));
   staged_ = bufferAt + buffer.size();
 }
 
@@ -547,7 +536,7 @@ OutputBatch HashAggregator::nextBatch(uint64_t maxGroups) {
   if (keyLayout_.numColumns() == 0 && !emittedGlobalGroup_ && groups.empty()) {
     // A global aggregation of no rows is still one row: count 0, everything else null.
     ensureStaging(kRecordLengthBytes + ops_.fixedBytes());
-    store<uint32_t>(staging_.data(), ops_.fixedBytes());
+    storeUnaligned<uint32_t>(staging_.data(), ops_.fixedBytes());
     ops_.initialize(staging_.data() + kRecordLengthBytes);
     groups.push_back(0);
   }
@@ -584,9 +573,9 @@ OutputBatch HashAggregator::buildBatch(const std::vector<size_t>& groups) {
     average_.values = allocateOutputBuffer(n * 8, false);
     average_.validity = allocateOutputBuffer((n + 7) / 8, true);
     for (uint64_t i = 0; i < n; ++i) {
-      const int64_t count = load<int64_t>(counts.values.data.get() + i * 8);
-      const double sum = load<double>(sums.values.data.get() + i * 8);
-      store<double>(average_.values.data.get() + i * 8, count == 0 ? 0.0 : sum / static_cast<double>(count));
+      const int64_t count = loadUnaligned<int64_t>(counts.values.data.get() + i * 8);
+      const double sum = loadUnaligned<double>(sums.values.data.get() + i * 8);
+      storeUnaligned<double>(average_.values.data.get() + i * 8, count == 0 ? 0.0 : sum / static_cast<double>(count));
       if (count == 0) {
         ++average_.nullCount;
       } else {
@@ -602,11 +591,7 @@ OutputBatch HashAggregator::buildBatch(const std::vector<size_t>& groups) {
 SpillRunInfo HashAggregator::mergeRuns(const std::vector<SpillRunInfo>& runs, const std::string& path) {
   comparator_.setFirstKeyMayBeNull(sawNullFirstKey_);
   std::vector<std::unique_ptr<SpillReader>> readers;
-  std::vector<RecordSource*> sources;
-  for (const SpillRunInfo& run : runs) {
-    readers.push_back(std::make_unique<SpillReader>(run));
-    sources.push_back(readers.back().get());
-  }
+  std::vector<RecordSource*> sources = openRunReaders(runs, readers);
   const auto start = std::chrono::steady_clock::now();
   Merger merger(std::move(sources), comparator_);
   SpillWriter writer(path, options_.codec, options_.spillBlockBytes);

@@ -81,13 +81,19 @@ void writeSortedRun(const InMemorySorter::Sorted& sorted, const TaskPageTable& p
   }
 }
 
-RunMerge::RunMerge(const std::vector<SpillRunInfo>& runs, const InMemorySorter::Sorted& memory,
-                   const TaskPageTable& pages, const KeyComparator& comparator, bool touchesEveryRecord) {
+std::vector<RecordSource*> openRunReaders(const std::vector<SpillRunInfo>& runs,
+                                          std::vector<std::unique_ptr<SpillReader>>& readers) {
   std::vector<RecordSource*> sources;
   for (const SpillRunInfo& run : runs) {
-    readers_.push_back(std::make_unique<SpillReader>(run));
-    sources.push_back(readers_.back().get());
+    readers.push_back(std::make_unique<SpillReader>(run));
+    sources.push_back(readers.back().get());
   }
+  return sources;
+}
+
+RunMerge::RunMerge(const std::vector<SpillRunInfo>& runs, const InMemorySorter::Sorted& memory,
+                   const TaskPageTable& pages, const KeyComparator& comparator, bool touchesEveryRecord) {
+  std::vector<RecordSource*> sources = openRunReaders(runs, readers_);
   if (memory.lengths[0] + memory.lengths[1] > 0) {
     memorySource_ = std::make_unique<InMemorySource>(memory, pages, touchesEveryRecord || !readers_.empty());
     memorySourceIndex_ = sources.size();

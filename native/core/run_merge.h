@@ -27,6 +27,10 @@ namespace tungsten {
 // in the pages.
 void writeSortedRun(const InMemorySorter::Sorted& sorted, const TaskPageTable& pages, SpillWriter& writer);
 
+// Opens a reader per run into `readers`; returns them as merge sources, in order.
+std::vector<RecordSource*> openRunReaders(const std::vector<SpillRunInfo>& runs,
+                                          std::vector<std::unique_ptr<SpillReader>>& readers);
+
 class RunMerge {
  public:
   // `memory` may have no entries. The comparator and pages must outlive this object.

@@ -286,20 +286,10 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
     return { groups: state.groupsInMemory, dataPages: this.dataPages.length, slotArrayBytes: this.array?.size ?? 0 };
   }
 
-  /** Frees every page and byte and deletes every spill file. Idempotent; safe after errors. */
-  async close(): Promise<void> {
-    if (this.state === 'closed') return;
-    await this.opLock.run(async () => {
-      if (this.state === 'closed') return;
-      this.finalMetrics = addon.aggregatorMetrics(this.handle);
-      this.state = 'closed';
-      addon.aggregatorClose(this.handle);
-      await this.releaseEverything();
-    });
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
+  protected closeNative(): void {
+    this.finalMetrics = addon.aggregatorMetrics(this.handle);
+    this.state = 'closed';
+    addon.aggregatorClose(this.handle);
   }
 
   protected isClosed(): boolean {

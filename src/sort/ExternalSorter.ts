@@ -254,20 +254,10 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
     return { records: state.inMemoryRecords, dataPages: this.dataPages.length, pointerArrayBytes: this.array?.size ?? 0 };
   }
 
-  /** Frees every page and byte and deletes every spill file. Idempotent; safe after errors. */
-  async close(): Promise<void> {
-    if (this.state === 'closed') return;
-    await this.opLock.run(async () => {
-      if (this.state === 'closed') return;
-      this.finalMetrics = addon.sorterMetrics(this.handle);
-      this.state = 'closed';
-      addon.sorterClose(this.handle);
-      await this.releaseEverything();
-    });
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
+  protected closeNative(): void {
+    this.finalMetrics = addon.sorterMetrics(this.handle);
+    this.state = 'closed';
+    addon.sorterClose(this.handle);
   }
 
   protected isClosed(): boolean {

@@ -68,6 +68,8 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
 
   protected abstract readonly handle: Handle;
   protected abstract isClosed(): boolean;
+  /** Keeps the final metrics, marks the operator closed and releases the native operator. */
+  protected abstract closeNative(): void;
   /** True when records are in memory (they need a read buffer should they be spilled while read). */
   protected abstract hasRecordsInMemory(): boolean;
   protected abstract nativeAddDataPage(page: MemoryBlock): void;
@@ -106,6 +108,20 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
     return this.runs.map((r) => r.path);
   }
 
+  /** Frees every page and byte and deletes every spill file. Idempotent; safe after errors. */
+  async close(): Promise<void> {
+    if (this.isClosed()) return;
+    await this.opLock.run(async () => {
+      if (this.isClosed()) return;
+      this.closeNative();
+      await this.releaseEverything();
+    });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   protected run<R>(operation: (handle: Handle) => Promise<R> | R): Promise<R> {
     return this.opLock.run(() => {
       if (this.isClosed()) throw new ClosedError(this.what);
@@ -134,9 +150,7 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
     this.readReservation = 0;
   }
 
-  /** Frees every page and byte and deletes every spill file; the caller has closed the native
-   *  operator first. */
-  protected async releaseEverything(): Promise<void> {
+  private async releaseEverything(): Promise<void> {
     this.freeInMemoryData();
     this.releaseReadReservation();
     const files = this.runs.splice(0).map((r) => r.path);
