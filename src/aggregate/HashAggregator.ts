@@ -125,7 +125,7 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
     this.inputSchema = inputSchema;
     this.decodedInput = decodedSchema(inputSchema);
     const mode = options.mode ?? 'complete';
-    if (!(mode in MODES)) throw new InvalidArgumentError(`mode must be 'partial', 'final' or 'complete', got ${String(mode)}`);
+    if (!Object.hasOwn(MODES, mode)) throw new InvalidArgumentError(`mode must be 'partial', 'final' or 'complete', got ${String(mode)}`);
     this.batchRows = positiveInteger(options.batchRows ?? 65_536, 'batchRows');
     this.initialCapacity = positiveInteger(options.initialCapacity ?? 16_384, 'initialCapacity');
     if (this.initialCapacity < 64 || this.initialCapacity > MAX_SLOTS || (this.initialCapacity & (this.initialCapacity - 1)) !== 0) {
