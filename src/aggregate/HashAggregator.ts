@@ -27,7 +27,7 @@
  * shuffle can sit between the two. Output groups come in key order (ascending, nulls first);
  * aggregates.ts has the functions' types and rules.
  */
-import { Field, type RecordBatch, Schema, type Table } from 'apache-arrow';
+import { Field, type RecordBatch, Schema } from 'apache-arrow';
 import {
   ClosedError,
   InvalidArgumentError,
@@ -211,7 +211,7 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
   /** Adds one batch; it must have the aggregation's input schema. */
   async insert(batch: RecordBatch): Promise<void> {
     this.expectInserting('insert()');
-    this.checkSchema(batch.schema);
+    this.checkSchema(batch.schema, this.inputSchema);
     if (batch.numRows === 0) return;
     const nativeBatch = toNativeBatch(decodeDictionaries(batch, this.decodedInput), this.nativeTypes, this.inputColumns);
     let row = 0;
@@ -246,21 +246,20 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
   /** Spark's spill(size, trigger), honoured for any trigger: writes the groups in memory (or,
    *  while results are read, the unread ones) as a run sorted by key; returns the bytes freed. */
   async spill(_size: number, trigger: MemoryConsumer): Promise<number> {
-    if (this.state === 'closed') return 0;
-    return this.opLock.run(async () => {
-      if (this.state === 'closed') return 0;
-      const state = addon.aggregatorState(this.handle);
-      // An empty map gives up its slot array and pages to another consumer, never to itself:
-      // it would ask for them again at once.
-      const holds = trigger !== this && (this.array !== undefined || this.dataPages.length > 0);
-      if (state.outputStarted ? !state.outputReadsMemory : state.groupsInMemory === 0 && !holds) return 0;
-      const run = await addon.aggregatorSpill(this.handle, this.localDirs.newTempPath());
-      if (run !== null) this.runs.push(run);
-      this.spillsOfThis++;
-      const freed = this.freeInMemoryData();
-      this.memoryBytesSpilled += freed;
-      return freed;
-    });
+    return this.spillWith(
+      () => {
+        const state = addon.aggregatorState(this.handle);
+        if (state.outputStarted) return state.outputReadsMemory;
+        // An empty map gives up its slot array and pages to another consumer, never to itself:
+        // it would ask for them again at once.
+        const holds = trigger !== this && (this.array !== undefined || this.dataPages.length > 0);
+        return state.groupsInMemory > 0 || holds;
+      },
+      (path) => {
+        this.spillsOfThis++;
+        return addon.aggregatorSpill(this.handle, path);
+      },
+    );
   }
 
   get metrics(): AggregationMetrics {
@@ -331,19 +330,6 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
   private expectInserting(what: string): void {
     if (this.state === 'closed') throw new ClosedError('the aggregation');
     if (this.state !== 'inserting') throw new InvalidArgumentError(`${what} cannot be called once the results have been requested`);
-  }
-
-  private checkSchema(schema: Schema): void {
-    const fields = this.inputSchema.fields;
-    const ok =
-      schema.fields.length === fields.length &&
-      schema.fields.every((f, i) => f.name === fields[i]!.name && String(f.type) === String(fields[i]!.type));
-    if (!ok) {
-      const describe = (s: Schema): string => s.fields.map((f) => `${f.name}: ${String(f.type)}`).join(', ');
-      throw new SchemaMismatchError(
-        `the batch's schema (${describe(schema)}) is not the aggregation's (${describe(this.inputSchema)})`,
-      );
-    }
   }
 
   private async adoptNewArray(slots: number): Promise<void> {

@@ -7,7 +7,6 @@
  * bytes released. spill() must not acquire memory; the TaskMemoryManager refuses if it tries
  * (SpillAcquiredMemoryError), since that would deadlock the task.
  */
-import { OutOfMemoryError } from '../errors.js';
 import type { MemoryBlock } from './MemoryBlock.js';
 import { MemoryMode } from './MemoryMode.js';
 import type { TaskMemoryManager } from './TaskMemoryManager.js';

@@ -29,8 +29,8 @@
  * Every native operation runs on a libuv worker thread, one at a time per sorter (opLock); the
  * lock is never held while memory is acquired, because acquiring may spill this very sorter.
  */
-import type { RecordBatch, Schema, Table, TypeMap } from 'apache-arrow';
-import { ClosedError, ColumnNotFoundError, InvalidArgumentError, SchemaMismatchError } from '../errors.js';
+import type { RecordBatch, Schema, TypeMap } from 'apache-arrow';
+import { ClosedError, ColumnNotFoundError, InvalidArgumentError } from '../errors.js';
 import type { MemoryBlock } from '../memory/MemoryBlock.js';
 import type { MemoryConsumer } from '../memory/MemoryConsumer.js';
 import { MAXIMUM_PAGE_SIZE_BYTES, type TaskMemoryManager } from '../memory/TaskMemoryManager.js';
@@ -72,7 +72,7 @@ export interface SorterMetrics {
   readonly peakExecutionMemory: number;
 }
 
-type State = 'inserting' | 'reading' | 'rereading' | 'done' | 'closed';
+type State = 'inserting' | 'reading' | 'rereading' | 'closed';
 
 export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperator<SorterHandle> {
   protected readonly handle: SorterHandle;
@@ -144,7 +144,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
   /** Adds one batch; it must have the sorter's schema. */
   async insert(batch: RecordBatch<T>): Promise<void> {
     this.expectState('inserting', 'insert()');
-    this.checkSchema(batch.schema);
+    this.checkSchema(batch.schema, this.inputSchema);
     if (batch.numRows === 0) return;
     const nativeBatch = toNativeBatch(decodeDictionaries(batch, this.schema), this.types);
     let row = 0;
@@ -220,17 +220,14 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
    *  read, the unread ones; returns the bytes of memory freed. Honours any trigger. While rows
    *  are re-read in insertion order nothing is spilled: that reading must not consume them. */
   async spill(_size: number, _trigger: MemoryConsumer): Promise<number> {
-    if (this.state === 'closed' || this.state === 'done' || this.state === 'rereading') return 0;
-    return this.opLock.run(async () => {
-      if (this.state === 'closed') return 0;
-      const state = addon.sorterState(this.handle);
-      if (state.outputStarted ? !state.outputReadsMemory : state.inMemoryRecords === 0) return 0;
-      const run = await addon.sorterSpill(this.handle, this.localDirs.newTempPath());
-      if (run !== null) this.runs.push(run);
-      const freed = this.freeInMemoryData();
-      this.memoryBytesSpilled += freed;
-      return freed;
-    });
+    if (this.state === 'rereading') return 0;
+    return this.spillWith(
+      () => {
+        const state = addon.sorterState(this.handle);
+        return state.outputStarted ? state.outputReadsMemory : state.inMemoryRecords > 0;
+      },
+      (path) => addon.sorterSpill(this.handle, path),
+    );
   }
 
   get metrics(): SorterMetrics {
@@ -283,19 +280,6 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
         this.state === 'rereading'
           ? `${what} cannot be called while rows are being read in insertion order; finish that first`
           : `${what} cannot be called once the sorted output has been requested`,
-      );
-    }
-  }
-
-  private checkSchema(schema: Schema): void {
-    const fields = this.inputSchema.fields;
-    const ok =
-      schema.fields.length === fields.length &&
-      schema.fields.every((f, i) => f.name === fields[i]!.name && String(f.type) === String(fields[i]!.type));
-    if (!ok) {
-      const describe = (s: Schema): string => s.fields.map((f) => `${f.name}: ${String(f.type)}`).join(', ');
-      throw new SchemaMismatchError(
-        `the batch's schema (${describe(schema)}) is not the sorter's (${describe(this.inputSchema)})`,
       );
     }
   }

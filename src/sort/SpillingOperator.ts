@@ -11,8 +11,8 @@
  * under opLock); the lock is never held while memory is acquired, because acquiring may spill
  * this very operator.
  */
-import type { RecordBatch, Table } from 'apache-arrow';
-import { ClosedError, InvalidArgumentError, RecordTooLargeError } from '../errors.js';
+import type { RecordBatch, Schema, Table } from 'apache-arrow';
+import { ClosedError, InvalidArgumentError, RecordTooLargeError, SchemaMismatchError } from '../errors.js';
 import type { MemoryBlock } from '../memory/MemoryBlock.js';
 import { MemoryConsumer } from '../memory/MemoryConsumer.js';
 import { MemoryMode } from '../memory/MemoryMode.js';
@@ -127,6 +127,35 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
       if (this.isClosed()) throw new ClosedError(this.what);
       return operation(this.handle);
     });
+  }
+
+  /**
+   * What spill() does in both operators, under the operation lock: unless the operator is closed
+   * or `worthIt()` says there is nothing to gain, writes a run with `nativeSpill` (which lets go
+   * of every page and the array), keeps the run, and frees the memory; returns the bytes freed.
+   */
+  protected spillWith(worthIt: () => boolean, nativeSpill: (path: string) => Promise<SpillRun | null>): Promise<number> {
+    if (this.isClosed()) return Promise.resolve(0);
+    return this.opLock.run(async () => {
+      if (this.isClosed() || !worthIt()) return 0;
+      const run = await nativeSpill(this.localDirs.newTempPath());
+      if (run !== null) this.runs.push(run);
+      const freed = this.freeInMemoryData();
+      this.memoryBytesSpilled += freed;
+      return freed;
+    });
+  }
+
+  /** Throws SchemaMismatchError unless `schema` has `expected`'s fields, by name and type. */
+  protected checkSchema(schema: Schema, expected: Schema): void {
+    const fields = expected.fields;
+    const ok =
+      schema.fields.length === fields.length &&
+      schema.fields.every((f, i) => f.name === fields[i]!.name && String(f.type) === String(fields[i]!.type));
+    if (!ok) {
+      const describe = (s: Schema): string => s.fields.map((f) => `${f.name}: ${String(f.type)}`).join(', ');
+      throw new SchemaMismatchError(`the batch's schema (${describe(schema)}) is not ${this.what}'s (${describe(expected)})`);
+    }
   }
 
   /** Frees the pages and the array (native code no longer references them); returns the bytes. */
