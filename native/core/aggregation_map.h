@@ -50,6 +50,7 @@ class AggregationMap {
   std::shared_ptr<MemoryBlock> releaseArray();
 
   bool hasArray() const { return array_ != nullptr; }
+  const MemoryBlock* array() const { return array_.get(); }
   uint64_t capacity() const { return capacity_; }
   uint64_t numKeys() const { return numKeys_; }
   // No new key may be added until the array grows (Spark's growth threshold).

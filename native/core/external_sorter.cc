@@ -21,21 +21,17 @@ ExternalSorter::ExternalSorter(SorterOptions options, std::shared_ptr<TaskPageTa
       layout_(options_.columns),
       comparator_(layout_, options_.keys),
       pages_(std::move(pages)),
-      inMemory_(comparator_, *pages_) {}
+      inMemory_(comparator_, *pages_),
+      dataPages_(*pages_, "sorter") {}
 
 ExternalSorter::~ExternalSorter() = default;
 
-void ExternalSorter::verifyPagesLive() const { TaskPageTable::checkStillLive(dataPages_, "sorter"); }
+void ExternalSorter::verifyPagesLive() const { dataPages_.checkLive({inMemory_.array()}); }
 
-void ExternalSorter::addDataPage(std::shared_ptr<MemoryBlock> page) {
-  pages_->checkOwnPage(*page);
-  currentPage_ = page.get();
-  pageCursor_ = page->data;
-  pageEnd_ = page->data + page->size;
-  dataPages_.push_back(std::move(page));
-}
+void ExternalSorter::addDataPage(std::shared_ptr<MemoryBlock> page) { dataPages_.add(std::move(page)); }
 
 void ExternalSorter::replacePointerArray(std::shared_ptr<MemoryBlock> array) {
+  pages_->checkOwnPage(*array);
   inMemory_.replaceArray(std::move(array));
 }
 
@@ -57,30 +53,26 @@ ExternalSorter::InsertResult ExternalSorter::insert(const BatchView& batch, uint
     uint64_t count = 0;
     uint64_t blockedBy = 0;
     if (!layout_.hasVarColumns()) {
-      const uint64_t fit = pageCursor_ == nullptr ? 0 : static_cast<uint64_t>(pageEnd_ - pageCursor_) / fixedRecordBytes;
-      count = std::min(limit, fit);
-      for (uint64_t i = 0; i < count; ++i) records[i] = pageCursor_ + i * fixedRecordBytes;
-      pageCursor_ += count * fixedRecordBytes;
+      count = std::min(limit, dataPages_.room() / fixedRecordBytes);
+      uint8_t* first = dataPages_.take(count * fixedRecordBytes);
+      for (uint64_t i = 0; i < count; ++i) records[i] = first + i * fixedRecordBytes;
       if (count == 0) blockedBy = fixedRecordBytes;
     } else {
       while (count < limit) {
         const uint64_t bytes = kRecordLengthBytes + layout_.payloadBytes(batch, row + count);
-        if (pageCursor_ == nullptr || bytes > static_cast<uint64_t>(pageEnd_ - pageCursor_)) {
+        if (bytes > dataPages_.room()) {
           blockedBy = bytes;
           break;
         }
-        records[count++] = pageCursor_;
-        pageCursor_ += bytes;
+        records[count++] = dataPages_.take(bytes);
       }
     }
     if (count == 0) return {row, blockedBy, false};
 
     layout_.writeRows(batch, row, count, records);
-    const uint32_t pageNumber = static_cast<uint32_t>(currentPage_->pageNumber);
-    const uint8_t* base = currentPage_->data;
     const bool mayBeNull = hasKeys && keyColumn.validity != nullptr;
     for (uint64_t i = 0; i < count; ++i) {
-      const uint64_t address = encodePageNumberAndOffset(pageNumber, static_cast<uint64_t>(records[i] - base));
+      const uint64_t address = dataPages_.addressOf(records[i]);
       const bool isNull = mayBeNull && keyColumn.isNull(row + i);
       sawNullFirstKey_ |= isNull;
       inMemory_.insert(isNull || !hasKeys ? 0 : comparator_.prefix(keyColumn, row + i), address, isNull);
@@ -94,9 +86,6 @@ ExternalSorter::InsertResult ExternalSorter::insert(const BatchView& batch, uint
 void ExternalSorter::dropMemory() {
   inMemory_.releaseArray();
   dataPages_.clear();
-  currentPage_ = nullptr;
-  pageCursor_ = nullptr;
-  pageEnd_ = nullptr;
 }
 
 SpillRunInfo ExternalSorter::spill(const std::string& path) {

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "arrow_output.h"
+#include "data_pages.h"
 #include "in_memory_sorter.h"
 #include "merger.h"
 #include "row_format.h"
@@ -74,7 +75,7 @@ class ExternalSorter {
   void pointerArrayGrown() { inMemory_.arrayGrown(); }
   uint64_t pointerArrayCapacityBytes() const { return inMemory_.arrayBytes(); }
   uint64_t numInMemoryRecords() const { return inMemory_.numRecords(); }
-  uint64_t numDataPages() const { return dataPages_.size(); }
+  uint64_t numDataPages() const { return dataPages_.count(); }
 
   struct InsertResult {
     uint64_t nextRow;          // rows before this one are inserted
@@ -115,10 +116,7 @@ class ExternalSorter {
   KeyComparator comparator_;
   std::shared_ptr<TaskPageTable> pages_;
   InMemorySorter inMemory_;
-  std::vector<std::shared_ptr<MemoryBlock>> dataPages_;
-  MemoryBlock* currentPage_ = nullptr;
-  uint8_t* pageCursor_ = nullptr;
-  uint8_t* pageEnd_ = nullptr;
+  DataPages dataPages_;
 
   // Output state.
   std::unique_ptr<RunMerge> output_;

@@ -76,7 +76,8 @@ HashAggregator::HashAggregator(AggregatorOptions options, std::shared_ptr<TaskPa
       pages_(std::move(pages)),
       map_(*pages_),
       inMemory_(comparator_, *pages_),
-      chunk_(std::make_unique<Chunk>()) {
+      chunk_(std::make_unique<Chunk>()),
+      dataPages_(*pages_, "aggregation", AggregationMap::kPageHeaderBytes) {
   fixedKeyBytes_ = keyLayout_.fixedPayloadBytes();
   if (keyLayout_.hasVarColumns()) lastVarKeySlot_ = keyLayout_.slotOffset(keyLayout_.varColumns().back());
   for (uint32_t c = 0; c < keyLayout_.numColumns(); ++c) {
@@ -117,19 +118,7 @@ AggregatorMetrics HashAggregator::metrics() const {
   return m;
 }
 
-void HashAggregator::verifyPagesLive() const { TaskPageTable::checkStillLive(dataPages_, "aggregation"); }
-
-void HashAggregator::addDataPage(std::shared_ptr<MemoryBlock> page) {
-  pages_->checkOwnPage(*page);
-  if (page->size <= AggregationMap::kPageHeaderBytes) {
-    throw Error(ErrorCode::kInvalidArgument, "a page of the aggregation must be larger than its 8-byte header");
-  }
-  storeUnaligned<uint64_t>(page->data, 0);  // the header: entries in the page
-  currentPage_ = page.get();
-  pageCursor_ = page->data + AggregationMap::kPageHeaderBytes;
-  pageEnd_ = page->data + page->size;
-  dataPages_.push_back(std::move(page));
-}
+void HashAggregator::verifyPagesLive() const { dataPages_.checkLive({map_.array(), inMemory_.array()}); }
 
 uint32_t HashAggregator::keyBytes(const uint8_t* entry) const {
   if (lastVarKeySlot_ < 0) return fixedKeyBytes_;
@@ -154,14 +143,14 @@ void HashAggregator::normalizeFloatKeys(uint8_t* keyPayload) const {
   }
 }
 
-uint8_t* HashAggregator::addEntry(uint8_t* entry, uint32_t keyPayloadBytes, uint64_t slot, uint32_t hash) {
+uint8_t* HashAggregator::addEntry(uint32_t keyPayloadBytes, uint64_t slot, uint32_t hash) {
+  uint8_t* entry = dataPages_.take(kRecordLengthBytes + keyPayloadBytes + ops_.fixedBytes());
   storeUnaligned<uint32_t>(entry, keyPayloadBytes + ops_.fixedBytes());
   uint8_t* buffer = entry + kRecordLengthBytes + keyPayloadBytes;
   ops_.initialize(buffer);
-  const uint64_t offset = static_cast<uint64_t>(entry - currentPage_->data);
-  map_.insertAt(slot, encodePageNumberAndOffset(static_cast<uint32_t>(currentPage_->pageNumber), offset), hash);
-  pageCursor_ = buffer + ops_.fixedBytes();
-  storeUnaligned<uint64_t>(currentPage_->data, loadUnaligned<uint64_t>(currentPage_->data) + 1);
+  map_.insertAt(slot, dataPages_.addressOf(entry), hash);
+  uint8_t* header = dataPages_.current().data;  // the page's entry count (Spark's record count)
+  storeUnaligned<uint64_t>(header, loadUnaligned<uint64_t>(header) + 1);
   return buffer;
 }
 
@@ -202,14 +191,14 @@ uint64_t HashAggregator::findIntKeys(const BatchView& batch, uint64_t row, uint6
         chunk.needArray = true;
         return i;
       }
-      if (pageCursor_ == nullptr || static_cast<uint64_t>(pageEnd_ - pageCursor_) < entryBytes) {
+      if (dataPages_.room() < entryBytes) {
         chunk.needPageBytes = entryBytes + AggregationMap::kPageHeaderBytes;
         return i;
       }
-      uint8_t* entry = pageCursor_;
+      uint8_t* entry = dataPages_.cursor();
       entry[kRecordLengthBytes] = nullByte;
       storeUnaligned<T>(entry + kRecordLengthBytes + 1, value);
-      chunk.buffers[i] = addEntry(entry, keyPayloadBytes, slot, chunk.hashes[i]);
+      chunk.buffers[i] = addEntry(keyPayloadBytes, slot, chunk.hashes[i]);
     }
     chunk.slots[i] = slot;
   }
@@ -221,7 +210,8 @@ uint64_t HashAggregator::findIntKeys(const BatchView& batch, uint64_t row, uint6
 // cursor, the others are left behind to be overwritten.
 uint64_t HashAggregator::findRowKeys(const BatchView& batch, uint64_t row, uint64_t count, Chunk& chunk) {
   uint64_t fit = 0;
-  uint8_t* at = pageCursor_;
+  uint8_t* at = dataPages_.cursor();
+  uint64_t room = dataPages_.room();
   uint64_t entryBytes = 0;
   while (fit < count) {
     const uint64_t keyPayloadBytes =
@@ -231,9 +221,10 @@ uint64_t HashAggregator::findRowKeys(const BatchView& batch, uint64_t row, uint6
       throw Error(ErrorCode::kRecordTooLarge, "a group's key and buffers need " + std::to_string(entryBytes) +
                                                   " bytes; a group may hold at most 4 GiB - 1 bytes");
     }
-    if (at == nullptr || static_cast<uint64_t>(pageEnd_ - at) < entryBytes) break;
+    if (room < entryBytes) break;
     chunk.candidates[fit++] = at;
     at += entryBytes;
+    room -= entryBytes;
   }
   if (fit == 0) {
     chunk.needPageBytes = entryBytes + AggregationMap::kPageHeaderBytes;
@@ -263,8 +254,9 @@ uint64_t HashAggregator::findRowKeys(const BatchView& batch, uint64_t row, uint6
       }
       // The cursor never passes a candidate not yet looked up: it moves by whole entries, each
       // no larger than the candidate it came from.
-      if (candidate != pageCursor_) std::memmove(pageCursor_, candidate, kRecordLengthBytes + keyPayloadBytes);
-      chunk.buffers[i] = addEntry(pageCursor_, keyPayloadBytes, slot, chunk.hashes[i]);
+      uint8_t* entry = dataPages_.cursor();
+      if (candidate != entry) std::memmove(entry, candidate, kRecordLengthBytes + keyPayloadBytes);
+      chunk.buffers[i] = addEntry(keyPayloadBytes, slot, chunk.hashes[i]);
     }
     chunk.slots[i] = slot;
   }
@@ -305,17 +297,16 @@ bool HashAggregator::applyVarRow(const BatchView& batch, uint64_t row, Chunk& ch
     throw Error(ErrorCode::kRecordTooLarge,
                 "a group's buffers need " + std::to_string(bytes) + " bytes; a group may hold at most 4 GiB - 1 bytes");
   }
-  if (pageCursor_ == nullptr || static_cast<uint64_t>(pageEnd_ - pageCursor_) < bytes) {
+  if (dataPages_.room() < bytes) {
     chunk.needPageBytes = bytes + AggregationMap::kPageHeaderBytes;
     return false;
   }
-  uint8_t* moved = pageCursor_;
+  uint8_t* moved = dataPages_.cursor();
   std::memcpy(moved + kRecordLengthBytes, entry + kRecordLengthBytes, keyPayloadBytes);
   const uint64_t bufferBytes = ops_.writeWith(moved + kRecordLengthBytes + keyPayloadBytes, payload, values);
   storeUnaligned<uint32_t>(moved, static_cast<uint32_t>(keyPayloadBytes + bufferBytes));
-  slot.address = encodePageNumberAndOffset(static_cast<uint32_t>(currentPage_->pageNumber),
-                                           static_cast<uint64_t>(moved - currentPage_->data));
-  pageCursor_ = moved + bytes;
+  slot.address = dataPages_.addressOf(moved);
+  dataPages_.take(bytes);
   chunk.buffers[0] = moved + kRecordLengthBytes + keyPayloadBytes;
   return true;
 }
@@ -387,9 +378,6 @@ void HashAggregator::dropMemory() {
   inMemory_.releaseArray();
   map_.releaseArray();
   dataPages_.clear();
-  currentPage_ = nullptr;
-  pageCursor_ = nullptr;
-  pageEnd_ = nullptr;
 }
 
 SpillRunInfo HashAggregator::spill(const std::string& path) {
@@ -440,6 +428,7 @@ uint32_t HashAggregator::hashOfEntry(const uint8_t* entry) const {
 }
 
 void HashAggregator::adoptSlotArray(std::shared_ptr<MemoryBlock> array) {
+  pages_->checkOwnPage(*array);
   map_.adoptArray(std::move(array));
   if (!sortedPending_) return;
   // After a failed spill: the groups sit sorted in the old array; hash them into the new one

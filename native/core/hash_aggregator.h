@@ -49,6 +49,7 @@
 #include "aggregate_functions.h"
 #include "aggregation_map.h"
 #include "arrow_output.h"
+#include "data_pages.h"
 #include "in_memory_sorter.h"
 #include "row_format.h"
 #include "run_merge.h"
@@ -87,12 +88,12 @@ class HashAggregator {
   ~HashAggregator();
 
   // Memory from TypeScript.
-  void addDataPage(std::shared_ptr<MemoryBlock> page);
+  void addDataPage(std::shared_ptr<MemoryBlock> page) { dataPages_.add(std::move(page)); }
   // Adopts a slot array (the first, or a larger one); TypeScript frees the previous one.
   void adoptSlotArray(std::shared_ptr<MemoryBlock> array);
   uint64_t slotArrayCapacity() const { return map_.capacity(); }
   uint64_t numGroupsInMemory() const { return map_.numKeys() + inMemory_.numRecords(); }
-  uint64_t numDataPages() const { return dataPages_.size(); }
+  uint64_t numDataPages() const { return dataPages_.count(); }
   AggregatorMetrics metrics() const;
 
   struct InsertResult {
@@ -119,8 +120,9 @@ class HashAggregator {
   uint64_t findIntKeys(const BatchView& batch, uint64_t row, uint64_t count, Chunk& chunk);
   uint64_t findRowKeys(const BatchView& batch, uint64_t row, uint64_t count, Chunk& chunk);
   uint64_t findKeys(const BatchView& batch, uint64_t row, uint64_t count, Chunk& chunk);
-  // Adds an entry whose key payload (K bytes) is at `entry` + 4 already; the cursor moves past it.
-  uint8_t* addEntry(uint8_t* entry, uint32_t keyPayloadBytes, uint64_t slot, uint32_t hash);
+  // Adds the entry whose key payload (K bytes) is already written 4 bytes after the page
+  // cursor; the cursor moves past it. Returns its buffer payload.
+  uint8_t* addEntry(uint32_t keyPayloadBytes, uint64_t slot, uint32_t hash);
   bool applyVarRow(const BatchView& batch, uint64_t row, Chunk& chunk);
   void normalizeFloatKeys(uint8_t* keyPayload) const;
   InMemorySorter::Sorted sortInMemory();
@@ -142,10 +144,7 @@ class HashAggregator {
   AggregationMap map_;
   InMemorySorter inMemory_;
   std::unique_ptr<Chunk> chunk_;  // per-chunk scratch (28 KiB), off the worker thread's stack
-  std::vector<std::shared_ptr<MemoryBlock>> dataPages_;
-  MemoryBlock* currentPage_ = nullptr;
-  uint8_t* pageCursor_ = nullptr;
-  uint8_t* pageEnd_ = nullptr;
+  DataPages dataPages_;
   // The key payload's length is fixed unless a key is var-width; then lastVarKeySlot_ is the
   // slot of the last var key, whose value ends the key payload.
   uint32_t fixedKeyBytes_;

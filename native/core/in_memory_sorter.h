@@ -48,6 +48,7 @@ class InMemorySorter {
   std::shared_ptr<MemoryBlock> releaseArray();
 
   bool hasArray() const { return array_ != nullptr; }
+  const MemoryBlock* array() const { return array_.get(); }
   uint64_t usableCapacity() const { return usable_; }
   uint64_t numRecords() const { return nonNull_ + nulls_; }
   bool hasSpaceForAnotherRecord() const { return numRecords() < usable_; }

@@ -15,16 +15,6 @@ void TaskPageTable::checkOwnPage(const MemoryBlock& block) const {
   }
 }
 
-void TaskPageTable::checkStillLive(const std::vector<std::shared_ptr<MemoryBlock>>& pages, const char* owner) {
-  for (const auto& page : pages) {
-    if (page->pageNumber < 0) {
-      throw Error(ErrorCode::kInvalidPageState, std::string("a page of the ") + owner +
-                                                    " was freed while it still used it; close the " + owner +
-                                                    " before the task's memory is cleaned up");
-    }
-  }
-}
-
 TaskPageTable::~TaskPageTable() {
   // A destructor must not throw (std::terminate); the pages' own destructors return their
   // bytes if freeing through the table fails on a damaged state.

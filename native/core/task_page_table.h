@@ -25,7 +25,6 @@
 #include <array>
 #include <cstdint>
 #include <memory>
-#include <vector>
 
 #include "memory_block.h"
 #include "page_address.h"
@@ -71,9 +70,6 @@ class TaskPageTable {
   // Throws kInvalidPageState unless `block` is a live page of this table (what an operator
   // checks before it writes into a page TypeScript handed over).
   void checkOwnPage(const MemoryBlock& block) const;
-  // Throws kInvalidPageState when a page an operator still references was freed: the task's
-  // memory was cleaned up under it. `owner` names the operator in the message.
-  static void checkStillLive(const std::vector<std::shared_ptr<MemoryBlock>>& pages, const char* owner);
 
  private:
   int lowestFreePageNumber() const;

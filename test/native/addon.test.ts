@@ -1,5 +1,11 @@
 import { describe, expect, test } from 'vitest';
-import { InvalidArgumentError, InvalidHandleError, NATIVE_ERROR_CODES, errorFromCode } from '../../src/errors.js';
+import {
+  InvalidArgumentError,
+  InvalidHandleError,
+  InvalidPageStateError,
+  NATIVE_ERROR_CODES,
+  errorFromCode,
+} from '../../src/errors.js';
 import { addon, type BlockHandle, type PageTableHandle } from '../../src/native/addon.js';
 
 describe('native addon contract', () => {
@@ -68,6 +74,40 @@ describe('native addon contract', () => {
 });
 
 describe('native sorter contract', () => {
+  test('an array that is not a granted page of the task is refused, and freed memory is never written', async () => {
+    const table = addon.pageTableCreate();
+    const other = addon.pageTableCreate();
+    const columns = [{ physical: 0, width: 8, decimalFitsInt64: false }] as never;
+    const sorter = addon.sorterCreate(table, { columns, keys: [], codec: 0, spillBlockBytes: 4096 });
+    const aggregator = addon.aggregatorCreate(table, {
+      inputTypes: columns,
+      numKeys: 1,
+      mode: 2,
+      aggregates: [{ function: 0, inputColumn: 0, name: 'count(*)' }],
+      codec: 0,
+      spillBlockBytes: 4096,
+    });
+    const foreign = addon.pageTableAllocatePage(other, 1024)!;
+    const direct = addon.allocatorAllocate(1024)!;
+    for (const block of [foreign, direct]) {
+      expect(() => addon.sorterReplacePointerArray(sorter, block)).toThrow(InvalidPageStateError);
+      expect(() => addon.aggregatorAdoptSlotArray(aggregator, block)).toThrow(InvalidPageStateError);
+    }
+    // A slot array freed under the aggregation (the task cleaned up too early) stops the next
+    // insert instead of letting it write into freed memory.
+    const array = addon.pageTableAllocatePage(table, 1024)!;
+    addon.aggregatorAdoptSlotArray(aggregator, array);
+    addon.pageTableFreePage(table, array);
+    const column = { validity: null, validityOffset: 0, values: new BigInt64Array([1n]), valuesBitOffset: 0, offsets: null };
+    const batch = { numRows: 1, columns: [column] };
+    await expect(addon.aggregatorInsert(aggregator, batch, 0)).rejects.toThrow(InvalidPageStateError);
+    addon.aggregatorClose(aggregator);
+    addon.sorterClose(sorter);
+    addon.allocatorFree(direct);
+    addon.pageTableClose(other);
+    addon.pageTableClose(table);
+  });
+
   test('malformed options and batches raise INVALID_ARGUMENT, not a crash', () => {
     const table = addon.pageTableCreate();
     const columns = [{ physical: 0, width: 8, decimalFitsInt64: false }] as never;
