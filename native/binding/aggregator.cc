@@ -23,9 +23,6 @@ Napi::Value insertResultToJs(Napi::Env env, const HashAggregator::InsertResult& 
 
 namespace {
 
-// What a batch of the aggregator's input holds, kept beside the handle's operator.
-std::vector<ColumnType>& inputTypesOf(AggregatorHandle& handle) { return handle.inputTypes; }
-
 bool sameType(const ColumnType& a, const ColumnType& b) {
   return a.physical == b.physical && a.width == b.width;
 }
@@ -93,7 +90,7 @@ Napi::Value aggregatorCreate(const Napi::CallbackInfo& info) {
     throw Error(ErrorCode::kInvalidArgument, "spillBlockBytes must be at least 1024");
   }
   auto* handle = new AggregatorHandle{std::make_unique<HashAggregator>(std::move(aggregatorOptions), table.table)};
-  handle->inputTypes = std::move(inputTypes);
+  handle->inputColumnTypes = std::move(inputTypes);
   return wrapHandle(info.Env(), handle);
 }
 
@@ -107,10 +104,6 @@ Napi::Value aggregatorAddDataPage(const Napi::CallbackInfo& info) {
 Napi::Value aggregatorAdoptSlotArray(const Napi::CallbackInfo& info) {
   aggregatorHandle(info).op->adoptSlotArray(blockOf(info, 1));
   return info.Env().Undefined();
-}
-
-Napi::Value aggregatorInsert(const Napi::CallbackInfo& info) {
-  return operatorInsert<AggregatorHandle>(info, inputTypesOf(aggregatorHandle(info)));
 }
 
 Napi::Value aggregatorState(const Napi::CallbackInfo& info) {
@@ -143,7 +136,7 @@ void registerAggregatorExports(Napi::Env env, Napi::Object exports) {
   addExport(env, exports, "aggregatorCreate", guarded<aggregatorCreate>);
   addExport(env, exports, "aggregatorAddDataPage", guarded<aggregatorAddDataPage>);
   addExport(env, exports, "aggregatorAdoptSlotArray", guarded<aggregatorAdoptSlotArray>);
-  addExport(env, exports, "aggregatorInsert", guarded<aggregatorInsert>);
+  addExport(env, exports, "aggregatorInsert", guarded<operatorInsert<AggregatorHandle>>);
   addExport(env, exports, "aggregatorSpill", guarded<operatorSpill<AggregatorHandle>>);
   addExport(env, exports, "aggregatorBeginOutput", guarded<operatorBeginOutput<AggregatorHandle>>);
   addExport(env, exports, "aggregatorNextBatch", guarded<operatorNextBatch<AggregatorHandle>>);

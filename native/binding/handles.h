@@ -38,6 +38,8 @@ struct SorterHandle {
   std::unique_ptr<ExternalSorter> op;
   // True while a worker thread uses the sorter; every other call is refused meanwhile.
   bool busy = false;
+  // The column types of an input batch.
+  const std::vector<ColumnType>& inputTypes() const { return op->layout().columns(); }
 };
 
 struct AggregatorHandle {
@@ -48,7 +50,8 @@ struct AggregatorHandle {
   bool busy = false;
   // The input batch's column types: keys, then what the aggregates read (or, final mode, the
   // partial aggregation's buffers).
-  std::vector<ColumnType> inputTypes;
+  std::vector<ColumnType> inputColumnTypes;
+  const std::vector<ColumnType>& inputTypes() const { return inputColumnTypes; }
 };
 
 template <typename Handle>

@@ -94,9 +94,9 @@ class InsertWorker : public OperatorWorker<Handle> {
 };
 
 template <typename Handle>
-Napi::Value operatorInsert(const Napi::CallbackInfo& info, const std::vector<ColumnType>& types) {
+Napi::Value operatorInsert(const Napi::CallbackInfo& info) {
   Handle& handle = operatorHandle<Handle>(info, 0);
-  BorrowedBatch batch = borrowBatch(info[1], types, Handle::kArgument);
+  BorrowedBatch batch = borrowBatch(info[1], handle.inputTypes(), Handle::kArgument);
   const uint64_t startRow = byteCount(info, 2, "startRow");
   if (startRow > batch.view.numRows) throw Error(ErrorCode::kInvalidArgument, "startRow is past the batch");
   return (new InsertWorker<Handle>(info, handle, std::move(batch), startRow))->Queue();

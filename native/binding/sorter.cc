@@ -75,10 +75,6 @@ Napi::Value sorterPointerArrayGrown(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value sorterInsert(const Napi::CallbackInfo& info) {
-  return operatorInsert<SorterHandle>(info, sorterHandle(info, 0).op->layout().columns());
-}
-
 Napi::Value sorterEndOutput(const Napi::CallbackInfo& info) {
   sorterHandle(info, 0).op->endOutput();
   return info.Env().Undefined();
@@ -118,7 +114,7 @@ void registerSorterExports(Napi::Env env, Napi::Object exports) {
   addExport(env, exports, "sorterAddDataPage", guarded<sorterAddDataPage>);
   addExport(env, exports, "sorterReplacePointerArray", guarded<sorterReplacePointerArray>);
   addExport(env, exports, "sorterPointerArrayGrown", guarded<sorterPointerArrayGrown>);
-  addExport(env, exports, "sorterInsert", guarded<sorterInsert>);
+  addExport(env, exports, "sorterInsert", guarded<operatorInsert<SorterHandle>>);
   addExport(env, exports, "sorterSpill", guarded<operatorSpill<SorterHandle>>);
   addExport(env, exports, "sorterBeginOutput", guarded<operatorBeginOutput<SorterHandle>>);
   addExport(env, exports, "sorterNextBatch", guarded<operatorNextBatch<SorterHandle>>);

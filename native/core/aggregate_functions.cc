@@ -194,14 +194,11 @@ void minMaxOther(const Target& t, const ColumnView& input, uint64_t firstRow, bo
   }
 }
 
-// A var-width input value, or nullptr for null. An empty value gets a pointer of its own: a
-// column whose values are all empty may have no values buffer at all (a null pointer).
+// A var-width input value, or nullptr for null.
 BufferOps::VarValue varInput(const ColumnView& input, uint64_t row) {
-  static const uint8_t kEmpty[1] = {0};
   if (input.isNull(row)) return {nullptr, 0};
   const uint64_t start = varOffset(input, row);
-  const uint32_t length = static_cast<uint32_t>(varOffset(input, row + 1) - start);
-  return {length == 0 ? kEmpty : input.values + start, length};
+  return {input.values + start, static_cast<uint32_t>(varOffset(input, row + 1) - start)};
 }
 
 int compareBytes(const uint8_t* a, uint32_t aLength, const uint8_t* b, uint32_t bLength) {

@@ -37,7 +37,9 @@ struct ColumnView {
   const uint8_t* validity = nullptr;
   uint64_t validityBitOffset = 0;
   // Fixed-width values start at row 0 (Arrow JS slices these buffers); booleans are bits and
-  // start at bit valuesBitOffset.
+  // start at bit valuesBitOffset. Never null, even when empty: an empty value of a var-width
+  // column points here too, and a null pointer is what marks a null value where values are
+  // passed around (aggregate_functions.h).
   const uint8_t* values = nullptr;
   uint64_t valuesBitOffset = 0;
   // Variable-width: offsets[0..numRows] (width bytes each) into `values`.

@@ -263,18 +263,31 @@ uint64_t HashAggregator::findRowKeys(const BatchView& batch, uint64_t row, uint6
   return fit;
 }
 
-uint64_t HashAggregator::findKeys(const BatchView& batch, uint64_t row, uint64_t count, Chunk& chunk) {
-  switch (intKeyKind_) {
-    case 1: return findIntKeys<int8_t>(batch, row, count, chunk);
-    case 2: return findIntKeys<int16_t>(batch, row, count, chunk);
-    case 4: return findIntKeys<int32_t>(batch, row, count, chunk);
-    case 8: return findIntKeys<int64_t>(batch, row, count, chunk);
-    case -1: return findIntKeys<uint8_t>(batch, row, count, chunk);
-    case -2: return findIntKeys<uint16_t>(batch, row, count, chunk);
-    case -4: return findIntKeys<uint32_t>(batch, row, count, chunk);
-    case -8: return findIntKeys<uint64_t>(batch, row, count, chunk);
-    default: return findRowKeys(batch, row, count, chunk);
+namespace {
+
+// Calls visit(T{}) with T the C type of a single integer key of kind `intKeyKind` (width,
+// negative for unsigned), or otherwise(); the one place the kinds are listed.
+template <typename Visit, typename Otherwise>
+auto withIntKeyType(int intKeyKind, Visit&& visit, Otherwise&& otherwise) {
+  switch (intKeyKind) {
+    case 1: return visit(int8_t{});
+    case 2: return visit(int16_t{});
+    case 4: return visit(int32_t{});
+    case 8: return visit(int64_t{});
+    case -1: return visit(uint8_t{});
+    case -2: return visit(uint16_t{});
+    case -4: return visit(uint32_t{});
+    case -8: return visit(uint64_t{});
+    default: return otherwise();
   }
+}
+
+}  // namespace
+
+uint64_t HashAggregator::findKeys(const BatchView& batch, uint64_t row, uint64_t count, Chunk& chunk) {
+  return withIntKeyType(
+      intKeyKind_, [&]<typename T>(T) { return findIntKeys<T>(batch, row, count, chunk); },
+      [&] { return findRowKeys(batch, row, count, chunk); });
 }
 
 // Var-width buffers (min or max of strings) of the chunk's single row: written in place when
@@ -413,18 +426,10 @@ SpillRunInfo HashAggregator::spill(const std::string& path) {
 
 uint32_t HashAggregator::hashOfEntry(const uint8_t* entry) const {
   const uint8_t* key = entry + kRecordLengthBytes;
-  const bool isNull = intKeyKind_ != 0 && key[0] != 0;
-  switch (intKeyKind_) {
-    case 1: return hashInteger(static_cast<uint64_t>(loadUnaligned<int8_t>(key + 1)), isNull);
-    case 2: return hashInteger(static_cast<uint64_t>(loadUnaligned<int16_t>(key + 1)), isNull);
-    case 4: return hashInteger(static_cast<uint64_t>(loadUnaligned<int32_t>(key + 1)), isNull);
-    case 8: return hashInteger(static_cast<uint64_t>(loadUnaligned<int64_t>(key + 1)), isNull);
-    case -1: return hashInteger(loadUnaligned<uint8_t>(key + 1), isNull);
-    case -2: return hashInteger(loadUnaligned<uint16_t>(key + 1), isNull);
-    case -4: return hashInteger(loadUnaligned<uint32_t>(key + 1), isNull);
-    case -8: return hashInteger(loadUnaligned<uint64_t>(key + 1), isNull);
-    default: return hashBytes(key, keyBytes(entry));
-  }
+  return withIntKeyType(
+      intKeyKind_,
+      [&]<typename T>(T) { return hashInteger(static_cast<uint64_t>(loadUnaligned<T>(key + 1)), key[0] != 0); },
+      [&] { return hashBytes(key, keyBytes(entry)); });
 }
 
 void HashAggregator::adoptSlotArray(std::shared_ptr<MemoryBlock> array) {

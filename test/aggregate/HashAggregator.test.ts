@@ -277,6 +277,16 @@ describe('results', () => {
     expect(grouped.output).toEqual([]);
   });
 
+  test('empty strings are values, not nulls, also when a batch holds nothing but empty strings', async () => {
+    const batch = batchOf([column('k', [1n, 1n, 2n], new Int64()), column('s', ['', '', ''], new Utf8())]);
+    const { output: partial } = await aggregate([batch], { groupBy: ['k'], aggregates: ['min(s)', 'max(s)'], mode: 'partial' });
+    const { output } = await aggregate(partial, { groupBy: ['k'], aggregates: ['min(s)', 'max(s)'], mode: 'final' });
+    expect(rowsOf(output)).toEqual([
+      [1n, '', ''],
+      [2n, '', ''],
+    ]);
+  });
+
   test('float keys: -0 joins +0 and every NaN is one group', async () => {
     const batch = batchOf([column('f', [0, -0, Number.NaN, -Number.NaN, 1, null], new Float64())]);
     const { output } = await aggregate([batch], { groupBy: ['f'], aggregates: ['count(*)'] });
