@@ -47,13 +47,12 @@ import {
   type SpillRun,
 } from '../native/addon.js';
 import { fromNativeBatch, toNativeBatch } from '../sort/arrowBatches.js';
-import { nativeColumnType } from '../sort/columnTypes.js';
+import { fieldIndex, nativeColumnType } from '../sort/columnTypes.js';
 import { decodeDictionaries, decodedSchema } from '../sort/dictionaries.js';
 import { positiveInteger, SpillingOperator, type SpillOptions } from '../sort/SpillingOperator.js';
 import {
   type AggregateSpec,
   bufferFields,
-  fieldIndex,
   nativeAggregate,
   parseAggregate,
   type ResolvedAggregate,
@@ -132,7 +131,7 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
       throw new InvalidArgumentError(`initialCapacity must be a power of two from 64 to 2^29, got ${this.initialCapacity}`);
     }
     const fields = this.decodedInput.fields;
-    const keys = options.groupBy.map((name) => fieldIndex(this.decodedInput, name));
+    const keys = options.groupBy.map((name) => fieldIndex(this.decodedInput.fields, name));
     if (new Set(keys).size !== keys.length) throw new InvalidArgumentError('a group key is named twice');
     const keyFields = keys.map((k) => fields[k]!.clone({ nullable: true }));
 
@@ -147,7 +146,7 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
       for (const aggregate of partial) {
         const first = this.inputColumns.length;
         for (const buffer of bufferFields(aggregate)) {
-          const index = fieldIndex(this.decodedInput, buffer.name);
+          const index = fieldIndex(this.decodedInput.fields, buffer.name);
           if (String(fields[index]!.type) !== String(buffer.type)) {
             throw new SchemaMismatchError(
               `column "${buffer.name}" has type ${String(fields[index]!.type)}; the final aggregation expects ` +
@@ -315,7 +314,7 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
     if (spec.column === undefined) return resolveAggregates([spec], [])[0]!;
     const name = spec.as ?? `${spec.fn}(${spec.column})`;
     const bufferName = spec.fn === 'avg' ? `${name}.sum` : name;
-    const buffer = this.decodedInput.fields[fieldIndex(this.decodedInput, bufferName)]!;
+    const buffer = this.decodedInput.fields[fieldIndex(this.decodedInput.fields, bufferName)]!;
     try {
       return resolveAggregates([spec], [new Field(spec.column, buffer.type, true)])[0]!;
     } catch (error) {

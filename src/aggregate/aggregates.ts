@@ -18,9 +18,10 @@
  * bytes. Spark's rules, except that an integer sum fails instead of wrapping (Spark's ANSI
  * mode) and that avg of an integer column sums in float64 as Spark's does.
  */
-import { type DataType, Field, Float64, Int64, type Schema, Type } from 'apache-arrow';
-import { ColumnNotFoundError, InvalidArgumentError, UnsupportedTypeError } from '../errors.js';
+import { type DataType, Field, Float64, Int64, Type } from 'apache-arrow';
+import { InvalidArgumentError, UnsupportedTypeError } from '../errors.js';
 import { AggregateFunction, type NativeAggregateSpec } from '../native/addon.js';
+import { fieldIndex } from '../sort/columnTypes.js';
 
 export type AggregateFunctionName = 'count' | 'sum' | 'min' | 'max' | 'avg';
 
@@ -71,20 +72,17 @@ function isNumber(type: DataType): boolean {
 /** Resolves the aggregates against the input fields; ColumnNotFoundError or UnsupportedTypeError
  *  name the column. */
 export function resolveAggregates(specs: readonly (string | AggregateSpec)[], fields: readonly Field[]): ResolvedAggregate[] {
-  const names = fields.map((f) => f.name);
   return specs.map((raw) => {
     const spec = parseAggregate(raw);
-    const fn = FUNCTIONS[spec.fn];
-    if (fn === undefined) {
+    if (!Object.hasOwn(FUNCTIONS, spec.fn)) {
       throw new InvalidArgumentError(`unknown aggregate function "${String(spec.fn)}"; use count, sum, min, max or avg`);
     }
     if (spec.column === undefined) {
       if (spec.fn !== 'count') throw new InvalidArgumentError(`${spec.fn}() needs a column`);
       return { function: AggregateFunction.COUNT_STAR, name: spec.as ?? 'count(*)', input: undefined };
     }
-    const index = names.indexOf(spec.column);
-    if (index < 0) throw new ColumnNotFoundError(spec.column, names);
-    const input = fields[index]!;
+    const fn = FUNCTIONS[spec.fn];
+    const input = fields[fieldIndex(fields, spec.column)]!;
     const name = spec.as ?? `${spec.fn}(${spec.column})`;
     if ((spec.fn === 'sum' || spec.fn === 'avg') && !isNumber(input.type)) {
       throw new UnsupportedTypeError(input.name, String(input.type), `${spec.fn} takes integer and floating-point columns`);
@@ -119,11 +117,4 @@ export function resultField(aggregate: ResolvedAggregate): Field {
 /** The native spec of an aggregate reading native input column `inputColumn`. */
 export function nativeAggregate(aggregate: ResolvedAggregate, inputColumn: number): NativeAggregateSpec {
   return { function: aggregate.function, inputColumn, name: aggregate.name };
-}
-
-/** The index of a named field, or ColumnNotFoundError. */
-export function fieldIndex(schema: Schema, name: string): number {
-  const index = schema.fields.findIndex((f) => f.name === name);
-  if (index < 0) throw new ColumnNotFoundError(name, schema.fields.map((f) => f.name));
-  return index;
 }

@@ -30,13 +30,13 @@
  * lock is never held while memory is acquired, because acquiring may spill this very sorter.
  */
 import type { RecordBatch, Schema, TypeMap } from 'apache-arrow';
-import { ClosedError, ColumnNotFoundError, InvalidArgumentError } from '../errors.js';
+import { ClosedError, InvalidArgumentError } from '../errors.js';
 import type { MemoryBlock } from '../memory/MemoryBlock.js';
 import type { MemoryConsumer } from '../memory/MemoryConsumer.js';
 import { MAXIMUM_PAGE_SIZE_BYTES, type TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import { addon, type NativeColumnType, type NativeSorterMetrics, type SorterHandle, type SpillRun } from '../native/addon.js';
 import { fromNativeBatch, toNativeBatch } from './arrowBatches.js';
-import { nativeColumnType } from './columnTypes.js';
+import { fieldIndex, nativeColumnType } from './columnTypes.js';
 import { decodeDictionaries, decodedSchema } from './dictionaries.js';
 import { positiveInteger, SpillingOperator, type SpillOptions } from './SpillingOperator.js';
 
@@ -103,11 +103,9 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
     this.schema = decodedSchema(inputSchema) as Schema<T>;
     const schema = this.schema;
     this.types = schema.fields.map((field) => nativeColumnType(field));
-    const names = schema.fields.map((f) => f.name);
     const keys = options.keys.map((input) => {
       const key = typeof input === 'string' ? { column: input } : input;
-      const column = names.indexOf(key.column);
-      if (column < 0) throw new ColumnNotFoundError(key.column, names);
+      const column = fieldIndex(schema.fields, key.column);
       const descending = key.descending ?? false;
       return { column, descending, nullsFirst: key.nullsFirst ?? !descending };
     });

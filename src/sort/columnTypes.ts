@@ -4,7 +4,7 @@
  * and is put back on output.
  */
 import { type DataType, type Field, Type } from 'apache-arrow';
-import { UnsupportedTypeError } from '../errors.js';
+import { ColumnNotFoundError, UnsupportedTypeError } from '../errors.js';
 import { type NativeColumnType, PhysicalType } from '../native/addon.js';
 
 export const SUPPORTED_TYPES =
@@ -62,4 +62,11 @@ export function nativeColumnType(field: Field): NativeColumnType {
   const type = nativeTypeOf(field.type);
   if (!type) throw new UnsupportedTypeError(field.name, String(field.type), SUPPORTED_TYPES);
   return type;
+}
+
+/** The index of the field named `name`; ColumnNotFoundError listing the names otherwise. */
+export function fieldIndex(fields: readonly Field[], name: string): number {
+  const index = fields.findIndex((f) => f.name === name);
+  if (index < 0) throw new ColumnNotFoundError(name, fields.map((f) => f.name));
+  return index;
 }

@@ -315,6 +315,7 @@ describe('bad input and errors', () => {
     [{ groupBy: ['k'], aggregates: ['max(l)'] }, UnsupportedTypeError, /"l"/],
     [{ groupBy: ['k'], aggregates: ['median(k)'] }, InvalidArgumentError, /median/],
     [{ groupBy: ['k'], aggregates: ['sum()'] }, InvalidArgumentError, /column/],
+    [{ groupBy: ['k'], aggregates: [{ fn: 'toString', column: 'k' }] }, InvalidArgumentError, /toString/],
     [{ groupBy: ['k'], aggregates: ['count(*)', 'count(*)'] }, InvalidArgumentError, /two columns named "count\(\*\)"/],
     [{ groupBy: ['k'], aggregates: ['count(*)'], mode: 'final' }, ColumnNotFoundError, /"count\(\*\)"/],
     [{ groupBy: ['k'], aggregates: ['count(*)'], mode: 'sideways' }, InvalidArgumentError, /mode/],
