@@ -5,8 +5,9 @@
  *
  * What is tracked, and who reserves it: the map's slot array and every data page are granted by
  * the task's TaskMemoryManager before native code writes into them; the merge's read buffers
- * are acquired before the output starts (SpillingOperator). Not counted: the output batch being
- * built and one spill block being written, both bounded.
+ * are acquired before the output starts (SpillingOperator). Not counted, all bounded: the output
+ * batch being built (with its staging of combined groups), one spill block being written, and
+ * 28 KiB of per-chunk scratch (native/core/hash_aggregator.cc's Chunk).
  *
  * The algorithm:
  *   1. insert(batch): native code finds or adds each row's group in the map and updates its
