@@ -7,15 +7,6 @@
 
 namespace tungsten {
 
-namespace {
-
-uint64_t nanosSince(std::chrono::steady_clock::time_point start) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
-}
-
-}  // namespace
-
 ExternalSorter::ExternalSorter(SorterOptions options, std::shared_ptr<TaskPageTable> pages)
     : options_(std::move(options)),
       layout_(options_.columns),
@@ -183,14 +174,12 @@ OutputBatch ExternalSorter::nextBatch(uint64_t maxRows) {
 
 SpillRunInfo ExternalSorter::mergeRuns(const std::vector<SpillRunInfo>& runs, const std::string& path) {
   comparator_.setFirstKeyMayBeNull(sawNullFirstKey_);
-  std::vector<std::unique_ptr<SpillReader>> readers;
-  std::vector<RecordSource*> sources = openRunReaders(runs, readers);
   const auto start = std::chrono::steady_clock::now();
-  Merger merger(std::move(sources), comparator_);
-  SpillWriter writer(path, options_.codec, options_.spillBlockBytes);
-  RecordRef record;
-  while (merger.next(record)) writer.write(record.prefix, record.record);
-  SpillRunInfo merged = writer.finish();
+  SpillRunInfo merged = mergeRunsToFile(runs, comparator_, path, options_.codec, options_.spillBlockBytes,
+                                        [](Merger& merger, SpillWriter& writer) {
+                                          RecordRef record;
+                                          while (merger.next(record)) writer.write(record.prefix, record.record);
+                                        });
   metrics_.spillWriteTimeNs += nanosSince(start);
   metrics_.mergePasses += 1;
   metrics_.diskBytesSpilled += merged.fileBytes;

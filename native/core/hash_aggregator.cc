@@ -12,10 +12,6 @@ namespace tungsten {
 
 namespace {
 
-uint64_t nanosSince(std::chrono::steady_clock::time_point start) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
-}
 
 // MurmurHash3's 64-bit finalizer: every input bit affects every output bit, so the low bits
 // that pick a slot are as good as the high ones.
@@ -584,18 +580,14 @@ OutputBatch HashAggregator::buildBatch(const std::vector<size_t>& groups) {
 
 SpillRunInfo HashAggregator::mergeRuns(const std::vector<SpillRunInfo>& runs, const std::string& path) {
   comparator_.setFirstKeyMayBeNull(sawNullFirstKey_);
-  std::vector<std::unique_ptr<SpillReader>> readers;
-  std::vector<RecordSource*> sources = openRunReaders(runs, readers);
   const auto start = std::chrono::steady_clock::now();
-  Merger merger(std::move(sources), comparator_);
-  SpillWriter writer(path, options_.codec, options_.spillBlockBytes);
-  uint64_t prefix;
-  staged_ = 0;
-  while (stageNextGroup(merger, &prefix)) {
-    writer.write(prefix, staging_.data());
-    staged_ = 0;
-  }
-  SpillRunInfo merged = writer.finish();
+  SpillRunInfo merged = mergeRunsToFile(runs, comparator_, path, options_.codec, options_.spillBlockBytes,
+                                        [this](Merger& merger, SpillWriter& writer) {
+                                          uint64_t prefix;
+                                          for (staged_ = 0; stageNextGroup(merger, &prefix); staged_ = 0) {
+                                            writer.write(prefix, staging_.data());
+                                          }
+                                        });
   metrics_.spillWriteTimeNs += nanosSince(start);
   metrics_.mergePasses += 1;
   metrics_.diskBytesSpilled += merged.fileBytes;

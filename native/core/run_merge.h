@@ -11,6 +11,7 @@
 // pages stay put after that; records from spill readers do not (stable() says which).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -27,9 +28,27 @@ namespace tungsten {
 // in the pages.
 void writeSortedRun(const InMemorySorter::Sorted& sorted, const TaskPageTable& pages, SpillWriter& writer);
 
+// Nanoseconds since `start`, for the operators' time metrics.
+inline uint64_t nanosSince(std::chrono::steady_clock::time_point start) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+}
+
 // Opens a reader per run into `readers`; returns them as merge sources, in order.
 std::vector<RecordSource*> openRunReaders(const std::vector<SpillRunInfo>& runs,
                                           std::vector<std::unique_ptr<SpillReader>>& readers);
+
+// Merges `runs` into one new run at `path`: `copy(merger, writer)` moves the merged records
+// into the writer (as they are, or combined). The inputs stay; the caller removes them.
+template <typename Copy>
+SpillRunInfo mergeRunsToFile(const std::vector<SpillRunInfo>& runs, const KeyComparator& comparator,
+                             const std::string& path, SpillCodec codec, uint32_t blockBytes, Copy&& copy) {
+  std::vector<std::unique_ptr<SpillReader>> readers;
+  Merger merger(openRunReaders(runs, readers), comparator);
+  SpillWriter writer(path, codec, blockBytes);
+  copy(merger, writer);
+  return writer.finish();
+}
 
 class RunMerge {
  public:
