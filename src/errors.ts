@@ -29,6 +29,10 @@ export type ErrorCode =
   | 'DISK_FULL'
   | 'IO_ERROR'
   | 'ARITHMETIC_OVERFLOW'
+  | 'UNRECOGNIZED_BLOCK_ID'
+  | 'BLOCK_NOT_FOUND'
+  | 'BLOCK_CORRUPT'
+  | 'INTERNAL_ERROR_STORAGE'
   | 'CLOSED'
   | 'INTERNAL';
 
@@ -226,6 +230,51 @@ export class IoError extends TungstenError {
 export class ArithmeticOverflowError extends TungstenError {
   constructor(message: string) {
     super('ARITHMETIC_OVERFLOW', message);
+  }
+}
+
+/** A block name that is none of Spark's block id forms (rdd_1_2, shuffle_0_1_2, …). */
+export class UnrecognizedBlockIdError extends TungstenError {
+  readonly blockName: string;
+
+  constructor(name: string) {
+    super('UNRECOGNIZED_BLOCK_ID', `Failed to parse ${name} into a block id`);
+    this.blockName = name;
+  }
+}
+
+/** The block is in no store of this executor (and no remote source had it). */
+export class BlockNotFoundError extends TungstenError {
+  readonly blockName: string;
+
+  constructor(name: string, detail = '') {
+    super('BLOCK_NOT_FOUND', `Block ${name} not found${detail === '' ? '' : `: ${detail}`}`);
+    this.blockName = name;
+  }
+}
+
+/**
+ * A block's bytes are not what was stored: a file shorter or longer than written, a checksum
+ * that does not match, or bytes that are not an Arrow IPC stream. The block is unusable; the
+ * caller recomputes it (a cached partition) or re-runs its producer (a shuffle output).
+ */
+export class BlockCorruptError extends TungstenError {
+  readonly blockName: string;
+
+  constructor(name: string, detail: string, options?: { cause?: unknown }) {
+    super('BLOCK_CORRUPT', `Block ${name} is corrupt: ${detail}`, options);
+    this.blockName = name;
+  }
+}
+
+/**
+ * The storage layer was used against its rules: a lock released that was not held, a block
+ * removed without its write lock, a block that does not exist (Spark's error class
+ * INTERNAL_ERROR_STORAGE, with Spark's messages). A bug in the caller, not bad data.
+ */
+export class StorageError extends TungstenError {
+  constructor(message: string) {
+    super('INTERNAL_ERROR_STORAGE', message);
   }
 }
 

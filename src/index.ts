@@ -67,4 +67,4 @@ export {
   type AggregationModeName,
 } from './aggregate/HashAggregator.js';
 export { type AggregateSpec, type AggregateFunctionName } from './aggregate/aggregates.js';
-export { LocalDirs } from './storage/LocalDirs.js';
+export { DiskBlockManager } from './storage/DiskBlockManager.js';

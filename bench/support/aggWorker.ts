@@ -13,7 +13,7 @@ import { HashAggregator } from '../../src/aggregate/HashAggregator.js';
 import { resolveConfig } from '../../src/config/options.js';
 import { TaskMemoryManager } from '../../src/memory/TaskMemoryManager.js';
 import { createMemoryManager } from '../../src/memory/createMemoryManager.js';
-import { LocalDirs } from '../../src/storage/LocalDirs.js';
+import { DiskBlockManager } from '../../src/storage/DiskBlockManager.js';
 import { generate } from './data.js';
 import { loadDuckDB, loadPolars } from './peers.js';
 import { batchesOf, median, report, schemaOf, writeDuckdbTable, writeIpcFile } from './workerIo.js';
@@ -39,7 +39,7 @@ async function runTungsten(workload: AggWorkload, rows: number, dir: string, run
   const seconds: number[] = [];
   let metrics: Record<string, unknown> = {};
   let groups = 0;
-  const localDirs = new LocalDirs([join(dir, 'spill')]);
+  const localDirs = new DiskBlockManager([join(dir, 'spill')]);
   const schema = await schemaOf(ipcPath(workload, rows, dir));
   for (let r = 0; r < runs; r++) {
     const mm = createMemoryManager(resolveConfig({ 'memory.offHeap.size': workload.budget, 'executor.cores': 1 }));

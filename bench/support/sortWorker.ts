@@ -13,7 +13,7 @@ import { resolveConfig } from '../../src/config/options.js';
 import { TaskMemoryManager } from '../../src/memory/TaskMemoryManager.js';
 import { createMemoryManager } from '../../src/memory/createMemoryManager.js';
 import { ExternalSorter } from '../../src/sort/ExternalSorter.js';
-import { LocalDirs } from '../../src/storage/LocalDirs.js';
+import { DiskBlockManager } from '../../src/storage/DiskBlockManager.js';
 import { generate } from './data.js';
 import { loadDuckDB, loadPolars } from './peers.js';
 import { batchesOf, median, report, schemaOf, writeDuckdbTable, writeIpcFile } from './workerIo.js';
@@ -41,7 +41,7 @@ async function runTungsten(
 ): Promise<void> {
   const seconds: number[] = [];
   let metrics: Record<string, unknown> = {};
-  const localDirs = new LocalDirs([join(dir, 'spill')]);
+  const localDirs = new DiskBlockManager([join(dir, 'spill')]);
   for (let r = 0; r < runs; r++) {
     const mm = createMemoryManager(resolveConfig({ 'memory.offHeap.size': workload.budget, 'executor.cores': 1 }));
     const tmm = new TaskMemoryManager(mm, r);

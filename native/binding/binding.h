@@ -83,6 +83,21 @@ inline std::shared_ptr<MemoryBlock>& blockOf(const Napi::CallbackInfo& info, siz
   return unwrap<BlockHandle>(info, index, "block").block;
 }
 
+struct Bytes {
+  const uint8_t* data = nullptr;
+  size_t length = 0;
+};
+
+// The bytes of a typed array. An empty ArrayBuffer may have no data pointer at all; native/core
+// is promised a valid one (column_types.h), so an empty array gets a pointer to nothing.
+inline Bytes typedArrayBytes(Napi::Value value, const char* what) {
+  static const uint8_t kNothing[1] = {0};
+  if (!value.IsTypedArray()) throw Error(ErrorCode::kInvalidArgument, std::string(what) + " must be a typed array");
+  Napi::TypedArray array = value.As<Napi::TypedArray>();
+  const uint8_t* base = static_cast<const uint8_t*>(array.ArrayBuffer().Data());
+  return {base == nullptr ? kNothing : base + array.ByteOffset(), array.ByteLength()};
+}
+
 // Byte counts travel as JavaScript numbers; they must be exact non-negative integers.
 inline uint64_t byteCount(Napi::Value value, const char* argument) {
   double d = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : -1;

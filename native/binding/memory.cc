@@ -1,6 +1,7 @@
 // Exports for native page memory: the allocator, blocks, task page tables, addresses.
 #include <napi.h>
 
+#include <cstring>
 #include <string>
 
 #include "binding.h"
@@ -80,6 +81,38 @@ Napi::Value blockSize(const Napi::CallbackInfo& info) {
 
 Napi::Value blockBaseAddress(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(blockOf(info, 0)->baseAddress()));
+}
+
+// The live block's bytes [offset, offset + length), or INVALID_PAGE_STATE / INVALID_ARGUMENT.
+uint8_t* blockRange(const MemoryBlock& block, uint64_t offset, uint64_t length) {
+  if (block.data == nullptr || block.pageNumber == kFreedInAllocatorPageNumber || block.pageNumber == kFreedInTmmPageNumber) {
+    throw Error(ErrorCode::kInvalidPageState, "the block was freed");
+  }
+  if (offset > block.size || length > block.size - offset) {
+    throw Error(ErrorCode::kInvalidArgument, "bytes [" + std::to_string(offset) + ", " + std::to_string(offset + length) +
+                                                 ") are outside the block of " + std::to_string(block.size) + " bytes");
+  }
+  return block.data + offset;
+}
+
+// Copies a typed array's bytes into a live block at `offset` (off-heap storage of serialized
+// blocks; the block was allocated after storage memory was granted).
+Napi::Value blockWrite(const Napi::CallbackInfo& info) {
+  MemoryBlock& block = *blockOf(info, 0);
+  uint64_t offset = byteCount(info[1], "offset");
+  Bytes bytes = typedArrayBytes(info[2], "bytes");
+  std::memcpy(blockRange(block, offset, bytes.length), bytes.data, bytes.length);
+  return info.Env().Undefined();
+}
+
+// A copy of `length` bytes of a live block from `offset`, as a new Buffer: a view would outlive
+// the block if the block were freed while JavaScript still held it.
+Napi::Value blockRead(const Napi::CallbackInfo& info) {
+  MemoryBlock& block = *blockOf(info, 0);
+  uint64_t offset = byteCount(info[1], "offset");
+  uint64_t length = byteCount(info[2], "length");
+  const uint8_t* source = blockRange(block, offset, length);
+  return Napi::Buffer<uint8_t>::Copy(info.Env(), source, length);
 }
 
 Napi::Value pageTableCreate(const Napi::CallbackInfo& info) {
@@ -170,6 +203,8 @@ void registerMemoryExports(Napi::Env env, Napi::Object exports) {
   addExport(env, exports, "blockPageNumber", guarded<blockPageNumber>);
   addExport(env, exports, "blockSize", guarded<blockSize>);
   addExport(env, exports, "blockBaseAddress", guarded<blockBaseAddress>);
+  addExport(env, exports, "blockWrite", guarded<blockWrite>);
+  addExport(env, exports, "blockRead", guarded<blockRead>);
   addExport(env, exports, "pageTableCreate", guarded<pageTableCreate>);
   addExport(env, exports, "pageTableAllocatePage", guarded<pageTableAllocatePage>);
   addExport(env, exports, "pageTableFreePage", guarded<pageTableFreePage>);

@@ -87,24 +87,6 @@ std::vector<SpillRunInfo> runsFromJs(Napi::Value value) {
   return runs;
 }
 
-namespace {
-
-struct Bytes {
-  const uint8_t* data = nullptr;
-  size_t length = 0;
-};
-
-// The bytes of a typed array. An empty ArrayBuffer may have no data pointer at all; native/core
-// is promised a valid one (column_types.h), so an empty array gets a pointer to nothing.
-Bytes typedArrayBytes(Napi::Value value, const char* what) {
-  static const uint8_t kNothing[1] = {0};
-  if (!value.IsTypedArray()) throw Error(ErrorCode::kInvalidArgument, std::string(what) + " must be a typed array");
-  Napi::TypedArray array = value.As<Napi::TypedArray>();
-  const uint8_t* base = static_cast<const uint8_t*>(array.ArrayBuffer().Data());
-  return {base == nullptr ? kNothing : base + array.ByteOffset(), array.ByteLength()};
-}
-
-}  // namespace
 
 BorrowedBatch borrowBatch(Napi::Value value, const std::vector<ColumnType>& types, const char* owner) {
   if (!value.IsObject()) throw Error(ErrorCode::kInvalidArgument, "batch must be an object");

@@ -79,7 +79,25 @@ export abstract class MemoryManager {
   abstract get maxOffHeapStorageMemory(): number;
 
   /** Acquires `numBytes` to cache `blockId`, evicting other blocks if needed; all or nothing. */
-  abstract acquireStorageMemory(blockId: string, numBytes: number, memoryMode: MemoryMode): Promise<boolean>;
+  acquireStorageMemory(blockId: string, numBytes: number, memoryMode: MemoryMode): Promise<boolean> {
+    return this.lock.run(() => this.acquireStorageMemoryLocked(blockId, numBytes, memoryMode));
+  }
+
+  /**
+   * Releases `unrollBytes` of a block's unroll memory and acquires `storageBytes` of storage
+   * memory for it under one lock, so no other request can take the released bytes in between
+   * (Spark does both inside `memoryManager.synchronized`). The memory store calls it with
+   * storageBytes ≤ unrollBytes, so it cannot fail for lack of memory.
+   */
+  transferUnrollToStorage(blockId: string, unrollBytes: number, storageBytes: number, memoryMode: MemoryMode): Promise<boolean> {
+    return this.lock.run(() => {
+      this.releaseUnrollMemory(unrollBytes, memoryMode);
+      return this.acquireStorageMemoryLocked(blockId, storageBytes, memoryMode);
+    });
+  }
+
+  /** acquireStorageMemory's rules; the caller holds the manager's lock. */
+  protected abstract acquireStorageMemoryLocked(blockId: string, numBytes: number, memoryMode: MemoryMode): Promise<boolean>;
 
   /** Acquires unroll memory for `blockId` (a block being materialised); all or nothing. */
   abstract acquireUnrollMemory(blockId: string, numBytes: number, memoryMode: MemoryMode): Promise<boolean>;

@@ -78,12 +78,14 @@ export class StaticMemoryManager extends MemoryManager {
     }
   }
 
-  acquireStorageMemory(blockId: string, numBytes: number, memoryMode: MemoryMode): Promise<boolean> {
+  override acquireStorageMemory(blockId: string, numBytes: number, memoryMode: MemoryMode): Promise<boolean> {
     this.requireOnHeap(memoryMode, 'storage');
-    return this.lock.run(async () => {
-      if (numBytes > this.storageLimit) return false; // the block simply won't fit
-      return this.onHeapStorageMemoryPool.acquireMemory(blockId, numBytes);
-    });
+    return super.acquireStorageMemory(blockId, numBytes, memoryMode);
+  }
+
+  protected async acquireStorageMemoryLocked(blockId: string, numBytes: number): Promise<boolean> {
+    if (numBytes > this.storageLimit) return false; // the block simply won't fit
+    return this.onHeapStorageMemoryPool.acquireMemory(blockId, numBytes);
   }
 
   acquireUnrollMemory(blockId: string, numBytes: number, memoryMode: MemoryMode): Promise<boolean> {

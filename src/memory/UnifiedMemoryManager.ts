@@ -169,27 +169,25 @@ export class UnifiedMemoryManager extends MemoryManager {
     );
   }
 
-  acquireStorageMemory(blockId: string, numBytes: number, memoryMode: MemoryMode): Promise<boolean> {
-    return this.lock.run(() =>
-      this.checked(async () => {
-        const executionPool = this.executionPool(memoryMode);
-        const storagePool = this.storagePool(memoryMode);
-        const maxMemory =
-          memoryMode === MemoryMode.ON_HEAP ? this.maxOnHeapStorageMemory : this.maxOffHeapStorageMemory;
-        if (numBytes > maxMemory) {
-          // Spark: "Will not store <block> as the required space (n bytes) exceeds our memory
-          // limit (m bytes)"; no eviction is attempted.
-          return false;
-        }
-        if (numBytes > storagePool.memoryFree) {
-          // Borrow what execution does not use; never evict execution.
-          const memoryBorrowedFromExecution = Math.min(executionPool.memoryFree, numBytes - storagePool.memoryFree);
-          executionPool.decrementPoolSize(memoryBorrowedFromExecution);
-          storagePool.incrementPoolSize(memoryBorrowedFromExecution);
-        }
-        return storagePool.acquireMemory(blockId, numBytes);
-      }),
-    );
+  protected acquireStorageMemoryLocked(blockId: string, numBytes: number, memoryMode: MemoryMode): Promise<boolean> {
+    return this.checked(async () => {
+      const executionPool = this.executionPool(memoryMode);
+      const storagePool = this.storagePool(memoryMode);
+      const maxMemory =
+        memoryMode === MemoryMode.ON_HEAP ? this.maxOnHeapStorageMemory : this.maxOffHeapStorageMemory;
+      if (numBytes > maxMemory) {
+        // Spark: "Will not store <block> as the required space (n bytes) exceeds our memory
+        // limit (m bytes)"; no eviction is attempted.
+        return false;
+      }
+      if (numBytes > storagePool.memoryFree) {
+        // Borrow what execution does not use; never evict execution.
+        const memoryBorrowedFromExecution = Math.min(executionPool.memoryFree, numBytes - storagePool.memoryFree);
+        executionPool.decrementPoolSize(memoryBorrowedFromExecution);
+        storagePool.incrementPoolSize(memoryBorrowedFromExecution);
+      }
+      return storagePool.acquireMemory(blockId, numBytes);
+    });
   }
 
   acquireUnrollMemory(blockId: string, numBytes: number, memoryMode: MemoryMode): Promise<boolean> {

@@ -213,6 +213,10 @@ export interface NativeAddon {
   blockPageNumber(block: BlockHandle): number;
   blockSize(block: BlockHandle): number;
   blockBaseAddress(block: BlockHandle): bigint;
+  /** Copies `bytes` into a live block at `offset` (bounds checked). */
+  blockWrite(block: BlockHandle, offset: number, bytes: Uint8Array): void;
+  /** A copy of `length` bytes of a live block from `offset`. */
+  blockRead(block: BlockHandle, offset: number, length: number): Buffer;
 
   pageTableCreate(): PageTableHandle;
   /** Allocates exactly `grantedBytes`, which the caller already acquired; null if the system

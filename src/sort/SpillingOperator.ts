@@ -18,12 +18,13 @@ import { MemoryConsumer } from '../memory/MemoryConsumer.js';
 import { MemoryMode } from '../memory/MemoryMode.js';
 import { MAXIMUM_PAGE_SIZE_BYTES, type TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import type { SpillRun } from '../native/addon.js';
-import { LocalDirs } from '../storage/LocalDirs.js';
+import { DiskBlockManager } from '../storage/DiskBlockManager.js';
+import { describeFields, sameFields } from '../util/schema.js';
 import { AsyncMutex } from '../util/sync.js';
 
 export interface SpillOptions {
   /** Where spill files go; by default a folder in the system temp folder, removed on close. */
-  readonly localDirs?: LocalDirs;
+  readonly localDirs?: DiskBlockManager;
   /** Compression of spill blocks. Default 'none': spilling here is CPU-bound and LZ4 costs more
    *  time than the disk saves (see bench/sort.bench.ts). */
   readonly compression?: 'none' | 'lz4';
@@ -39,7 +40,7 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
   /** The sorter's pointer array or the aggregation's slot array. */
   protected array: MemoryBlock | undefined;
   protected readonly runs: SpillRun[] = [];
-  protected readonly localDirs: LocalDirs;
+  protected readonly localDirs: DiskBlockManager;
   private readonly ownsLocalDirs: boolean;
   protected readonly spillBlockBytes: number;
   protected readonly compressed: boolean;
@@ -63,7 +64,7 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
     }
     this.compressed = compression === 'lz4';
     this.ownsLocalDirs = options.localDirs === undefined;
-    this.localDirs = options.localDirs ?? new LocalDirs();
+    this.localDirs = options.localDirs ?? new DiskBlockManager();
   }
 
   protected abstract readonly handle: Handle;
@@ -148,13 +149,8 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
 
   /** Throws SchemaMismatchError unless `schema` has `expected`'s fields, by name and type. */
   protected checkSchema(schema: Schema, expected: Schema): void {
-    const fields = expected.fields;
-    const ok =
-      schema.fields.length === fields.length &&
-      schema.fields.every((f, i) => f.name === fields[i]!.name && String(f.type) === String(fields[i]!.type));
-    if (!ok) {
-      const describe = (s: Schema): string => s.fields.map((f) => `${f.name}: ${String(f.type)}`).join(', ');
-      throw new SchemaMismatchError(`the batch's schema (${describe(schema)}) is not ${this.what}'s (${describe(expected)})`);
+    if (!sameFields(schema, expected)) {
+      throw new SchemaMismatchError(`the batch's schema (${describeFields(schema)}) is not ${this.what}'s (${describeFields(expected)})`);
     }
   }
 

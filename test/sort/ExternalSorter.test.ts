@@ -20,7 +20,7 @@ import {
 import { TaskMemoryManager } from '../../src/memory/TaskMemoryManager.js';
 import { addon } from '../../src/native/addon.js';
 import { ExternalSorter } from '../../src/sort/ExternalSorter.js';
-import { LocalDirs } from '../../src/storage/LocalDirs.js';
+import { DiskBlockManager } from '../../src/storage/DiskBlockManager.js';
 import { generate } from '../../bench/support/data.js';
 import { batchOf, randomColumn } from '../support/arrowData.js';
 import { scratchDir, testLocalDirs, track } from '../support/leaks.js';
@@ -384,7 +384,7 @@ describe('lifecycle and errors', () => {
     const tmm = task(128 * KiB, 16 * KiB);
     const blocker = `${scratchDir}-not-a-dir`;
     writeFileSync(blocker, 'a file where a folder should be');
-    const dirs = new LocalDirs([`${blocker}/spill`]);
+    const dirs = new DiskBlockManager([`${blocker}/spill`]);
     const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], localDirs: dirs });
     try {
       const error = await sorter.insert(ints(Array.from({ length: 40_000 }, (_, i) => i))).catch((e: unknown) => e);
@@ -472,13 +472,13 @@ describe('lifecycle and errors', () => {
 describe('process exit', () => {
   test('a process that exits without closing its sorter leaves no temporary folder', () => {
     const script = `
-      import { createMemoryManager, resolveConfig, TaskMemoryManager, ExternalSorter, LocalDirs } from ${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)};
+      import { createMemoryManager, resolveConfig, TaskMemoryManager, ExternalSorter, DiskBlockManager } from ${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)};
       import { vectorFromArray, Int32, makeData, Field, Schema, Struct, RecordBatch } from 'apache-arrow';
       const data = vectorFromArray(Array.from({ length: 1000 }, (_, i) => 1000 - i), new Int32()).data[0];
       const fields = [new Field('v', new Int32())];
       const batch = new RecordBatch(new Schema(fields), makeData({ type: new Struct(fields), length: 1000, nullCount: 0, children: [data] }));
       const tmm = new TaskMemoryManager(createMemoryManager(resolveConfig({})), 0);
-      const dirs = new LocalDirs([process.argv[1]]);
+      const dirs = new DiskBlockManager([process.argv[1]]);
       const sorter = await ExternalSorter.create(tmm, batch.schema, { keys: ['v'], localDirs: dirs });
       await sorter.insert(batch);
       await sorter.spillAll();

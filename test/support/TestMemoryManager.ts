@@ -45,7 +45,7 @@ export class TestMemoryManager extends MemoryManager {
     return sum;
   }
 
-  async acquireStorageMemory(): Promise<boolean> {
+  protected async acquireStorageMemoryLocked(): Promise<boolean> {
     return false;
   }
 

@@ -1,0 +1,209 @@
+/**
+ * How blocks become bytes and back: the Arrow IPC stream format, with LZ4_FRAME body
+ * compression by default (lz4-napi registered in apache-arrow's compression registry), so a
+ * block file or a shuffle segment reads back in any Arrow implementation.
+ *
+ * A serialized block is a schema message, one record-batch message per batch, and the
+ * end-of-stream marker; a block of no batches is zero bytes. Every batch of a block has the
+ * block's schema (a batch of another schema is refused, as a stream cannot change schema).
+ *
+ * Bytes are kept in chunks (ChunkedBytes, Spark's ChunkedByteBuffer): the IPC writer's output
+ * is copied into fixed-size chunks as it is produced, so a block is never one huge allocation
+ * and the serialized size is known after every batch (the memory store's unroll reads it).
+ * Copying also means the bytes never alias the batches' own buffers: what is accounted is
+ * what is held.
+ */
+import { AsyncByteQueue, CompressionType, compressionRegistry, RecordBatch, RecordBatchReader, RecordBatchStreamWriter, type Schema } from 'apache-arrow';
+import { compressFrameSync, decompressFrameSync } from 'lz4-napi';
+import { InvalidArgumentError, SchemaMismatchError } from '../errors.js';
+import { sameFields } from '../util/schema.js';
+
+export type BlockCompression = 'lz4' | 'none';
+
+let lz4Registered = false;
+
+/** Registers lz4-napi's frame codec with apache-arrow, once per process. */
+export function registerLz4(): void {
+  if (lz4Registered) return;
+  compressionRegistry.set(CompressionType.LZ4_FRAME, {
+    encode: (data) => compressFrameSync(Buffer.from(data.buffer, data.byteOffset, data.byteLength)),
+    decode: (data) => decompressFrameSync(Buffer.from(data.buffer, data.byteOffset, data.byteLength)),
+  });
+  lz4Registered = true;
+}
+
+/** The bytes a batch holds: every buffer of every column, dictionaries included. */
+export function batchBytes(batch: RecordBatch): number {
+  let bytes = batch.data.byteLength;
+  for (const child of batch.data.children) {
+    if (child.dictionary) for (const data of child.dictionary.data) bytes += data.byteLength;
+  }
+  return bytes;
+}
+
+/** Where serialized chunks go when they do not stay in memory (a block file being written). */
+export interface ByteSink {
+  /** Takes a chunk (queued; the sink may write it later). */
+  write(chunk: Uint8Array): void;
+  /** Resolves when what was written so far is out of memory; rejects with the sink's error. */
+  drain(): Promise<void>;
+}
+
+/** Serialized bytes held in JavaScript memory, in chunks (the last one may be shorter). */
+export class ChunkedBytes {
+  readonly size: number;
+
+  constructor(readonly chunks: readonly Uint8Array[]) {
+    this.size = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+  }
+
+  static readonly EMPTY = new ChunkedBytes([]);
+
+  /** One contiguous copy (small blocks, tests). */
+  toUint8Array(): Uint8Array {
+    if (this.chunks.length === 1) return this.chunks[0]!;
+    return Buffer.concat(this.chunks, this.size);
+  }
+}
+
+/**
+ * The IPC writer's sink: copies what it is given into chunks of `chunkSize` and hands each
+ * full chunk to `onChunk`. apache-arrow's writer adopts any AsyncByteQueue as its sink
+ * (RecordBatchWriter.reset), which is why this extends one; nothing is ever queued in it.
+ */
+class ChunkingSink extends AsyncByteQueue {
+  private current: Buffer | undefined;
+  private used = 0;
+  bytesWritten = 0;
+
+  constructor(
+    private readonly chunkSize: number,
+    public onChunk: (chunk: Uint8Array) => void,
+  ) {
+    super();
+  }
+
+  override write(value: Uint8Array | ArrayBufferView | ArrayBuffer): void {
+    let bytes = value instanceof Uint8Array ? value : ArrayBuffer.isView(value) ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : new Uint8Array(value);
+    this.bytesWritten += bytes.byteLength;
+    while (bytes.byteLength > 0) {
+      if (!this.current) {
+        this.current = Buffer.allocUnsafeSlow(this.chunkSize);
+        this.used = 0;
+      }
+      const n = Math.min(bytes.byteLength, this.chunkSize - this.used);
+      this.current.set(bytes.subarray(0, n), this.used);
+      this.used += n;
+      bytes = bytes.subarray(n);
+      if (this.used === this.chunkSize) this.flush();
+    }
+  }
+
+  /** Hands over the partly filled chunk, trimmed to what it holds. */
+  flush(): void {
+    if (!this.current || this.used === 0) return;
+    const chunk = this.used === this.chunkSize ? this.current : Buffer.from(this.current.subarray(0, this.used));
+    this.current = undefined;
+    this.used = 0;
+    this.onChunk(chunk);
+  }
+}
+
+/**
+ * One block being serialized: write batches, read `bytesWritten` at any time, then finish()
+ * (which writes the end-of-stream marker and flushes the last chunk). Chunks go to `onChunk`
+ * as they fill, or are collected when no consumer is given.
+ */
+export class SerializationStream {
+  private readonly sink: ChunkingSink;
+  private writer: RecordBatchStreamWriter | undefined;
+  private schema: Schema | undefined;
+  private readonly collected: Uint8Array[] = [];
+  private finished = false;
+
+  constructor(
+    private readonly compression: BlockCompression,
+    chunkSize: number,
+    onChunk?: (chunk: Uint8Array) => void,
+  ) {
+    if (compression === 'lz4') registerLz4();
+    this.sink = new ChunkingSink(chunkSize, onChunk ?? ((chunk) => this.collected.push(chunk)));
+  }
+
+  get bytesWritten(): number {
+    return this.sink.bytesWritten;
+  }
+
+  write(batch: RecordBatch): void {
+    if (!(batch instanceof RecordBatch)) throw new InvalidArgumentError('a block holds Arrow RecordBatches');
+    if (!this.writer) {
+      this.writer = new RecordBatchStreamWriter({
+        compressionType: this.compression === 'lz4' ? CompressionType.LZ4_FRAME : null,
+      });
+      this.writer.reset(this.sink, batch.schema);
+      this.schema = batch.schema;
+    } else if (!sameFields(this.schema!, batch.schema)) {
+      throw new SchemaMismatchError('every batch of a block must have the schema of its first batch');
+    }
+    this.writer.write(batch);
+  }
+
+  /**
+   * Sends the chunks collected so far to `onChunk` and everything written from now on too (a
+   * partly serialized block that continues on disk).
+   */
+  redirect(onChunk: (chunk: Uint8Array) => void): void {
+    for (const chunk of this.collected.splice(0)) onChunk(chunk);
+    this.sink.onChunk = onChunk;
+  }
+
+  /** The chunks collected so far, with the partly filled one (for reading a partial block). */
+  snapshot(): Uint8Array[] {
+    this.sink.flush();
+    return [...this.collected];
+  }
+
+  /** Ends the stream; returns the collected bytes (empty when chunks went to a consumer). */
+  finish(): ChunkedBytes {
+    if (!this.finished) {
+      this.finished = true;
+      // close() writes the end-of-stream marker through the sink before closing it.
+      if (this.writer) this.writer.close();
+      this.sink.flush();
+    }
+    return new ChunkedBytes(this.collected.splice(0));
+  }
+}
+
+/** The batches of serialized chunks, read lazily, one message at a time. */
+export function* deserialize(chunks: Iterable<Uint8Array>): Generator<RecordBatch, void, undefined> {
+  registerLz4();
+  const list = [...chunks].filter((c) => c.byteLength > 0);
+  if (list.length === 0) return;
+  yield* RecordBatchReader.from(list);
+}
+
+/** As deserialize, from chunks that arrive asynchronously (a file read in chunks). */
+export async function* deserializeAsync(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<RecordBatch, void, undefined> {
+  registerLz4();
+  const iterator = chunks[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  if (first.done) return;
+  async function* rest(): AsyncGenerator<Uint8Array> {
+    yield first.value;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  }
+  const reader = await RecordBatchReader.from(rest());
+  yield* reader;
+}
+
+/** Serializes batches into collected chunks (puts of bytes, drops to disk of values, tests). */
+export function serializeBatches(batches: Iterable<RecordBatch>, compression: BlockCompression, chunkSize: number): ChunkedBytes {
+  const stream = new SerializationStream(compression, chunkSize);
+  for (const batch of batches) stream.write(batch);
+  return stream.finish();
+}
