@@ -41,6 +41,27 @@ export function batchBytes(batch: RecordBatch): number {
   return bytes;
 }
 
+/**
+ * apache-arrow 21.2's writer puts the *compressed* length in each compressed buffer's 8-byte
+ * prefix; the Arrow format (Message.fbs, BodyCompression) requires the uncompressed length,
+ * and Arrow C++, Rust and Go size their output from it. Arrow's own JS reader ignores the
+ * value, so only a second reader notices (test/storage/serialization.test.ts). This writer
+ * rewrites each prefix to the buffer's uncompressed length; a prefix of −1 (stored
+ * uncompressed because compression did not help) stays as it is.
+ */
+class ConformingStreamWriter extends RecordBatchStreamWriter {
+  protected override _compressBodyBuffers(buffers: ArrayBufferView[]): ReturnType<RecordBatchStreamWriter['_compressBodyBuffers']> {
+    const result = super._compressBodyBuffers(buffers);
+    buffers.forEach((buffer, i) => {
+      const prefix = result.buffers[2 * i]!;
+      if (prefix.byteLength !== 8) return; // an empty buffer has no prefix
+      const view = new DataView(prefix.buffer, prefix.byteOffset, 8);
+      if (view.getBigInt64(0, true) !== -1n) view.setBigInt64(0, BigInt(buffer.byteLength), true);
+    });
+    return result;
+  }
+}
+
 /** Where serialized chunks go when they do not stay in memory (a block file being written). */
 export interface ByteSink {
   /** Takes a chunk (queued; the sink may write it later). */
@@ -137,7 +158,7 @@ export class SerializationStream {
   write(batch: RecordBatch): void {
     if (!(batch instanceof RecordBatch)) throw new InvalidArgumentError('a block holds Arrow RecordBatches');
     if (!this.writer) {
-      this.writer = new RecordBatchStreamWriter({
+      this.writer = new ConformingStreamWriter({
         compressionType: this.compression === 'lz4' ? CompressionType.LZ4_FRAME : null,
       });
       this.writer.reset(this.sink, batch.schema);
