@@ -188,10 +188,11 @@ export class BlockManager implements BlockEvictionHandler {
       release();
       throw error;
     }
-    // Locked but in neither store: an engine bug; forget the block so it can be recomputed.
+    // Locked but in neither store (its file was deleted behind our back, say): forget the
+    // block so that it can be recomputed, and say so.
     release();
     await this.removeBlock(id, task);
-    throw new InternalError('INTERNAL', `Block ${id.name} was not found even though it's read-locked`);
+    throw new BlockNotFoundError(id.name, "it was not found even though it's read-locked (its file may have been deleted); it was forgotten, recompute it");
   }
 
   /** The block's serialized bytes from this executor; undefined when it has no such block. */

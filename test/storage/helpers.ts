@@ -12,15 +12,15 @@ import { batchOf } from '../support/arrowData.js';
 import { testLocalDirs, track, trackLocks } from '../support/leaks.js';
 import { Random } from '../support/random.js';
 
-/** Spark's makeMemoryStore/makeBlockManager memory: `maxMem` per mode, all of it storage region. */
-export function storeMemory(maxMem: number, offHeap = maxMem): UnifiedMemoryManager {
+/** Spark's makeMemoryStore/makeBlockManager memory: `maxMem` per mode, `region` of it storage region. */
+export function storeMemory(maxMem: number, region = maxMem): UnifiedMemoryManager {
   return track(
     new UnifiedMemoryManager({
       numCores: 1,
       maxHeapMemory: maxMem,
-      onHeapStorageRegionSize: maxMem,
-      maxOffHeapMemory: offHeap,
-      offHeapStorageRegionSize: offHeap,
+      onHeapStorageRegionSize: region,
+      maxOffHeapMemory: maxMem,
+      offHeapStorageRegionSize: region,
     }),
   );
 }
