@@ -23,6 +23,10 @@ export {
   DiskFullError,
   IoError,
   ArithmeticOverflowError,
+  UnrecognizedBlockIdError,
+  BlockNotFoundError,
+  BlockCorruptError,
+  StorageError,
   ClosedError,
   type ErrorCode,
   type ConsumerUsage,
@@ -68,3 +72,35 @@ export {
 } from './aggregate/HashAggregator.js';
 export { type AggregateSpec, type AggregateFunctionName } from './aggregate/aggregates.js';
 export { DiskBlockManager } from './storage/DiskBlockManager.js';
+export {
+  BlockId,
+  type RDDBlockId,
+  type ShuffleBlockId,
+  type BroadcastBlockId,
+  type TaskResultBlockId,
+  type TempBlockId,
+  type TestBlockId,
+} from './storage/BlockId.js';
+export { StorageLevel, type StorageLevelName } from './storage/StorageLevel.js';
+export { BlockInfo, BlockInfoManager, NO_WRITER, NON_TASK_WRITER, type LockOptions } from './storage/BlockInfoManager.js';
+export {
+  MemoryStore,
+  PartiallyUnrolledIterator,
+  PartiallySerializedBlock,
+  type MemoryStoreOptions,
+  type BlockEvictionHandler,
+  type EvictedData,
+  type UnrollOptions,
+  type PutResult,
+} from './storage/MemoryStore.js';
+export { DiskStore, type DiskStoreOptions } from './storage/DiskStore.js';
+export {
+  BlockManager,
+  BlockResult,
+  type BlockManagerOptions,
+  type BlockStatus,
+  type PutOptions,
+  type ReadMethod,
+  type RemoteBlockSource,
+} from './storage/BlockManager.js';
+export { ChunkedBytes, registerLz4, type BlockCompression, type ByteSink } from './storage/serialization.js';

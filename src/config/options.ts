@@ -89,6 +89,34 @@ function positiveIntegerKey(defaultValue: number, doc: string): Definition<numbe
   };
 }
 
+function numberAboveOneKey(defaultValue: number, doc: string): Definition<number> {
+  return {
+    parse: (value) => {
+      const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+      if (typeof n !== 'number' || !(n > 1) || !Number.isFinite(n)) {
+        throw new InvalidArgumentError(`${String(value)} is not a number above 1`);
+      }
+      return n;
+    },
+    default: defaultValue,
+    doc,
+  };
+}
+
+function directoriesKey(doc: string): Definition<readonly string[] | undefined, string | readonly string[]> {
+  return {
+    parse: (value) => {
+      const list = typeof value === 'string' ? value.split(',').map((d) => d.trim()) : value;
+      if (!Array.isArray(list) || list.length === 0 || !list.every((d) => typeof d === 'string' && d !== '')) {
+        throw new InvalidArgumentError(`${String(value)} is not a list of folders: give 'a,b' or ['a', 'b']`);
+      }
+      return Object.freeze([...list]);
+    },
+    default: undefined,
+    doc,
+  };
+}
+
 const GiB = 2 ** 30;
 
 const DEFINITIONS = {
@@ -106,6 +134,12 @@ const DEFINITIONS = {
   'storage.memoryFraction': fractionKey(0.6, 'legacy mode: share of memory for storage'),
   'storage.safetyFraction': fractionKey(0.9, 'legacy mode: safety margin on storage'),
   'storage.unrollFraction': fractionKey(0.2, 'legacy mode: share of storage unrolling may evict'),
+  'local.dir': directoriesKey('folders for spill and block files (comma-separated); default: the system temp folder'),
+  'rdd.compress': booleanKey(true, 'LZ4-compress serialized cached blocks (Spark: false; here on, as cached blocks are Arrow IPC)'),
+  'storage.unrollMemoryThreshold': sizeKey(2 ** 20, 'unroll memory reserved before caching a block', 1),
+  'storage.unrollMemoryCheckPeriod': positiveIntegerKey(16, 'batches between size checks while caching a block'),
+  'storage.unrollMemoryGrowthFactor': numberAboveOneKey(1.5, 'growth of the unroll reservation at each check'),
+  'storage.memoryMapThreshold': sizeKey(2 * 2 ** 20, 'block files larger than this are read in chunks'),
   'testing.memory': optionalSizeKey('system memory override (tests); default: executor.memory'),
   'testing.reservedMemory': optionalSizeKey('reserved memory override (tests); default: 300m'),
 } as const satisfies Record<string, Definition<unknown, unknown>>;
@@ -135,7 +169,17 @@ interface NestedOptions {
   };
   buffer?: { pageSize?: Size };
   shuffle?: { memoryFraction?: number; safetyFraction?: number };
-  storage?: { memoryFraction?: number; safetyFraction?: number; unrollFraction?: number };
+  storage?: {
+    memoryFraction?: number;
+    safetyFraction?: number;
+    unrollFraction?: number;
+    unrollMemoryThreshold?: Size;
+    unrollMemoryCheckPeriod?: number;
+    unrollMemoryGrowthFactor?: number;
+    memoryMapThreshold?: Size;
+  };
+  local?: { dir?: string | readonly string[] };
+  rdd?: { compress?: boolean };
   testing?: { memory?: Size; reservedMemory?: Size };
 }
 

@@ -20,6 +20,7 @@
  * releaseAllLocksForTask after, whatever happened.
  */
 import type { RecordBatch } from 'apache-arrow';
+import type { TungstenConfig } from '../config/options.js';
 import { BlockNotFoundError, InternalError, InvalidArgumentError } from '../errors.js';
 import type { TaskAttemptId } from '../memory/ExecutionMemoryPool.js';
 import type { MemoryManager } from '../memory/MemoryManager.js';
@@ -127,6 +128,19 @@ export class BlockManager implements BlockEvictionHandler {
     this.memoryStore = new MemoryStore(memoryManager, this.blockInfoManager, options);
     this.memoryStore.setEvictionHandler(this);
     this.diskStore = new DiskStore(this.diskBlockManager, options);
+  }
+
+  /** A block manager configured by Spark's keys (local.dir, rdd.compress, storage.*). */
+  static fromConfig(memoryManager: MemoryManager, config: TungstenConfig, options: Omit<BlockManagerOptions, keyof MemoryStoreOptions | keyof DiskStoreOptions | 'localDirs'> = {}): BlockManager {
+    return new BlockManager(memoryManager, {
+      ...options,
+      ...(config['local.dir'] ? { localDirs: config['local.dir'] } : {}),
+      compression: config['rdd.compress'] ? 'lz4' : 'none',
+      unrollMemoryThreshold: config['storage.unrollMemoryThreshold'],
+      unrollMemoryCheckPeriod: config['storage.unrollMemoryCheckPeriod'],
+      unrollMemoryGrowthFactor: config['storage.unrollMemoryGrowthFactor'],
+      memoryMapThreshold: config['storage.memoryMapThreshold'],
+    });
   }
 
   registerTask(task: TaskAttemptId): void {

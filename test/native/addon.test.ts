@@ -56,6 +56,23 @@ describe('native addon contract', () => {
     addon.pageTableClose(table);
   });
 
+  test('blockWrite and blockRead copy within a live block only', () => {
+    const block = addon.allocatorAllocate(16)!;
+    addon.blockWrite(block, 4, Uint8Array.of(1, 2, 3));
+    const copy = addon.blockRead(block, 3, 5);
+    expect([...copy]).toEqual([addon.blockRead(block, 3, 1)[0], 1, 2, 3, addon.blockRead(block, 7, 1)[0]]);
+    // The copy is JavaScript's own: changing the block later does not change it.
+    addon.blockWrite(block, 4, Uint8Array.of(9));
+    expect(copy[1]).toBe(1);
+    expect(() => addon.blockWrite(block, 14, Uint8Array.of(1, 2, 3))).toThrow(InvalidArgumentError);
+    expect(() => addon.blockRead(block, 17, 0)).toThrow(/outside the block of 16 bytes/);
+    expect(() => addon.blockWrite(block, 0, [1, 2] as unknown as Uint8Array)).toThrow(/must be a typed array/);
+    expect(addon.blockRead(block, 16, 0).byteLength).toBe(0);
+    addon.allocatorFree(block);
+    expect(() => addon.blockRead(block, 0, 1)).toThrow(InvalidPageStateError);
+    expect(() => addon.blockWrite(block, 0, Uint8Array.of(1))).toThrow(InvalidPageStateError);
+  });
+
   test('debug fill can be switched at run time', () => {
     const was = addon.allocatorDebugFill();
     addon.allocatorSetDebugFill(!was);

@@ -5,7 +5,7 @@ import { BlockCorruptError, BlockNotFoundError } from '../../src/errors.js';
 import { nativeAllocator } from '../../src/memory/MemoryBlock.js';
 import { MemoryMode } from '../../src/memory/MemoryMode.js';
 import { BlockId } from '../../src/storage/BlockId.js';
-import type { BlockManager } from '../../src/storage/BlockManager.js';
+import { BlockManager } from '../../src/storage/BlockManager.js';
 import { StorageLevel } from '../../src/storage/StorageLevel.js';
 import { settle } from '../memory/helpers.js';
 import { Random } from '../support/random.js';
@@ -340,6 +340,27 @@ describe('BlockManager', () => {
       expect(contentOf(await (await bm.get(BlockId.test('zeros')))!.toArray())).toEqual(contentOf(zeros));
       await bm.close();
     }
+  });
+});
+
+describe('BlockManager.fromConfig', () => {
+  test("Spark's keys configure it: rdd.compress, storage.unrollMemoryThreshold, local.dir; bad values name the key", async () => {
+    const { resolveConfig } = await import('../../src/config/options.js');
+    const { scratchDir } = await import('../support/leaks.js');
+    const config = resolveConfig({
+      'spark.rdd.compress': 'false',
+      storage: { unrollMemoryThreshold: '2k', unrollMemoryGrowthFactor: 2 },
+      'local.dir': scratchDir,
+    });
+    const bm = BlockManager.fromConfig(storeMemory(100000), config);
+    expect(bm.memoryStore.compression).toBe('none');
+    expect(bm.memoryStore.unrollMemoryThreshold).toBe(2048);
+    await put(bm, BlockId.test('x'), [bytesBatch(10, 1)], StorageLevel.DISK_ONLY);
+    expect(bm.diskStore.contains(BlockId.test('x'))).toBe(true);
+    expect(bm.diskBlockManager.getFile('x').startsWith(scratchDir)).toBe(true);
+    await bm.close();
+    expect(() => resolveConfig({ 'storage.unrollMemoryGrowthFactor': 1 })).toThrow('storage.unrollMemoryGrowthFactor');
+    expect(() => resolveConfig({ 'local.dir': [] as string[] })).toThrow('local.dir');
   });
 });
 
