@@ -39,7 +39,7 @@ async function runTungsten(workload: AggWorkload, rows: number, dir: string, run
   const seconds: number[] = [];
   let metrics: Record<string, unknown> = {};
   let groups = 0;
-  const localDirs = new DiskBlockManager([join(dir, 'spill')]);
+  const diskBlockManager = new DiskBlockManager([join(dir, 'spill')]);
   const schema = await schemaOf(ipcPath(workload, rows, dir));
   for (let r = 0; r < runs; r++) {
     const mm = createMemoryManager(resolveConfig({ 'memory.offHeap.size': workload.budget, 'executor.cores': 1 }));
@@ -48,7 +48,7 @@ async function runTungsten(workload: AggWorkload, rows: number, dir: string, run
     const aggregator = await HashAggregator.create(tmm, schema, {
       groupBy: ['g'],
       aggregates: ['count(*)', 'sum(v)', 'min(v)', 'max(v)'],
-      localDirs,
+      diskBlockManager,
     });
     await aggregator.insertAll(batchesOf(ipcPath(workload, rows, dir)));
     groups = 0;
@@ -57,7 +57,7 @@ async function runTungsten(workload: AggWorkload, rows: number, dir: string, run
     metrics = { ...aggregator.metrics };
     if (tmm.cleanUpAllAllocatedMemory() !== 0) throw new Error('the aggregation leaked memory');
   }
-  localDirs.closeSync();
+  diskBlockManager.closeSync();
   report({ engine: 'tungsten', seconds, medianSeconds: median(seconds), groups, metrics });
 }
 

@@ -41,14 +41,14 @@ async function runTungsten(
 ): Promise<void> {
   const seconds: number[] = [];
   let metrics: Record<string, unknown> = {};
-  const localDirs = new DiskBlockManager([join(dir, 'spill')]);
+  const diskBlockManager = new DiskBlockManager([join(dir, 'spill')]);
   for (let r = 0; r < runs; r++) {
     const mm = createMemoryManager(resolveConfig({ 'memory.offHeap.size': workload.budget, 'executor.cores': 1 }));
     const tmm = new TaskMemoryManager(mm, r);
     const start = performance.now();
     const sorter = await ExternalSorter.create(tmm, await schemaOf(join(dir, `${workload.id}-${rows}.arrows`)), {
       keys: [workload.key],
-      localDirs,
+      diskBlockManager,
       compression,
     });
     await sorter.insertAll(batchesOf(join(dir, `${workload.id}-${rows}.arrows`)));
@@ -59,7 +59,7 @@ async function runTungsten(
     metrics = { ...sorter.metrics };
     if (tmm.cleanUpAllAllocatedMemory() !== 0) throw new Error('the sort leaked memory');
   }
-  localDirs.closeSync();
+  diskBlockManager.closeSync();
   report({ engine: compression === 'lz4' ? 'tungsten-lz4' : 'tungsten', seconds, medianSeconds: median(seconds), metrics });
 }
 

@@ -24,7 +24,7 @@ import { AsyncMutex } from '../util/sync.js';
 
 export interface SpillOptions {
   /** Where spill files go; by default a folder in the system temp folder, removed on close. */
-  readonly localDirs?: DiskBlockManager;
+  readonly diskBlockManager?: DiskBlockManager;
   /** Compression of spill blocks. Default 'none': spilling here is CPU-bound and LZ4 costs more
    *  time than the disk saves (see bench/sort.bench.ts). */
   readonly compression?: 'none' | 'lz4';
@@ -40,8 +40,8 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
   /** The sorter's pointer array or the aggregation's slot array. */
   protected array: MemoryBlock | undefined;
   protected readonly runs: SpillRun[] = [];
-  protected readonly localDirs: DiskBlockManager;
-  private readonly ownsLocalDirs: boolean;
+  protected readonly diskBlockManager: DiskBlockManager;
+  private readonly ownsDiskBlockManager: boolean;
   protected readonly spillBlockBytes: number;
   protected readonly compressed: boolean;
   private readReservation = 0;
@@ -63,8 +63,8 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
       throw new InvalidArgumentError(`compression must be 'none' or 'lz4', got ${String(compression)}`);
     }
     this.compressed = compression === 'lz4';
-    this.ownsLocalDirs = options.localDirs === undefined;
-    this.localDirs = options.localDirs ?? new DiskBlockManager();
+    this.ownsDiskBlockManager = options.diskBlockManager === undefined;
+    this.diskBlockManager = options.diskBlockManager ?? new DiskBlockManager();
   }
 
   protected abstract readonly handle: Handle;
@@ -139,7 +139,7 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
     if (this.isClosed()) return Promise.resolve(0);
     return this.opLock.run(async () => {
       if (this.isClosed() || !worthIt()) return 0;
-      const run = await nativeSpill(this.localDirs.newTempPath());
+      const run = await nativeSpill(this.diskBlockManager.newTempPath());
       if (run !== null) this.runs.push(run);
       const freed = this.freeInMemoryData();
       this.memoryBytesSpilled += freed;
@@ -179,8 +179,8 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
     this.freeInMemoryData();
     this.releaseReadReservation();
     const files = this.runs.splice(0).map((r) => r.path);
-    await Promise.all(files.map((path) => this.localDirs.remove(path)));
-    if (this.ownsLocalDirs) this.localDirs.closeSync();
+    await Promise.all(files.map((path) => this.diskBlockManager.remove(path)));
+    if (this.ownsDiskBlockManager) this.diskBlockManager.closeSync();
   }
 
   protected async acquireNewPage(requiredBytes: number): Promise<void> {
@@ -241,9 +241,9 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
       if (reserved < (fanIn + 1) * block) {
         throw this.taskMemoryManager.outOfMemory(`Unable to acquire ${(fanIn + 1) * block} bytes to merge spilled runs`);
       }
-      const merged = await this.run(() => this.nativeMergeRuns(inputs, this.localDirs.newTempPath()));
+      const merged = await this.run(() => this.nativeMergeRuns(inputs, this.diskBlockManager.newTempPath()));
       this.runs.splice(0, fanIn, merged);
-      await Promise.all(inputs.map((run) => this.localDirs.remove(run.path)));
+      await Promise.all(inputs.map((run) => this.diskBlockManager.remove(run.path)));
     } finally {
       this.freeMemory(reserved);
     }

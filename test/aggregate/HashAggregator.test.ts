@@ -31,7 +31,7 @@ import {
 import { TaskMemoryManager } from '../../src/memory/TaskMemoryManager.js';
 import { addon } from '../../src/native/addon.js';
 import { batchOf, cell, randomColumn } from '../support/arrowData.js';
-import { testLocalDirs, track } from '../support/leaks.js';
+import { testDiskBlockManager, track } from '../support/leaks.js';
 import { Random } from '../support/random.js';
 import { referenceAggregate } from '../support/referenceAggregate.js';
 import { TestMemoryConsumer } from '../support/TestMemoryConsumer.js';
@@ -54,7 +54,7 @@ function rowsOf(batches: readonly RecordBatch[]): unknown[][] {
   return rows;
 }
 
-async function aggregate(batches: RecordBatch[], options: Omit<HashAggregatorOptions, 'localDirs'>, budget = 64 * MiB) {
+async function aggregate(batches: RecordBatch[], options: Omit<HashAggregatorOptions, 'diskBlockManager'>, budget = 64 * MiB) {
   return aggregateBatches(task(budget, 64 * KiB), batches, options);
 }
 
@@ -76,7 +76,7 @@ describe('Spark BytesToBytesMap cases, ported', () => {
       groupBy: ['k'],
       aggregates: ['count(*)'],
       initialCapacity: 64,
-      localDirs: testLocalDirs(),
+      diskBlockManager: testDiskBlockManager(),
     });
     expect(grouped.inMemory.groups).toBe(0);
     const out: RecordBatch[] = [];
@@ -110,7 +110,7 @@ describe('Spark BytesToBytesMap cases, ported', () => {
       groupBy: ['k'],
       aggregates: ['count(*)', 'min(v)', 'max(v)'],
       initialCapacity: 2048,
-      localDirs: testLocalDirs(),
+      diskBlockManager: testDiskBlockManager(),
     });
     await aggregator.insert(batch);
     expect(aggregator.inMemory.dataPages).toBe(1);
@@ -156,7 +156,7 @@ describe('Spark BytesToBytesMap cases, ported', () => {
       groupBy: ['k'],
       aggregates: ['count(*)'],
       initialCapacity: 64,
-      localDirs: testLocalDirs(),
+      diskBlockManager: testDiskBlockManager(),
     });
     const error = await aggregator.insert(batch).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OutOfMemoryError);
@@ -178,7 +178,7 @@ describe('Spark BytesToBytesMap cases, ported', () => {
       groupBy: ['k'],
       aggregates: ['count(*)', 'sum(v)', 'max(v)'],
       batchRows: 100,
-      localDirs: testLocalDirs(),
+      diskBlockManager: testDiskBlockManager(),
     });
     for (const batch of batches) await aggregator.insert(batch);
     const other = new TestMemoryConsumer(tmm);
@@ -215,7 +215,7 @@ describe('Spark BytesToBytesMap cases, ported', () => {
       groupBy: ['k'],
       aggregates: ['count(*)'],
       initialCapacity: 1024,
-      localDirs: testLocalDirs(),
+      diskBlockManager: testDiskBlockManager(),
     });
     // A group here: u32 length + key (null byte, 8 bytes) + count (null byte, 8 bytes) = 22
     // bytes; a 264-byte page has an 8-byte header, so 11 groups fill one.
@@ -339,7 +339,7 @@ describe('bad input and errors', () => {
   test('an integer sum that leaves int64 fails with ARITHMETIC_OVERFLOW naming it; close() leaves nothing', async () => {
     const batch = batchOf([column('k', [1n, 1n], new Int64()), column('v', [2n ** 62n, 2n ** 62n], new Int64())]);
     const tmm = task(MiB);
-    const aggregator = await HashAggregator.create(tmm, batch.schema, { groupBy: ['k'], aggregates: ['sum(v)'], localDirs: testLocalDirs() });
+    const aggregator = await HashAggregator.create(tmm, batch.schema, { groupBy: ['k'], aggregates: ['sum(v)'], diskBlockManager: testDiskBlockManager() });
     const error = await aggregator.insert(batch).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ArithmeticOverflowError);
     expect((error as Error).message).toMatch(/sum\(v\)/);
@@ -350,7 +350,7 @@ describe('bad input and errors', () => {
   test('a batch of another schema, calls after results(), and calls after close() are refused', async () => {
     const batch = batchOf([column('k', [1n], new Int64())]);
     const tmm = task(MiB);
-    const aggregator = await HashAggregator.create(tmm, batch.schema, { groupBy: ['k'], aggregates: ['count(*)'], localDirs: testLocalDirs() });
+    const aggregator = await HashAggregator.create(tmm, batch.schema, { groupBy: ['k'], aggregates: ['count(*)'], diskBlockManager: testDiskBlockManager() });
     await expect(aggregator.insert(batchOf([column('x', [1], new Int32())]))).rejects.toBeInstanceOf(SchemaMismatchError);
     await aggregator.insert(batch);
     const results = aggregator.results();
@@ -370,7 +370,7 @@ describe('bad input and errors', () => {
     const aggregator = await HashAggregator.create(tmm, batches[0]!.schema, {
       groupBy: ['k'],
       aggregates: ['count(*)'],
-      localDirs: testLocalDirs(),
+      diskBlockManager: testDiskBlockManager(),
     });
     for (const batch of batches) await aggregator.insert(batch);
     addon.spillInjectDiskFullAfter(100);
@@ -404,10 +404,10 @@ describe('bad input and errors', () => {
       }
     }
     const tmm = task(MiB);
-    const first = await HashAggregator.create(tmm, good.schema, { groupBy: ['k'], aggregates: ['count(*)'], localDirs: testLocalDirs() });
+    const first = await HashAggregator.create(tmm, good.schema, { groupBy: ['k'], aggregates: ['count(*)'], diskBlockManager: testDiskBlockManager() });
     await expect(first.insertAll(source(3, good))).rejects.toThrow('source failed');
     await first.close();
-    const second = await HashAggregator.create(tmm, good.schema, { groupBy: ['k'], aggregates: ['count(*)'], localDirs: testLocalDirs() });
+    const second = await HashAggregator.create(tmm, good.schema, { groupBy: ['k'], aggregates: ['count(*)'], diskBlockManager: testDiskBlockManager() });
     await expect(second.insertAll(source(10, bad))).rejects.toBeInstanceOf(SchemaMismatchError);
     await second.close();
     expect(closed).toBe(2);

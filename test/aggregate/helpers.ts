@@ -4,15 +4,15 @@ import { HashAggregator, type HashAggregatorOptions } from '../../src/aggregate/
 import type { AggregationMetrics } from '../../src/aggregate/HashAggregator.js';
 import type { TaskMemoryManager } from '../../src/memory/TaskMemoryManager.js';
 import { type Cell, cell, compareCells } from '../support/arrowData.js';
-import { testLocalDirs } from '../support/leaks.js';
+import { testDiskBlockManager } from '../support/leaks.js';
 import { floatMatches, keyString, type ReferenceGroup } from '../support/referenceAggregate.js';
 
 export async function aggregateBatches(
   tmm: TaskMemoryManager,
   batches: readonly RecordBatch[],
-  options: Omit<HashAggregatorOptions, 'localDirs'> & { spillEveryBatch?: boolean },
+  options: Omit<HashAggregatorOptions, 'diskBlockManager'> & { spillEveryBatch?: boolean },
 ): Promise<{ output: RecordBatch[]; metrics: AggregationMetrics }> {
-  const aggregator = await HashAggregator.create(tmm, batches[0]!.schema, { ...options, localDirs: testLocalDirs() });
+  const aggregator = await HashAggregator.create(tmm, batches[0]!.schema, { ...options, diskBlockManager: testDiskBlockManager() });
   try {
     for (const batch of batches) {
       await aggregator.insert(batch);

@@ -23,7 +23,7 @@ import { ExternalSorter } from '../../src/sort/ExternalSorter.js';
 import { DiskBlockManager } from '../../src/storage/DiskBlockManager.js';
 import { generate } from '../../bench/support/data.js';
 import { batchOf, randomColumn } from '../support/arrowData.js';
-import { scratchDir, testLocalDirs, track } from '../support/leaks.js';
+import { scratchDir, testDiskBlockManager, track } from '../support/leaks.js';
 import { Random } from '../support/random.js';
 import { TestMemoryConsumer } from '../support/TestMemoryConsumer.js';
 import { TestMemoryManager } from '../support/TestMemoryManager.js';
@@ -54,7 +54,7 @@ function testTask(available = Number.MAX_SAFE_INTEGER): { mm: TestMemoryManager;
 describe('Spark sorter acceptance cases', () => {
   test('AC-IMS-01 prefix sort: no records, then nine strings', async () => {
     const tmm = task(8 * 1024 * KiB);
-    const empty = await ExternalSorter.create(tmm, new Schema([new Field('s', new Utf8(), true)]), { keys: ['s'], localDirs: testLocalDirs() });
+    const empty = await ExternalSorter.create(tmm, new Schema([new Field('s', new Utf8(), true)]), { keys: ['s'], diskBlockManager: testDiskBlockManager() });
     expect(await collect(empty)).toEqual([]);
     const words = ['Boba', 'Pearls', 'Tapioca', 'Taho', 'Condensed Milk', 'Jasmine', 'Milk Tea', 'Lychee', 'Mango'];
     const batch = batchOf([{ name: 's', data: vectorFromArray(words, new Utf8()).data[0]! }]);
@@ -64,7 +64,7 @@ describe('Spark sorter acceptance cases', () => {
 
   test('AC-IMS-02 an allocation failure while starting over after a spill, then close twice', async () => {
     const { mm, tmm } = testTask();
-    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], localDirs: testLocalDirs() });
+    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], diskBlockManager: testDiskBlockManager() });
     await sorter.insert(ints([3, 1, 2]));
     await sorter.spillAll();
     mm.failNextAcquisitions(Number.POSITIVE_INFINITY);
@@ -81,7 +81,7 @@ describe('Spark sorter acceptance cases', () => {
     const sorter = await ExternalSorter.create(tmm, ints([1]).schema, {
       keys: ['v'],
       initialBufferEntries: 1024,
-      localDirs: testLocalDirs(),
+      diskBlockManager: testDiskBlockManager(),
     });
     try {
       expect(sorter.inMemory.pointerArrayBytes).toBe(2048 * 8);
@@ -97,7 +97,7 @@ describe('Spark sorter acceptance cases', () => {
 
   test('AC-UES-01 sort across spills', async () => {
     const { tmm } = testTask();
-    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], localDirs: testLocalDirs() });
+    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], diskBlockManager: testDiskBlockManager() });
     await sorter.insert(ints([5, 1, 3]));
     await sorter.spillAll();
     await sorter.insert(ints([4]));
@@ -115,7 +115,7 @@ describe('Spark sorter acceptance cases', () => {
     const { tmm } = testTask();
     const empties = (n: number): RecordBatch =>
       batchOf([{ name: 'b', data: vectorFromArray(Array.from({ length: n }, () => new Uint8Array(0)), new Binary()).data[0]! }]);
-    const sorter = await ExternalSorter.create(tmm, empties(1).schema, { keys: ['b'], localDirs: testLocalDirs() });
+    const sorter = await ExternalSorter.create(tmm, empties(1).schema, { keys: ['b'], diskBlockManager: testDiskBlockManager() });
     await sorter.insert(empties(2));
     await sorter.spillAll();
     await sorter.insert(empties(1));
@@ -129,7 +129,7 @@ describe('Spark sorter acceptance cases', () => {
 
   test('AC-UES-03 metrics: sort time and disk bytes spilled', async () => {
     const { tmm } = testTask();
-    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], localDirs: testLocalDirs() });
+    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], diskBlockManager: testDiskBlockManager() });
     expect(sorter.metrics.sortTimeMs).toBe(0);
     expect(sorter.metrics.diskBytesSpilled).toBe(0);
     await sorter.insert(ints(Array.from({ length: 20_000 }, (_, i) => (i * 7919) % 20_000)));
@@ -153,7 +153,7 @@ describe('Spark sorter acceptance cases', () => {
 
   test('AC-UES-04 spill under memory pressure', async () => {
     const { mm, tmm } = testTask();
-    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], localDirs: testLocalDirs() });
+    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], diskBlockManager: testDiskBlockManager() });
     // An int32 row is 9 bytes (length, null bitmap, value): this many fill exactly one page.
     const perPage = Math.floor(tmm.pageSizeBytes / 9);
     await sorter.insert(ints(Array.from({ length: perPage }, (_, i) => perPage - i)));
@@ -171,7 +171,7 @@ describe('Spark sorter acceptance cases', () => {
   test('AC-UES-07 insertion order without a comparator, across 4 forced spills', async () => {
     const { tmm } = testTask();
     const n = 10_000;
-    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: [], batchRows: 999, localDirs: testLocalDirs() });
+    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: [], batchRows: 999, diskBlockManager: testDiskBlockManager() });
     for (let part = 0; part < 4; part++) {
       const from = (part * n) / 4;
       // Values in reverse within each part: a sort would reorder them, insertion order keeps them.
@@ -191,7 +191,7 @@ describe('Spark sorter acceptance cases', () => {
 
   test('AC-UES-08 batchesInInsertionOrder(startIndex), before and after spills, repeatedly', async () => {
     const { tmm } = testTask();
-    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: [], batchRows: 37, localDirs: testLocalDirs() });
+    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: [], batchRows: 37, diskBlockManager: testDiskBlockManager() });
     const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
     const read = async (start: number): Promise<unknown[]> => {
       const out: RecordBatch[] = [];
@@ -212,7 +212,7 @@ describe('Spark sorter acceptance cases', () => {
     expect(await read(300)).toEqual([]);
     await expect(read(301)).rejects.toThrow('Failed to move the iterator 301 steps forward');
     // A sorter with keys has no insertion-order reading.
-    const keyed = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], localDirs: testLocalDirs() });
+    const keyed = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], diskBlockManager: testDiskBlockManager() });
     await expect(read.call(null, 0).then(() => keyed.batchesInInsertionOrder(0).next())).rejects.toThrow(/without keys/);
     await keyed.close();
     await sorter.close();
@@ -221,7 +221,7 @@ describe('Spark sorter acceptance cases', () => {
 
   test('AC-UES-09 spill while starved (SPARK-32901)', async () => {
     const { mm, tmm } = testTask();
-    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], localDirs: testLocalDirs() });
+    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], diskBlockManager: testDiskBlockManager() });
     await sorter.insert(ints(Array.from({ length: 100 }, (_, i) => i)));
     mm.failNextAcquisitions(Number.POSITIVE_INFINITY);
     expect(await sorter.spillAll()).toBeGreaterThan(0);
@@ -237,7 +237,7 @@ describe('Spark sorter acceptance cases', () => {
     const sorter = await ExternalSorter.create(tmm, ints([1]).schema, {
       keys: ['v'],
       initialBufferEntries: 1024,
-      localDirs: testLocalDirs(),
+      diskBlockManager: testDiskBlockManager(),
     });
     // Spark's case with 256-byte pages: our int32 row is 9 bytes, so 28 rows fill a page.
     (sorter as unknown as { pageSize: number }).pageSize = 256;
@@ -268,7 +268,7 @@ describe('spilling while the output is read (AC-UES-06 semantics)', () => {
         { name: 'p', data: randomColumn(rng, 'utf8', 2000, { nullRate: 0, cardinality: 100 }) },
       ]),
     );
-    const sorter = await ExternalSorter.create(tmm, batches[0]!.schema, { keys: ['k'], batchRows: 1000, localDirs: testLocalDirs() });
+    const sorter = await ExternalSorter.create(tmm, batches[0]!.schema, { keys: ['k'], batchRows: 1000, diskBlockManager: testDiskBlockManager() });
     for (const [i, batch] of batches.entries()) {
       await sorter.insert(batch);
       if (earlierSpill && i === 3) await sorter.spillAll();
@@ -303,7 +303,7 @@ describe('a failed spill while reading', () => {
     const batches = Array.from({ length: 6 }, () =>
       batchOf([{ name: 'k', data: randomColumn(rng, 'int64', 2000, { nullRate: 0, cardinality: 100_000 }) }]),
     );
-    const sorter = await ExternalSorter.create(tmm, batches[0]!.schema, { keys: ['k'], batchRows: 500, localDirs: testLocalDirs() });
+    const sorter = await ExternalSorter.create(tmm, batches[0]!.schema, { keys: ['k'], batchRows: 500, diskBlockManager: testDiskBlockManager() });
     for (const batch of batches) await sorter.insert(batch);
     const output: RecordBatch[] = [];
     const other = new TestMemoryConsumer(tmm);
@@ -344,7 +344,7 @@ describe('lifecycle and errors', () => {
 
   test('a batch of another schema is refused', async () => {
     const tmm = task(1024 * KiB);
-    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], localDirs: testLocalDirs() });
+    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], diskBlockManager: testDiskBlockManager() });
     await expect(sorter.insert(ints([1], 'w') as never)).rejects.toThrow(SchemaMismatchError);
     await sorter.close();
     expect(tmm.cleanUpAllAllocatedMemory()).toBe(0);
@@ -353,7 +353,7 @@ describe('lifecycle and errors', () => {
   test('a row larger than all the memory there is fails with OUT_OF_MEMORY and leaves nothing', async () => {
     const tmm = task(256 * KiB, 16 * KiB);
     const huge = batchOf([{ name: 's', data: vectorFromArray(['x'.repeat(512 * KiB)], new Utf8()).data[0]! }]);
-    const sorter = await ExternalSorter.create(tmm, huge.schema, { keys: ['s'], localDirs: testLocalDirs() });
+    const sorter = await ExternalSorter.create(tmm, huge.schema, { keys: ['s'], diskBlockManager: testDiskBlockManager() });
     const error = await sorter.insert(huge).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OutOfMemoryError);
     expect((error as OutOfMemoryError).consumers.some((c) => c.name === sorter.name)).toBe(true);
@@ -364,7 +364,7 @@ describe('lifecycle and errors', () => {
   test('a full spill device raises DISK_FULL; close leaves no file and no memory', async () => {
     const tmm = task(192 * KiB, 16 * KiB);
     const rng = new Random(31);
-    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], localDirs: testLocalDirs() });
+    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], diskBlockManager: testDiskBlockManager() });
     addon.spillInjectDiskFullAfter(50 * KiB);
     try {
       let error: unknown;
@@ -385,7 +385,7 @@ describe('lifecycle and errors', () => {
     const blocker = `${scratchDir}-not-a-dir`;
     writeFileSync(blocker, 'a file where a folder should be');
     const dirs = new DiskBlockManager([`${blocker}/spill`]);
-    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], localDirs: dirs });
+    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], diskBlockManager: dirs });
     try {
       const error = await sorter.insert(ints(Array.from({ length: 40_000 }, (_, i) => i))).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(IoError);
@@ -400,7 +400,7 @@ describe('lifecycle and errors', () => {
 
   test('a corrupted spill file is detected, never returned as data', async () => {
     const { tmm } = testTask();
-    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], localDirs: testLocalDirs() });
+    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], diskBlockManager: testDiskBlockManager() });
     await sorter.insert(ints(Array.from({ length: 10_000 }, (_, i) => i)));
     await sorter.spillAll();
     const [file] = sorter.spillFiles;
@@ -414,7 +414,7 @@ describe('lifecycle and errors', () => {
 
   test('close is idempotent, frees everything, and a closed sorter refuses work', async () => {
     const { tmm } = testTask();
-    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], localDirs: testLocalDirs() });
+    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], diskBlockManager: testDiskBlockManager() });
     await sorter.insert(ints([3, 2, 1]));
     await sorter.spillAll();
     await sorter.insert(ints([6, 5]));
@@ -435,7 +435,7 @@ describe('lifecycle and errors', () => {
     await other.use(1024 * KiB);
     const controller = new AbortController();
     const killed = new TaskMemoryManager(mm, 999, { signal: controller.signal });
-    const creating = ExternalSorter.create(killed, ints([1]).schema, { keys: ['v'], localDirs: testLocalDirs() });
+    const creating = ExternalSorter.create(killed, ints([1]).schema, { keys: ['v'], diskBlockManager: testDiskBlockManager() });
     await new Promise((resolve) => setImmediate(resolve));
     expect(mm.numWaitingTasks('OFF_HEAP')).toBe(1);
     controller.abort(new TaskKilledError('job cancelled'));
@@ -448,7 +448,7 @@ describe('lifecycle and errors', () => {
   test('await using disposes the sorter', async () => {
     const { tmm } = testTask();
     {
-      await using sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], localDirs: testLocalDirs() });
+      await using sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], diskBlockManager: testDiskBlockManager() });
       await sorter.insert(ints([1, 2]));
     }
     expect(tmm.getMemoryConsumptionForThisTask()).toBe(0);
@@ -456,7 +456,7 @@ describe('lifecycle and errors', () => {
 
   test('an abandoned output iteration cleans up', async () => {
     const { tmm } = testTask();
-    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], batchRows: 10, localDirs: testLocalDirs() });
+    const sorter = await ExternalSorter.create(tmm, ints([1]).schema, { keys: ['v'], batchRows: 10, diskBlockManager: testDiskBlockManager() });
     await sorter.insert(ints(Array.from({ length: 100 }, (_, i) => 100 - i)));
     await sorter.spillAll();
     await sorter.insert(ints(Array.from({ length: 100 }, (_, i) => i)));
@@ -479,7 +479,7 @@ describe('process exit', () => {
       const batch = new RecordBatch(new Schema(fields), makeData({ type: new Struct(fields), length: 1000, nullCount: 0, children: [data] }));
       const tmm = new TaskMemoryManager(createMemoryManager(resolveConfig({})), 0);
       const dirs = new DiskBlockManager([process.argv[1]]);
-      const sorter = await ExternalSorter.create(tmm, batch.schema, { keys: ['v'], localDirs: dirs });
+      const sorter = await ExternalSorter.create(tmm, batch.schema, { keys: ['v'], diskBlockManager: dirs });
       await sorter.insert(batch);
       await sorter.spillAll();
       process.stdout.write(JSON.stringify(sorter.spillFiles));

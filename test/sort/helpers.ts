@@ -4,7 +4,7 @@ import { resolveConfig } from '../../src/config/options.js';
 import { TaskMemoryManager } from '../../src/memory/TaskMemoryManager.js';
 import { UnifiedMemoryManager } from '../../src/memory/UnifiedMemoryManager.js';
 import { ExternalSorter, type ExternalSorterOptions, type SorterMetrics } from '../../src/sort/ExternalSorter.js';
-import { track, testLocalDirs } from '../support/leaks.js';
+import { track, testDiskBlockManager } from '../support/leaks.js';
 import { canonical, type ReferenceKey, referenceSort, rowsOf } from '../support/referenceSort.js';
 
 let nextTask = 1;
@@ -23,9 +23,9 @@ export function task(budget: number, pageSize = 64 * 1024): TaskMemoryManager {
 export async function sortBatches(
   tmm: TaskMemoryManager,
   batches: readonly RecordBatch[],
-  options: Omit<ExternalSorterOptions, 'localDirs'>,
+  options: Omit<ExternalSorterOptions, 'diskBlockManager'>,
 ): Promise<{ output: RecordBatch[]; metrics: SorterMetrics }> {
-  const sorter = await ExternalSorter.create(tmm, batches[0]!.schema, { ...options, localDirs: testLocalDirs() });
+  const sorter = await ExternalSorter.create(tmm, batches[0]!.schema, { ...options, diskBlockManager: testDiskBlockManager() });
   try {
     for (const batch of batches) await sorter.insert(batch);
     const output: RecordBatch[] = [];

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { UnrecognizedBlockIdError } from '../../src/errors.js';
 import { BlockId } from '../../src/storage/BlockId.js';
 import { DiskBlockManager, nonNegativeHash } from '../../src/storage/DiskBlockManager.js';
-import { testLocalDirs } from '../support/leaks.js';
+import { testDiskBlockManager } from '../support/leaks.js';
 
 describe('BlockId', () => {
   test.each([
@@ -37,7 +37,7 @@ describe('BlockId', () => {
 
 describe('DiskBlockManager', () => {
   test("a block's file is where Spark's hash puts it: dirId = h % dirs, subDir = (h / dirs) % 64", () => {
-    const dirs = new DiskBlockManager([testLocalDirs().localDirs[0]!, testLocalDirs().localDirs[0]!]);
+    const dirs = new DiskBlockManager([testDiskBlockManager().localDirs[0]!, testDiskBlockManager().localDirs[0]!]);
     try {
       for (const name of ['rdd_0_1', 'shuffle_3_4_5', 'taskresult_77', 'broadcast_0']) {
         const path = dirs.getFile(name);
@@ -54,7 +54,7 @@ describe('DiskBlockManager', () => {
   });
 
   test('temporary blocks are temp_local_<uuid> and temp_shuffle_<uuid>', () => {
-    const dirs = testLocalDirs();
+    const dirs = testDiskBlockManager();
     const local = dirs.createTempLocalBlock();
     const shuffle = dirs.createTempShuffleBlock();
     expect(local.blockId.name).toMatch(/^temp_local_[0-9a-f-]{36}$/);

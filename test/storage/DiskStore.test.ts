@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { BlockNotFoundError, StorageError } from '../../src/errors.js';
 import { BlockId } from '../../src/storage/BlockId.js';
 import { DiskStore } from '../../src/storage/DiskStore.js';
-import { testLocalDirs } from '../support/leaks.js';
+import { testDiskBlockManager } from '../support/leaks.js';
 import { collect } from './helpers.js';
 
 function bytes(n: number, seed: number): Uint8Array {
@@ -11,7 +11,7 @@ function bytes(n: number, seed: number): Uint8Array {
 
 describe('DiskStore', () => {
   test('blocks below the threshold are read in one piece, larger ones in chunks of at most chunkSize', async () => {
-    const store = new DiskStore(testLocalDirs(), { memoryMapThreshold: 4096, chunkSize: 1000 });
+    const store = new DiskStore(testDiskBlockManager(), { memoryMapThreshold: 4096, chunkSize: 1000 });
     const small = BlockId.test('small');
     const large = BlockId.test('large');
     await store.putBytes(small, [bytes(3000, 1)]);
@@ -26,7 +26,7 @@ describe('DiskStore', () => {
   });
 
   test('a block is written once; a failing writer leaves no file; removal reports what it did', async () => {
-    const store = new DiskStore(testLocalDirs());
+    const store = new DiskStore(testDiskBlockManager());
     const id = BlockId.test('once');
     await store.putBytes(id, [bytes(10, 1)]);
     await expect(store.putBytes(id, [bytes(10, 1)])).rejects.toThrow(StorageError);

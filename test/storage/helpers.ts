@@ -9,7 +9,7 @@ import { BlockManager, type BlockManagerOptions } from '../../src/storage/BlockM
 import { BlockInfoManager } from '../../src/storage/BlockInfoManager.js';
 import { MemoryStore, type MemoryStoreOptions } from '../../src/storage/MemoryStore.js';
 import { batchOf } from '../support/arrowData.js';
-import { testLocalDirs, track, trackLocks } from '../support/leaks.js';
+import { testDiskBlockManager, track, trackLocks } from '../support/leaks.js';
 import { Random } from '../support/random.js';
 
 /** Spark's makeMemoryStore/makeBlockManager memory: `maxMem` per mode, `region` of it storage region. */
@@ -34,7 +34,7 @@ export function memoryStore(maxMem: number, options: MemoryStoreOptions = {}): {
 
 /** A block manager over a test disk folder; close it at the end of the test. */
 export function blockManager(mm: UnifiedMemoryManager, options: BlockManagerOptions = {}): BlockManager {
-  const bm = new BlockManager(mm, { diskBlockManager: testLocalDirs(), unrollMemoryThreshold: 512, ...options });
+  const bm = new BlockManager(mm, { diskBlockManager: testDiskBlockManager(), unrollMemoryThreshold: 512, ...options });
   trackLocks(bm.blockInfoManager);
   return bm;
 }

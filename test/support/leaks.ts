@@ -15,12 +15,12 @@ import { DiskBlockManager } from '../../src/storage/DiskBlockManager.js';
 
 const tracked = new Set<MemoryManager>();
 const trackedStorage = new Set<BlockInfoManager>();
-const localDirs: DiskBlockManager[] = [];
+const diskBlockManagers: DiskBlockManager[] = [];
 
 /** A disk block manager inside the scratch folder, its folders removed after the test. */
-export function testLocalDirs(): DiskBlockManager {
+export function testDiskBlockManager(): DiskBlockManager {
   const dirs = new DiskBlockManager([scratchDir]);
-  localDirs.push(dirs);
+  diskBlockManagers.push(dirs);
   return dirs;
 }
 
@@ -59,7 +59,7 @@ export function leaksAfterTest(): string[] {
   // Folders may stay (a DiskBlockManager keeps its layout until closed); files may not.
   const left = readdirSync(scratchDir, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
   if (left.length > 0) problems.push(`files left in ${scratchDir}: ${left.map((f) => f.name).join(', ')}`);
-  for (const dirs of localDirs.splice(0)) dirs.closeSync();
+  for (const dirs of diskBlockManagers.splice(0)) dirs.closeSync();
   return problems;
 }
 
