@@ -21,7 +21,7 @@
  */
 import type { RecordBatch } from 'apache-arrow';
 import type { TungstenConfig } from '../config/options.js';
-import { BlockNotFoundError, InternalError, InvalidArgumentError } from '../errors.js';
+import { BlockCorruptError, BlockNotFoundError, InternalError, InvalidArgumentError, TungstenError } from '../errors.js';
 import type { TaskAttemptId } from '../memory/ExecutionMemoryPool.js';
 import type { MemoryManager } from '../memory/MemoryManager.js';
 import { BlockId } from './BlockId.js';
@@ -225,8 +225,22 @@ export class BlockManager implements BlockEvictionHandler {
     }
   }
 
+  /**
+   * The block's batches from its file. The file's checksum is verified after its last chunk;
+   * bytes that are not an Arrow IPC stream fail earlier, inside apache-arrow, and are reported
+   * as BLOCK_CORRUPT too.
+   */
+  private async *readFromDisk(id: BlockId): AsyncGenerator<RecordBatch, void, undefined> {
+    try {
+      yield* deserializeAsync(this.diskStore.readChunks(id));
+    } catch (error) {
+      if (error instanceof TungstenError) throw error;
+      throw new BlockCorruptError(id.name, `its file is not an Arrow IPC stream (${(error as Error).message})`, { cause: error });
+    }
+  }
+
   private async maybeCacheDiskValuesInMemory(id: BlockId, level: StorageLevel, task: TaskAttemptId): Promise<Batches> {
-    const fromDisk = deserializeAsync(this.diskStore.readChunks(id));
+    const fromDisk = this.readFromDisk(id);
     if (!level.useMemory) return fromDisk;
     if (this.memoryStore.contains(id)) {
       await fromDisk.return();
@@ -237,7 +251,7 @@ export class BlockManager implements BlockEvictionHandler {
   }
 
   private async maybeCacheDiskBytesInMemory(id: BlockId, level: StorageLevel): Promise<Batches> {
-    if (!level.useMemory) return deserializeAsync(this.diskStore.readChunks(id));
+    if (!level.useMemory) return this.readFromDisk(id);
     if (this.memoryStore.contains(id)) return this.memoryStore.getValues(id)!;
     const bytes = await this.diskStore.getBytes(id);
     const cached = await this.memoryStore.putBytes(id, bytes.size, level.memoryMode, () => bytes);

@@ -13,6 +13,9 @@
  *           alive; batches from the engine's operators own their buffers.
  *   bytes   Arrow IPC stream bytes (serialization.ts): ON_HEAP in Buffer chunks, or OFF_HEAP in
  *           one native block (NativeBytes) allocated after the storage memory was granted.
+ *           While an OFF_HEAP block is unrolled, its chunks are JavaScript Buffers (accounted
+ *           as OFF_HEAP unroll memory); they are copied into the native block once it is stored,
+ *           so native memory never exceeds what storage granted.
  *
  * Unrolling an iterator of batches (putIterator), Spark's algorithm:
  *   1. Reserve `unrollMemoryThreshold` (1 MiB) of unroll memory; if refused, store nothing.

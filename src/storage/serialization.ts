@@ -196,12 +196,19 @@ export class SerializationStream {
   }
 }
 
-/** The batches of serialized chunks, read lazily, one message at a time. */
+/** The batches of serialized chunks, read lazily: chunks are pulled as the reader needs them. */
 export function* deserialize(chunks: Iterable<Uint8Array>): Generator<RecordBatch, void, undefined> {
   registerLz4();
-  const list = [...chunks].filter((c) => c.byteLength > 0);
-  if (list.length === 0) return;
-  yield* RecordBatchReader.from(list);
+  const iterator = chunks[Symbol.iterator]();
+  let first = iterator.next();
+  while (!first.done && first.value.byteLength === 0) first = iterator.next();
+  if (first.done) return;
+  const firstChunk = first.value;
+  function* all(): Generator<Uint8Array> {
+    yield firstChunk;
+    for (let next = iterator.next(); !next.done; next = iterator.next()) yield next.value;
+  }
+  yield* RecordBatchReader.from(all());
 }
 
 /** As deserialize, from chunks that arrive asynchronously (a file read in chunks). */

@@ -249,6 +249,20 @@ describe('BlockManager', () => {
     writeFileSync(file(ids[1]), bytes);
     await expect(bm.get(ids[1]).then((r) => r!.toArray())).rejects.toThrow(BlockCorruptError);
 
+    // A byte of the schema message (the first bytes) fails inside apache-arrow, before the
+    // checksum can be compared; that is reported as BLOCK_CORRUPT too.
+    // Read in 1 KiB chunks, so the first chunk is parsed long before the last is checked.
+    const chunked = blockManager(storeMemory(100000), { memoryMapThreshold: 1024, chunkSize: 1024 });
+    const early = BlockId.rdd(6, 3);
+    await put(chunked, early, data, StorageLevel.DISK_ONLY);
+    const earlyBytes = readFileSync(chunked.diskBlockManager.getFile(early));
+    earlyBytes.fill(0xff, 8, 40);
+    writeFileSync(chunked.diskBlockManager.getFile(early), earlyBytes);
+    const parse = await chunked.get(early).then((r) => r!.toArray()).catch((e: unknown) => e);
+    expect(parse).toBeInstanceOf(BlockCorruptError);
+    expect((parse as Error).message).toMatch(/not an Arrow IPC stream/);
+    await chunked.close();
+
     rmSync(file(ids[2]));
     await expect(bm.get(ids[2])).rejects.toThrow(BlockNotFoundError);
     expect(bm.getStatus(ids[2])).toBeUndefined();
