@@ -219,7 +219,7 @@ export class BlockManager implements BlockEvictionHandler {
         return new ChunkedBytes([...this.memoryStore.getBytes(id)!]);
       }
       if (this.diskStore.contains(id)) return await this.diskStore.getBytes(id);
-      throw new InternalError('INTERNAL', `Block ${id.name} was not found even though it's read-locked`);
+      throw new BlockNotFoundError(id.name, "it was not found even though it's read-locked (its file may have been deleted)");
     } finally {
       this.releaseLockIfHeld(id, task);
     }
@@ -254,6 +254,8 @@ export class BlockManager implements BlockEvictionHandler {
     if (!level.useMemory) return this.readFromDisk(id);
     if (this.memoryStore.contains(id)) return this.memoryStore.getValues(id)!;
     const bytes = await this.diskStore.getBytes(id);
+    // Another reader may have cached it while this one read the file.
+    if (this.memoryStore.contains(id)) return this.memoryStore.getValues(id)!;
     const cached = await this.memoryStore.putBytes(id, bytes.size, level.memoryMode, () => bytes);
     return cached ? this.memoryStore.getValues(id)! : deserialize(bytes.chunks);
   }

@@ -204,6 +204,11 @@ export class MemoryStore implements StorageEvictor {
   async putBytes(id: BlockId, size: number, memoryMode: MemoryMode, bytes: () => ChunkedBytes): Promise<boolean> {
     if (this.contains(id)) throw new StorageError(`Block ${id.name} is already present in the MemoryStore`);
     if (!(await this.memoryManager.acquireStorageMemory(id.name, size, memoryMode))) return false;
+    if (this.contains(id)) {
+      // Stored meanwhile by a concurrent put (readers caching the same disk block back).
+      this.memoryManager.releaseStorageMemory(size, memoryMode);
+      return true;
+    }
     try {
       const built = bytes();
       if (built.size !== size) throw new InternalError('INVARIANT_VIOLATED', `Block ${id.name}: expected ${size} bytes, got ${built.size}`);
@@ -316,6 +321,12 @@ export class MemoryStore implements StorageEvictor {
     this.forgetUnrollMemory(memoryMode, unrollMemoryUsedByThisBlock, task);
     const transferred = await this.memoryManager.transferUnrollToStorage(id.name, unrollMemoryUsedByThisBlock, built.size, memoryMode);
     if (!transferred) throw new InternalError('INVARIANT_VIOLATED', 'transferring unroll memory to storage memory failed');
+    if (this.contains(id)) {
+      // Stored meanwhile by a concurrent put (readers caching the same disk block back): that
+      // entry stands, and this one's memory goes back rather than being counted twice.
+      this.memoryManager.releaseStorageMemory(built.size, memoryMode);
+      return { stored: true, size: this.getSize(id) };
+    }
     try {
       this.insert(built.entry());
     } catch (error) {

@@ -106,6 +106,29 @@ describe('BlockManager', () => {
     },
   );
 
+  test.each([StorageLevel.MEMORY_AND_DISK, StorageLevel.MEMORY_AND_DISK_SER, StorageLevel.OFF_HEAP])(
+    '%s: readers racing to cache a block back from disk store it once and account it once',
+    async (level) => {
+      const mm = storeMemory(60000, 0);
+      const bm = blockManager(mm);
+      const id = BlockId.rdd(11, 0);
+      const data = batchList(4, 3000, 17);
+      expect(await put(bm, id, data, level)).toBe(true);
+      // Execution takes everything, so the block goes to disk; then it lets go again.
+      expect(await mm.acquireExecutionMemory(60000, 0, level.memoryMode)).toBe(60000);
+      expect(bm.memoryStore.contains(id)).toBe(false);
+      mm.releaseAllExecutionMemoryForTask(0);
+      for (const task of [1, 2, 3, 4]) bm.registerTask(task);
+      const contents = await Promise.all([1, 2, 3, 4].map(async (task) => contentOf(await (await bm.get(id, task))!.toArray())));
+      for (const content of contents) expect(content).toEqual(contentOf(data));
+      expect(bm.memoryStore.contains(id)).toBe(true);
+      expect(mm.storageMemoryUsed).toBe(bm.memoryStore.blocksMemoryUsed);
+      expect(bm.memoryStore.blocksMemoryUsed).toBe(bm.memoryStore.getSize(id));
+      for (const task of [1, 2, 3, 4]) bm.releaseAllLocksForTask(task);
+      await bm.close();
+    },
+  );
+
   test('off-heap blocks live in native memory of exactly their size', async () => {
     const bm = blockManager(storeMemory(100000));
     const before = nativeAllocator.stats();
@@ -205,6 +228,8 @@ describe('BlockManager', () => {
     expect(mismatches).toBe(0);
     expect(bm.blockInfoManager.heldLocks()).toEqual([]);
     expect(bm.memoryStore.currentUnrollMemory()).toBe(0);
+    // Every byte of storage memory belongs to an entry (close() would hide a leak).
+    expect(bm.memoryManager.storageMemoryUsed).toBe(bm.memoryStore.blocksMemoryUsed);
     expect([...computed.values()].every((n) => n >= 1)).toBe(true);
     await bm.close();
   });
