@@ -17,15 +17,11 @@ import { batchBytes, deserialize, serializeBatches } from '../src/storage/serial
 import { StorageLevel } from '../src/storage/StorageLevel.js';
 import { generate, type WorkloadKind } from './support/data.js';
 import { option, root } from './support/harness.js';
+import { median } from './support/workerIo.js';
 
 const rows = Number(option('rows', '4000000'));
 const runs = Number(option('runs', '5'));
 const GiB = 2 ** 30;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 async function timed(action: () => Promise<unknown> | unknown): Promise<number> {
   const start = process.hrtime.bigint();
@@ -95,6 +91,8 @@ for (const kind of ['keyPayload', 'stringKey'] as WorkloadKind[]) {
 }
 
 print();
+const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+console.error(`peak RSS of the whole run: ${(peakRssBytes / 2 ** 20).toFixed(0)} MiB (inputs of both data sets and every level's block held at once)`);
 mkdirSync(join(root, 'build', 'bench'), { recursive: true });
-writeFileSync(join(root, 'build', 'bench', 'storage.json'), JSON.stringify({ rows, runs, results }, null, 2));
+writeFileSync(join(root, 'build', 'bench', 'storage.json'), JSON.stringify({ rows, runs, peakRssBytes, results }, null, 2));
 console.log(JSON.stringify(results));

@@ -29,7 +29,7 @@ import { BlockInfo, BlockInfoManager, NON_TASK_WRITER } from './BlockInfoManager
 import { DiskBlockManager } from './DiskBlockManager.js';
 import { DiskStore, type DiskStoreOptions } from './DiskStore.js';
 import { type BlockEvictionHandler, type EvictedData, MemoryStore, type MemoryStoreOptions } from './MemoryStore.js';
-import { ChunkedBytes, deserialize, deserializeAsync, SerializationStream } from './serialization.js';
+import { ChunkedBytes, deserialize, deserializeAsync, SerializationStream, serializeBatches, writeBatchesTo } from './serialization.js';
 import { StorageLevel } from './StorageLevel.js';
 
 export type ReadMethod = 'memory' | 'disk' | 'network';
@@ -215,7 +215,7 @@ export class BlockManager implements BlockEvictionHandler {
     if (!info) return undefined;
     try {
       if (this.memoryStore.contains(id)) {
-        if (this.memoryStore.isDeserialized(id)) return this.serializeToMemory(this.memoryStore.getValues(id)!);
+        if (this.memoryStore.isDeserialized(id)) return serializeBatches(this.memoryStore.getValues(id)!, this.memoryStore.compression, this.memoryStore.chunkSize);
         return new ChunkedBytes([...this.memoryStore.getBytes(id)!]);
       }
       if (this.diskStore.contains(id)) return await this.diskStore.getBytes(id);
@@ -396,20 +396,9 @@ export class BlockManager implements BlockEvictionHandler {
   }
 
   private async writeBatchesToDisk(id: BlockId, batches: Batches): Promise<number> {
-    return this.diskStore.put(id, async (sink) => {
-      const stream = new SerializationStream(this.memoryStore.compression, this.diskStore.chunkSize, (chunk) => sink.write(chunk));
-      for await (const batch of batches) {
-        stream.write(batch);
-        await sink.drain();
-      }
-      stream.finish();
-    });
-  }
-
-  private serializeToMemory(batches: Iterable<RecordBatch>): ChunkedBytes {
-    const stream = new SerializationStream(this.memoryStore.compression, this.memoryStore.chunkSize);
-    for (const batch of batches) stream.write(batch);
-    return stream.finish();
+    return this.diskStore.put(id, (sink) =>
+      writeBatchesTo(new SerializationStream(this.memoryStore.compression, this.diskStore.chunkSize, (chunk) => sink.write(chunk)), batches, sink),
+    );
   }
 
   // ------------------------------------------------------------------------------- eviction and removal

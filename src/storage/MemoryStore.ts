@@ -53,6 +53,7 @@ import {
   ChunkedBytes,
   deserialize,
   SerializationStream,
+  writeBatchesTo,
 } from './serialization.js';
 import type { StorageLevel } from './StorageLevel.js';
 
@@ -533,14 +534,8 @@ export class PartiallySerializedBlock {
     this.claim('finishWritingToStream');
     try {
       this.stream.redirect((chunk) => sink.write(chunk));
-      for (;;) {
-        const next = await this.rest.next();
-        if (next.done) break;
-        this.stream.write(next.value);
-        await sink.drain();
-      }
-      this.stream.finish();
-      await sink.drain();
+      // A synchronous iterator serves too: for await awaits whatever next() returns.
+      await writeBatchesTo(this.stream, { [Symbol.asyncIterator]: () => this.rest as AsyncIterator<RecordBatch> }, sink);
     } finally {
       this.release();
     }

@@ -123,7 +123,13 @@ class ChunkingSink extends AsyncByteQueue {
   /** Hands over the partly filled chunk, trimmed to what it holds. */
   flush(): void {
     if (!this.current || this.used === 0) return;
-    const chunk = this.used === this.chunkSize ? this.current : Buffer.from(this.current.subarray(0, this.used));
+    // The trimmed copy is its own allocation (Buffer.from would place a small one in Node's
+    // shared pool, which would keep 8 KiB alive for it).
+    let chunk = this.current;
+    if (this.used < this.chunkSize) {
+      chunk = Buffer.allocUnsafeSlow(this.used);
+      this.current.copy(chunk, 0, 0, this.used);
+    }
     this.current = undefined;
     this.used = 0;
     this.onChunk(chunk);
@@ -227,6 +233,23 @@ export async function* deserializeAsync(chunks: AsyncIterable<Uint8Array>): Asyn
   }
   const reader = await RecordBatchReader.from(rest());
   yield* reader;
+}
+
+/**
+ * Writes batches through `stream`, whose chunks go to `sink`, waiting for the sink after every
+ * batch so that at most about one batch of bytes is queued; then ends the stream.
+ */
+export async function writeBatchesTo(
+  stream: SerializationStream,
+  batches: Iterable<RecordBatch> | AsyncIterable<RecordBatch>,
+  sink: ByteSink,
+): Promise<void> {
+  for await (const batch of batches) {
+    stream.write(batch);
+    await sink.drain();
+  }
+  stream.finish();
+  await sink.drain();
 }
 
 /** Serializes batches into collected chunks (puts of bytes, drops to disk of values, tests). */
