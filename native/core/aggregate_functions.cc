@@ -52,13 +52,27 @@ void countValid(const Target& t, const ColumnView& input, uint64_t firstRow) {
   }
 }
 
-void addCount(const Target& t, const ColumnView& input, uint64_t firstRow) {
-  const uint8_t* values = input.values + firstRow * 8;
-  for (uint64_t i = 0; i < t.count; ++i) {
-    if (input.isNull(firstRow + i)) continue;
-    uint8_t* at = t.payloads[i] + t.slot;
-    storeUnaligned<int64_t>(at, loadUnaligned<int64_t>(at) + loadUnaligned<int64_t>(values + i * 8));
+// Calls update(payload, value) for each non-null input row of the chunk, with the row's value
+// as T. Fields are copied into locals first: every store goes through a byte pointer, which may
+// alias anything, so fields read in the loop would be read again after each store. The update
+// is a lambda taking what it needs by value, for the same reason; it is inlined.
+template <typename T, typename Update>
+inline void forEachValue(const Target& t, const ColumnView& input, uint64_t firstRow, Update&& update) {
+  const uint8_t* values = input.values + firstRow * sizeof(T);
+  uint8_t* const* payloads = t.payloads;
+  const uint64_t count = t.count;
+  const bool mayBeNull = input.validity != nullptr;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (mayBeNull && input.isNull(firstRow + i)) continue;
+    update(payloads[i], loadUnaligned<T>(values + i * sizeof(T)));
   }
+}
+
+// final mode: adds partial counts (int64, never null in practice, but null-safe).
+void addCount(const Target& t, const ColumnView& input, uint64_t firstRow) {
+  forEachValue<int64_t>(t, input, firstRow, [slot = t.slot](uint8_t* payload, int64_t partial) {
+    storeUnaligned<int64_t>(payload + slot, loadUnaligned<int64_t>(payload + slot) + partial);
+  });
 }
 
 // The per-type kernels. `T` is the input's C type.
@@ -67,15 +81,12 @@ struct SumInt {
   static void run(const Target& t, const ColumnView& input, uint64_t firstRow, const std::string& name) {
     // Floats never get here (their sums are kSumFloat); the guard only keeps the template whole.
     if constexpr (std::is_integral_v<T>) {
-    const uint8_t* values = input.values + firstRow * sizeof(T);
-    for (uint64_t i = 0; i < t.count; ++i) {
-      if (input.isNull(firstRow + i)) continue;
-      uint8_t* payload = t.payloads[i];
-      int64_t sum;
-      if (__builtin_add_overflow(loadUnaligned<int64_t>(payload + t.slot), loadUnaligned<T>(values + i * sizeof(T)), &sum)) overflow(name);
-      storeUnaligned<int64_t>(payload + t.slot, sum);
-      clearNull(payload, t.column);
-    }
+      forEachValue<T>(t, input, firstRow, [slot = t.slot, column = t.column, &name](uint8_t* payload, T value) {
+        int64_t sum;
+        if (__builtin_add_overflow(loadUnaligned<int64_t>(payload + slot), value, &sum)) overflow(name);
+        storeUnaligned<int64_t>(payload + slot, sum);
+        clearNull(payload, column);
+      });
     }
   }
 };
@@ -83,18 +94,10 @@ struct SumInt {
 template <typename T>
 struct SumFloat {
   static void run(const Target& t, const ColumnView& input, uint64_t firstRow, const std::string&) {
-    const uint8_t* values = input.values + firstRow * sizeof(T);
-    uint8_t* const* payloads = t.payloads;
-    const uint32_t slot = t.slot;
-    const uint32_t column = t.column;
-    const uint64_t count = t.count;
-    const bool mayBeNull = input.validity != nullptr;
-    for (uint64_t i = 0; i < count; ++i) {
-      if (mayBeNull && input.isNull(firstRow + i)) continue;
-      uint8_t* payload = payloads[i];
-      storeUnaligned<double>(payload + slot, loadUnaligned<double>(payload + slot) + static_cast<double>(loadUnaligned<T>(values + i * sizeof(T))));
+    forEachValue<T>(t, input, firstRow, [slot = t.slot, column = t.column](uint8_t* payload, T value) {
+      storeUnaligned<double>(payload + slot, loadUnaligned<double>(payload + slot) + static_cast<double>(value));
       clearNull(payload, column);
-    }
+    });
   }
 };
 
@@ -115,25 +118,14 @@ struct SortOrder<double> {
 template <typename T, bool IsMax>
 struct MinMax {
   static void run(const Target& t, const ColumnView& input, uint64_t firstRow, const std::string&) {
-    // Locals, not members: every store goes through a byte pointer, which may alias anything,
-    // so fields read in the loop would be read again after each store.
-    const uint8_t* values = input.values + firstRow * sizeof(T);
-    uint8_t* const* payloads = t.payloads;
-    const uint32_t slot = t.slot;
-    const uint32_t column = t.column;
-    const uint64_t count = t.count;
-    const bool mayBeNull = input.validity != nullptr;
-    for (uint64_t i = 0; i < count; ++i) {
-      if (mayBeNull && input.isNull(firstRow + i)) continue;
-      uint8_t* payload = payloads[i];
-      const T value = loadUnaligned<T>(values + i * sizeof(T));
+    forEachValue<T>(t, input, firstRow, [slot = t.slot, column = t.column](uint8_t* payload, T value) {
       const T current = loadUnaligned<T>(payload + slot);
       if (RowLayout::isNull(payload, column) ||
           (IsMax ? SortOrder<T>::less(current, value) : SortOrder<T>::less(value, current))) {
         storeUnaligned<T>(payload + slot, value);
         clearNull(payload, column);
       }
-    }
+    });
   }
 };
 template <typename T>
