@@ -95,11 +95,18 @@ export class BlockResult implements AsyncIterable<RecordBatch> {
     }
   }
 
-  /** Releases the read lock without reading (further). */
+  /**
+   * Releases the read lock without reading (further). A source never read is ended too: it may
+   * hold an open block file and unroll memory (a read whose caching back did not fit).
+   */
   close(): void {
     if (this.released) return;
     this.released = true;
     this.release();
+    if (!this.started) {
+      const source = this.source as Partial<AsyncIterator<RecordBatch>>;
+      if (typeof source.return === 'function') void Promise.resolve(source.return()).catch(() => undefined);
+    }
   }
 
   /** Every batch, in order. */

@@ -202,37 +202,45 @@ export class SerializationStream {
   }
 }
 
-/** The batches of serialized chunks, read lazily: chunks are pulled as the reader needs them. */
+/**
+ * The batches of serialized chunks, read lazily: chunks are pulled as the reader needs them.
+ * apache-arrow's reader stops at the end-of-stream marker without asking for more, so the
+ * chunk source is ended here (its `finally` runs: a block file is closed), also when the
+ * caller stops early.
+ */
 export function* deserialize(chunks: Iterable<Uint8Array>): Generator<RecordBatch, void, undefined> {
   registerLz4();
   const iterator = chunks[Symbol.iterator]();
-  let first = iterator.next();
-  while (!first.done && first.value.byteLength === 0) first = iterator.next();
-  if (first.done) return;
-  const firstChunk = first.value;
-  function* all(): Generator<Uint8Array> {
-    yield firstChunk;
-    for (let next = iterator.next(); !next.done; next = iterator.next()) yield next.value;
+  try {
+    let first = iterator.next();
+    while (!first.done && first.value.byteLength === 0) first = iterator.next();
+    if (first.done) return;
+    const firstChunk = first.value;
+    function* all(): Generator<Uint8Array> {
+      yield firstChunk;
+      for (let next = iterator.next(); !next.done; next = iterator.next()) yield next.value;
+    }
+    yield* RecordBatchReader.from(all());
+  } finally {
+    iterator.return?.();
   }
-  yield* RecordBatchReader.from(all());
 }
 
 /** As deserialize, from chunks that arrive asynchronously (a file read in chunks). */
 export async function* deserializeAsync(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<RecordBatch, void, undefined> {
   registerLz4();
   const iterator = chunks[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  if (first.done) return;
-  async function* rest(): AsyncGenerator<Uint8Array> {
-    yield first.value;
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done) return;
-      yield next.value;
+  try {
+    const first = await iterator.next();
+    if (first.done) return;
+    async function* all(): AsyncGenerator<Uint8Array> {
+      yield first.value;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
     }
+    yield* await RecordBatchReader.from(all());
+  } finally {
+    await iterator.return?.();
   }
-  const reader = await RecordBatchReader.from(rest());
-  yield* reader;
 }
 
 /**

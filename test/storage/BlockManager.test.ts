@@ -1,4 +1,4 @@
-import { truncateSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import type { RecordBatch } from 'apache-arrow';
 import { describe, expect, test } from 'vitest';
 import { BlockCorruptError, BlockNotFoundError } from '../../src/errors.js';
@@ -294,6 +294,36 @@ describe('BlockManager', () => {
 
     expect(bm.blockInfoManager.heldLocks()).toEqual([]);
     await bm.close();
+  });
+
+  test('reading block files closes them: the open descriptors do not grow with reads', async () => {
+    const bm = blockManager(storeMemory(100000), { memoryMapThreshold: 1024, chunkSize: 1024 });
+    const ids = [BlockId.rdd(12, 0), BlockId.rdd(12, 1)];
+    await put(bm, ids[0]!, batchList(3, 3000, 18), StorageLevel.DISK_ONLY);
+    await put(bm, ids[1]!, batchList(3, 3000, 19), StorageLevel.MEMORY_AND_DISK_SER.with({ useMemory: false }));
+    const openFiles = (): number => readdirSync('/proc/self/fd').length;
+    const before = openFiles();
+    for (let i = 0; i < 10; i++) {
+      for (const id of ids) expect(contentOf(await (await bm.get(id))!.toArray())).toHaveLength(3);
+      // Stopping after the first batch closes the file too.
+      for await (const batch of (await bm.get(ids[0]!))!) {
+        expect(batch.numRows).toBe(3000);
+        break;
+      }
+    }
+    expect(openFiles()).toBe(before);
+    await bm.close();
+
+    // A block too big to cache back: the read that tried hands back the file's rest, open;
+    // closing the result unread closes the file.
+    const small = blockManager(storeMemory(5000), { memoryMapThreshold: 1024, chunkSize: 1024 });
+    const big = BlockId.rdd(12, 2);
+    await put(small, big, batchList(40, 300, 20), StorageLevel.MEMORY_AND_DISK);
+    const fdsBefore = openFiles();
+    for (let i = 0; i < 5; i++) (await small.get(big))!.close();
+    await settle();
+    expect(openFiles()).toBe(fdsBefore);
+    await small.close();
   });
 
   test('a put whose input throws leaves no block, lock, memory or file, at every level', async () => {
