@@ -34,6 +34,12 @@ export type ErrorCode =
   | 'BLOCK_CORRUPT'
   | 'INTERNAL_ERROR_STORAGE'
   | 'CLOSED'
+  | 'FETCH_FAILED'
+  | 'JOB_FAILED'
+  | 'JOB_CANCELLED'
+  | 'RESULT_TOO_LARGE'
+  | 'MEMORY_LEAK'
+  | 'LOCK_LEAK'
   | 'INTERNAL';
 
 export class TungstenError extends Error {
@@ -282,6 +288,57 @@ export class StorageError extends TungstenError {
 export class ClosedError extends TungstenError {
   constructor(what: string) {
     super('CLOSED', `${what} is closed`);
+  }
+}
+
+/**
+ * A reduce task could not read a map output's segment: the file is gone, short, or its bytes do
+ * not match their checksum (Spark's FetchFailedException). The scheduler answers by
+ * re-running the map stage that produced it, not by retrying the reduce task alone.
+ */
+export class FetchFailedError extends TungstenError {
+  constructor(
+    readonly executorId: string,
+    readonly shuffleId: number,
+    readonly mapId: number,
+    readonly mapIndex: number,
+    readonly reduceId: number,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super('FETCH_FAILED', `Failed to fetch shuffle_${shuffleId}_${mapId}_${reduceId} (map ${mapIndex} on executor ${executorId}): ${message}`, options);
+  }
+}
+
+/**
+ * A job failed: a task failed `task.maxFailures` times, or a stage was aborted. `cause` is the
+ * last task's error (its class and code), when there was one.
+ */
+export class JobFailedError extends TungstenError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('JOB_FAILED', message, options);
+  }
+}
+
+/** The job was cancelled (session.cancelJob, an AbortSignal, or session.close()). */
+export class JobCancelledError extends TungstenError {
+  constructor(message: string) {
+    super('JOB_CANCELLED', message);
+  }
+}
+
+/** The results of a job are larger than driver.maxResultSize (Spark's message). */
+export class ResultTooLargeError extends TungstenError {
+  constructor(message: string) {
+    super('RESULT_TOO_LARGE', message);
+  }
+}
+
+/** A task returned while holding memory or block locks, and unsafe.exceptionOnMemoryLeak or
+ *  storage.exceptionOnPinLeak asked for an error (Spark's messages). */
+export class LeakError extends TungstenError {
+  constructor(code: 'MEMORY_LEAK' | 'LOCK_LEAK', message: string) {
+    super(code, message);
   }
 }
 

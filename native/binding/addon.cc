@@ -16,6 +16,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   registerMemoryExports(env, exports);
   registerSorterExports(env, exports);
   registerAggregatorExports(env, exports);
+  registerShuffleExports(env, exports);
   return exports;
 }
 

@@ -214,6 +214,7 @@ inline Napi::Object numbersObject(Napi::Env env, std::initializer_list<std::pair
 void registerMemoryExports(Napi::Env env, Napi::Object exports);
 void registerSorterExports(Napi::Env env, Napi::Object exports);
 void registerAggregatorExports(Napi::Env env, Napi::Object exports);
+void registerShuffleExports(Napi::Env env, Napi::Object exports);
 
 inline void addExport(Napi::Env env, Napi::Object exports, const char* name,
                       Napi::Value (*fn)(const Napi::CallbackInfo&)) {

@@ -14,6 +14,7 @@
 #include "external_sorter.h"
 #include "hash_aggregator.h"
 #include "memory_block.h"
+#include "shuffle_sorter.h"
 #include "task_page_table.h"
 
 namespace tungsten::binding {
@@ -52,6 +53,15 @@ struct AggregatorHandle {
   // partial aggregation's buffers).
   std::vector<ColumnType> inputColumnTypes;
   const std::vector<ColumnType>& inputTypes() const { return inputColumnTypes; }
+};
+
+struct ShuffleSorterHandle {
+  static constexpr napi_type_tag kTag = {0x0d4c8e2f7a6b1953ull, 0xe1f3a5c7092b4d68ull};
+  static constexpr const char* kName = "ShuffleSorter";
+  static constexpr const char* kArgument = "shuffle sorter";
+  std::unique_ptr<ShuffleSorter> op;
+  bool busy = false;
+  const std::vector<ColumnType>& inputTypes() const { return op->layout().columns(); }
 };
 
 template <typename Handle>

@@ -72,6 +72,7 @@ class OperatorWorker : public PromiseWorker {
 // What insert() asks for, as JavaScript sees it.
 Napi::Value insertResultToJs(Napi::Env env, const ExternalSorter::InsertResult& result);
 Napi::Value insertResultToJs(Napi::Env env, const HashAggregator::InsertResult& result);
+Napi::Value insertResultToJs(Napi::Env env, const ShuffleSorter::InsertResult& result);
 
 // insert(batch, startRow) -> what the operator needs to go on
 template <typename Handle>

@@ -6,41 +6,12 @@
 #include <limits>
 
 #include "errors.h"
+#include "hash.h"
 #include "unaligned.h"
 
 namespace tungsten {
 
 namespace {
-
-
-// MurmurHash3's 64-bit finalizer: every input bit affects every output bit, so the low bits
-// that pick a slot are as good as the high ones.
-uint64_t fmix64(uint64_t k) {
-  k ^= k >> 33;
-  k *= 0xff51afd7ed558ccdULL;
-  k ^= k >> 33;
-  k *= 0xc4ceb9fe1a85ec53ULL;
-  k ^= k >> 33;
-  return k;
-}
-
-constexpr uint64_t kNullKeySeed = 0x9e3779b97f4a7c15ULL;
-
-uint32_t hashInteger(uint64_t value, bool isNull) {
-  return static_cast<uint32_t>(fmix64(value ^ (isNull ? kNullKeySeed : 0)));
-}
-
-uint32_t hashBytes(const uint8_t* bytes, size_t length) {
-  uint64_t h = 0x243f6a8885a308d3ULL ^ (length * kNullKeySeed);
-  size_t i = 0;
-  for (; i + 8 <= length; i += 8) h = fmix64(h ^ loadUnaligned<uint64_t>(bytes + i)) * kNullKeySeed;
-  if (i < length) {
-    uint64_t tail = 0;
-    std::memcpy(&tail, bytes + i, length - i);
-    h = fmix64(h ^ tail) * kNullKeySeed;
-  }
-  return static_cast<uint32_t>(fmix64(h));
-}
 
 std::vector<SortKey> allKeysAscending(uint32_t numKeys) {
   std::vector<SortKey> keys;

@@ -20,6 +20,7 @@ declare const pageTableBrand: unique symbol;
 declare const blockBrand: unique symbol;
 declare const sorterBrand: unique symbol;
 declare const aggregatorBrand: unique symbol;
+declare const shuffleSorterBrand: unique symbol;
 /** A task's native page table. Closed by {@link NativeAddon.pageTableClose}. */
 export type PageTableHandle = { readonly [pageTableBrand]: true };
 /** A native memory block: a page of a page table, or a direct allocation. */
@@ -30,6 +31,9 @@ export type SorterHandle = { readonly [sorterBrand]: true };
 
 /** A native hash aggregation. Closed by {@link NativeAddon.aggregatorClose}. */
 export type AggregatorHandle = { readonly [aggregatorBrand]: true };
+
+/** A native shuffle sorter. Closed by {@link NativeAddon.shuffleSorterClose}. */
+export type ShuffleSorterHandle = { readonly [shuffleSorterBrand]: true };
 
 /** native/core's PhysicalType. */
 export const PhysicalType = {
@@ -189,6 +193,36 @@ export interface NativeAggregatorMetrics {
   spillWriteTimeNs: number;
 }
 
+/** native/core's PartitionerKind. */
+export const PartitionerKind = { SINGLE: 0, ROUND_ROBIN: 1, HASH: 2, RANGE: 3 } as const;
+export type PartitionerKind = (typeof PartitionerKind)[keyof typeof PartitionerKind];
+
+export interface NativePartitioner {
+  kind: PartitionerKind;
+  numPartitions: number;
+  /** HASH: the key columns. */
+  hashColumns?: number[];
+  /** RANGE: the sort keys the bounds are ordered by. */
+  sortKeys?: NativeSortKey[];
+  /** ROUND_ROBIN: the partition of the first row. */
+  roundRobinStart?: number;
+}
+
+export interface NativeShuffleSorterOptions {
+  columns: NativeColumnType[];
+  partitioner: NativePartitioner;
+  /** RANGE: numPartitions − 1 rows with the input's columns, sorted by the sort keys. */
+  bounds?: NativeBatch;
+}
+
+export interface ShuffleSorterState {
+  records: number;
+  dataPages: number;
+  pointerArrayBytes: number;
+  rowsInserted: number;
+  sortTimeNs: number;
+}
+
 export interface AllocatorStats {
   liveBytes: number;
   liveBlocks: number;
@@ -274,6 +308,23 @@ export interface NativeAddon {
   aggregatorMetrics(aggregator: AggregatorHandle): NativeAggregatorMetrics;
   /** Releases the native aggregation; idempotent; refused while an operation runs. */
   aggregatorClose(aggregator: AggregatorHandle): void;
+
+  shuffleSorterCreate(table: PageTableHandle, options: NativeShuffleSorterOptions): ShuffleSorterHandle;
+  /** A page of at most 2^27 bytes (the packed pointer's offset bits). */
+  shuffleSorterAddDataPage(sorter: ShuffleSorterHandle, page: BlockHandle): void;
+  /** Copies the pointers into `array`: 8 bytes a row, half of it the radix sort's scratch
+   *  (Spark's usable capacity with radix); the caller frees the previous array afterwards. */
+  shuffleSorterReplacePointerArray(sorter: ShuffleSorterHandle, array: BlockHandle): void;
+  shuffleSorterPointerArrayGrown(sorter: ShuffleSorterHandle): void;
+  shuffleSorterInsert(sorter: ShuffleSorterHandle, batch: NativeBatch, startRow: number): Promise<InsertProgress>;
+  /** Radix-sorts the pointers by partition id. */
+  shuffleSorterSort(sorter: ShuffleSorterHandle): Promise<void>;
+  /** The next rows of one partition, in partition order; 0 rows when all are read. */
+  shuffleSorterNextBatch(sorter: ShuffleSorterHandle, maxRows: number): Promise<{ partition: number; batch: NativeOutputBatch }>;
+  /** Forgets the rows and drops every page and the array (the caller frees them). */
+  shuffleSorterReset(sorter: ShuffleSorterHandle): void;
+  shuffleSorterState(sorter: ShuffleSorterHandle): ShuffleSorterState;
+  shuffleSorterClose(sorter: ShuffleSorterHandle): void;
 
   /** Test hook: spill writes fail as if the disk were full after `bytes` more bytes; −1: off. */
   spillInjectDiskFullAfter(bytes: number): void;

@@ -161,18 +161,24 @@ export class SerializationStream {
     return this.sink.bytesWritten;
   }
 
+  /** Starts the stream with `schema` without a batch (a stream of no batches still has one). */
+  writeSchema(schema: Schema): void {
+    if (this.writer) throw new InvalidArgumentError('the stream has begun');
+    this.writer = new ConformingStreamWriter({
+      compressionType: this.compression === 'lz4' ? CompressionType.LZ4_FRAME : null,
+    });
+    this.writer.reset(this.sink, schema);
+    this.schema = schema;
+  }
+
   write(batch: RecordBatch): void {
     if (!(batch instanceof RecordBatch)) throw new InvalidArgumentError('a block holds Arrow RecordBatches');
     if (!this.writer) {
-      this.writer = new ConformingStreamWriter({
-        compressionType: this.compression === 'lz4' ? CompressionType.LZ4_FRAME : null,
-      });
-      this.writer.reset(this.sink, batch.schema);
-      this.schema = batch.schema;
+      this.writeSchema(batch.schema);
     } else if (!sameFields(this.schema!, batch.schema)) {
       throw new SchemaMismatchError('every batch of a block must have the schema of its first batch');
     }
-    this.writer.write(batch);
+    this.writer!.write(batch);
   }
 
   /**

@@ -1,0 +1,167 @@
+// Exports for the shuffle sorter (native/core/shuffle_sorter.h). insert, sort and nextBatch
+// return promises and run on libuv worker threads (operators.h); the rest are synchronous and
+// cheap. Range bounds are read once, at creation, and copied into the partitioner.
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+#include "binding.h"
+#include "operators.h"
+#include "shuffle_sorter.h"
+
+namespace tungsten::binding {
+
+Napi::Value insertResultToJs(Napi::Env env, const ShuffleSorter::InsertResult& result) {
+  Napi::Object object = Napi::Object::New(env);
+  object.Set("nextRow", static_cast<double>(result.nextRow));
+  object.Set("needRecordBytes", static_cast<double>(result.needRecordBytes));
+  object.Set("needArray", result.needArray);
+  return object;
+}
+
+namespace {
+
+ShuffleSorterHandle& shuffleHandle(const Napi::CallbackInfo& info, size_t index) {
+  return operatorHandle<ShuffleSorterHandle>(info, index);
+}
+
+std::vector<uint32_t> uint32Array(Napi::Value value, const char* what) {
+  std::vector<uint32_t> out;
+  if (value.IsUndefined()) return out;
+  if (!value.IsArray()) throw Error(ErrorCode::kInvalidArgument, std::string(what) + " must be an array");
+  Napi::Array array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value element = array.Get(i);
+    if (!element.IsNumber()) throw Error(ErrorCode::kInvalidArgument, std::string(what) + " must hold numbers");
+    const int64_t n = element.As<Napi::Number>().Int64Value();
+    if (n < 0 || n > UINT32_MAX) throw Error(ErrorCode::kInvalidArgument, std::string(what) + " must hold column indexes");
+    out.push_back(static_cast<uint32_t>(n));
+  }
+  return out;
+}
+
+// options: { columns: ColumnType[], partitioner: { kind: 0 single | 1 round robin | 2 hash |
+//   3 range, numPartitions, hashColumns?, sortKeys?: [{column, descending, nullsFirst}],
+//   roundRobinStart? }, bounds?: batch (range only: numPartitions - 1 rows of the columns) }
+Napi::Value shuffleSorterCreate(const Napi::CallbackInfo& info) {
+  PageTableHandle& table = openTableHandle(info, 0);
+  if (!info[1].IsObject()) throw Error(ErrorCode::kInvalidArgument, "options must be an object");
+  Napi::Object options = info[1].As<Napi::Object>();
+  Napi::Value columnsValue = options.Get("columns");
+  Napi::Value partitionerValue = options.Get("partitioner");
+  if (!columnsValue.IsArray() || !partitionerValue.IsObject()) {
+    throw Error(ErrorCode::kInvalidArgument, "options.columns must be an array and options.partitioner an object");
+  }
+  std::vector<ColumnType> columns;
+  Napi::Array columnArray = columnsValue.As<Napi::Array>();
+  for (uint32_t c = 0; c < columnArray.Length(); ++c) columns.push_back(columnTypeOf(objectAt(columnArray, c, "column")));
+  Napi::Object partitioner = partitionerValue.As<Napi::Object>();
+  PartitionerSpec spec;
+  const uint32_t kind = uint32Property(partitioner, "kind");
+  if (kind > static_cast<uint32_t>(PartitionerKind::kRange)) throw Error(ErrorCode::kInvalidArgument, "unknown partitioner kind");
+  spec.kind = static_cast<PartitionerKind>(kind);
+  spec.numPartitions = uint32Property(partitioner, "numPartitions");
+  spec.hashColumns = uint32Array(partitioner.Get("hashColumns"), "hashColumns");
+  Napi::Value start = partitioner.Get("roundRobinStart");
+  if (start.IsNumber()) spec.roundRobinStart = static_cast<uint64_t>(std::max<int64_t>(0, start.As<Napi::Number>().Int64Value()));
+  Napi::Value keysValue = partitioner.Get("sortKeys");
+  if (keysValue.IsArray()) {
+    Napi::Array keys = keysValue.As<Napi::Array>();
+    for (uint32_t k = 0; k < keys.Length(); ++k) {
+      Napi::Object key = objectAt(keys, k, "sort key");
+      spec.sortKeys.push_back({uint32Property(key, "column"), boolProperty(key, "descending"), boolProperty(key, "nullsFirst")});
+    }
+  }
+  Napi::Value boundsValue = options.Get("bounds");
+  BorrowedBatch bounds;
+  const bool hasBounds = !boundsValue.IsUndefined() && !boundsValue.IsNull();
+  if (hasBounds) {
+    bounds = borrowBatch(boundsValue, columns, "shuffle sorter");
+    validateOffsets(bounds);
+  }
+  auto* handle = new ShuffleSorterHandle{
+      std::make_unique<ShuffleSorter>(std::move(columns), std::move(spec), hasBounds ? &bounds.view : nullptr, table.table)};
+  return wrapHandle(info.Env(), handle);
+}
+
+Napi::Value shuffleSorterAddDataPage(const Napi::CallbackInfo& info) {
+  shuffleHandle(info, 0).op->addDataPage(blockOf(info, 1));
+  return info.Env().Undefined();
+}
+
+Napi::Value shuffleSorterReplacePointerArray(const Napi::CallbackInfo& info) {
+  shuffleHandle(info, 0).op->replacePointerArray(blockOf(info, 1));
+  return info.Env().Undefined();
+}
+
+Napi::Value shuffleSorterPointerArrayGrown(const Napi::CallbackInfo& info) {
+  shuffleHandle(info, 0).op->pointerArrayGrown();
+  return info.Env().Undefined();
+}
+
+Napi::Value shuffleSorterReset(const Napi::CallbackInfo& info) {
+  shuffleHandle(info, 0).op->reset();
+  return info.Env().Undefined();
+}
+
+class SortWorker : public OperatorWorker<ShuffleSorterHandle> {
+ public:
+  using OperatorWorker::OperatorWorker;
+  void Run() override { handle_.op->sort(); }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+};
+
+Napi::Value shuffleSorterSort(const Napi::CallbackInfo& info) {
+  return (new SortWorker(info, shuffleHandle(info, 0)))->Queue();
+}
+
+class PartitionBatchWorker : public OperatorWorker<ShuffleSorterHandle> {
+ public:
+  PartitionBatchWorker(const Napi::CallbackInfo& info, ShuffleSorterHandle& handle, uint64_t maxRows)
+      : OperatorWorker(info, handle), maxRows_(maxRows) {}
+  void Run() override { result_ = handle_.op->nextBatch(maxRows_); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object object = Napi::Object::New(env);
+    object.Set("partition", static_cast<double>(result_.partition));
+    object.Set("batch", outputBatchToJs(env, result_.batch));
+    return object;
+  }
+
+ private:
+  uint64_t maxRows_;
+  ShuffleSorter::PartitionBatch result_;
+};
+
+Napi::Value shuffleSorterNextBatch(const Napi::CallbackInfo& info) {
+  ShuffleSorterHandle& handle = shuffleHandle(info, 0);
+  const uint64_t maxRows = byteCount(info, 1, "maxRows");
+  if (maxRows == 0) throw Error(ErrorCode::kInvalidArgument, "maxRows must be at least 1");
+  return (new PartitionBatchWorker(info, handle, maxRows))->Queue();
+}
+
+Napi::Value shuffleSorterState(const Napi::CallbackInfo& info) {
+  ShuffleSorter& sorter = *shuffleHandle(info, 0).op;
+  return numbersObject(info.Env(), {{"records", static_cast<double>(sorter.numRecords())},
+                                    {"dataPages", static_cast<double>(sorter.numDataPages())},
+                                    {"pointerArrayBytes", static_cast<double>(sorter.pointerArrayBytes())},
+                                    {"rowsInserted", static_cast<double>(sorter.metrics().rowsInserted)},
+                                    {"sortTimeNs", static_cast<double>(sorter.metrics().sortTimeNs)}});
+}
+
+}  // namespace
+
+void registerShuffleExports(Napi::Env env, Napi::Object exports) {
+  addExport(env, exports, "shuffleSorterCreate", guarded<shuffleSorterCreate>);
+  addExport(env, exports, "shuffleSorterAddDataPage", guarded<shuffleSorterAddDataPage>);
+  addExport(env, exports, "shuffleSorterReplacePointerArray", guarded<shuffleSorterReplacePointerArray>);
+  addExport(env, exports, "shuffleSorterPointerArrayGrown", guarded<shuffleSorterPointerArrayGrown>);
+  addExport(env, exports, "shuffleSorterInsert", guarded<operatorInsert<ShuffleSorterHandle>>);
+  addExport(env, exports, "shuffleSorterSort", guarded<shuffleSorterSort>);
+  addExport(env, exports, "shuffleSorterNextBatch", guarded<shuffleSorterNextBatch>);
+  addExport(env, exports, "shuffleSorterReset", guarded<shuffleSorterReset>);
+  addExport(env, exports, "shuffleSorterState", guarded<shuffleSorterState>);
+  addExport(env, exports, "shuffleSorterClose", guarded<operatorClose<ShuffleSorterHandle>>);
+}
+
+}  // namespace tungsten::binding

@@ -1,0 +1,197 @@
+/**
+ * Fetches the segments a reduce task reads: Spark's ShuffleBlockFetcherIterator (spark-semantics
+ * §3.9), over a ShuffleClient that reads a segment of a map output wherever it is.
+ *
+ * What is bounded: the bytes of fetched segments not yet handed on (bytes in flight) stay at or
+ * below `maxBytesInFlight` (reducer.maxSizeInFlight, 48 MiB), except that one request is always
+ * admitted when nothing is in flight, so a segment larger than the cap still moves. Every block
+ * goes through requests here, those of this executor too: all executors share one host, and
+ * counting local reads keeps the reader's memory bounded (Spark reads local blocks lazily).
+ *
+ * The algorithm:
+ *   1. Zero-sized blocks are excluded (the map-output tracker never lists them). Blocks are
+ *      grouped per executor into requests, cut when the accumulated size reaches
+ *      targetRequestSize = max(maxBytesInFlight / 5, 1) or the count reaches
+ *      maxBlocksInFlightPerAddress; the leftover group is a last request. The queue is shuffled.
+ *   2. Requests are admitted while bytesInFlight == 0, or reqsInFlight + 1 <= maxReqsInFlight
+ *      and bytesInFlight + size <= maxBytesInFlight.
+ *   3. Blocks are handed on in completion order; a block's bytes leave the in-flight count when
+ *      the consumer asks for the next block.
+ *   4. A block whose bytes are missing, short, zero-length, or do not match their CRC-32 is a
+ *      FetchFailedError at once when it is this executor's; another executor's is fetched once
+ *      more first (AC-SH-04), and fails the second time.
+ */
+import { crc32 } from 'node:zlib';
+import { FetchFailedError } from '../errors.js';
+import type { ShuffleBlockRef } from './MapOutputTracker.js';
+
+/** Reads the segment of one block (from a local file, or another process later). */
+export interface ShuffleClient {
+  /** The segment's bytes and its expected CRC-32. */
+  fetch(block: ShuffleBlockRef): Promise<{ bytes: Uint8Array; checksum: number }>;
+}
+
+export interface FetcherOptions {
+  readonly maxBytesInFlight: number;
+  readonly maxReqsInFlight?: number;
+  readonly maxBlocksInFlightPerAddress?: number;
+  /** This executor's id: its blocks fail at once when corrupt. */
+  readonly localExecutorId: string;
+  /** Deterministic request order for tests; Math.random by default. */
+  readonly random?: () => number;
+}
+
+export interface FetchMetrics {
+  localBytesRead: number;
+  remoteBytesRead: number;
+  localBlocksFetched: number;
+  remoteBlocksFetched: number;
+  fetchWaitTimeMs: number;
+  /** The most bytes in flight at once (tests check the cap). */
+  peakBytesInFlight: number;
+}
+
+export interface FetchRequest {
+  readonly executorId: string;
+  readonly blocks: readonly ShuffleBlockRef[];
+  readonly size: number;
+}
+
+/** Step 1: per-executor requests, cut by size and block count. */
+export function groupFetchRequests(blocks: readonly ShuffleBlockRef[], targetRequestSize: number, maxBlocksPerAddress: number): FetchRequest[] {
+  const byExecutor = new Map<string, ShuffleBlockRef[]>();
+  for (const block of blocks) {
+    if (block.size <= 0) throw new RangeError(block.size < 0 ? 'Negative block size' : 'Zero-sized blocks should be excluded.');
+    const list = byExecutor.get(block.executorId) ?? [];
+    list.push(block);
+    byExecutor.set(block.executorId, list);
+  }
+  const requests: FetchRequest[] = [];
+  for (const [executorId, list] of byExecutor) {
+    let current: ShuffleBlockRef[] = [];
+    let size = 0;
+    for (const block of list) {
+      current.push(block);
+      size += block.size;
+      if (size >= targetRequestSize || current.length >= maxBlocksPerAddress) {
+        requests.push({ executorId, blocks: current, size });
+        current = [];
+        size = 0;
+      }
+    }
+    if (current.length > 0) requests.push({ executorId, blocks: current, size });
+  }
+  return requests;
+}
+
+/** The blocks' segments, in completion order, within the in-flight cap. */
+export async function* fetchShuffleBlocks(
+  blocks: readonly ShuffleBlockRef[],
+  client: ShuffleClient,
+  options: FetcherOptions,
+  metrics: FetchMetrics,
+): AsyncGenerator<{ block: ShuffleBlockRef; bytes: Uint8Array }, void, undefined> {
+  const maxBytes = options.maxBytesInFlight;
+  const maxReqs = options.maxReqsInFlight ?? Number.MAX_SAFE_INTEGER;
+  const queue = groupFetchRequests(blocks, Math.max(Math.floor(maxBytes / 5), 1), options.maxBlocksInFlightPerAddress ?? Number.MAX_SAFE_INTEGER);
+  const random = options.random ?? Math.random;
+  for (let i = queue.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [queue[i], queue[j]] = [queue[j]!, queue[i]!];
+  }
+  let bytesInFlight = 0;
+  let reqsInFlight = 0;
+  const done: { block: ShuffleBlockRef; bytes: Uint8Array }[] = [];
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  let pending = 0;
+
+  const fetchVerified = async (block: ShuffleBlockRef): Promise<Uint8Array> => {
+    const local = block.executorId === options.localExecutorId;
+    for (let attempt = 1; ; attempt++) {
+      let problem: string;
+      let cause: unknown;
+      try {
+        const { bytes, checksum } = await client.fetch(block);
+        if (bytes.byteLength === 0) problem = 'the fetched segment is empty';
+        else if (bytes.byteLength !== block.size) problem = `the segment has ${bytes.byteLength} bytes, the map output said ${block.size}`;
+        else if (crc32(bytes) !== checksum) problem = 'the segment does not match its checksum (corrupt)';
+        else return bytes;
+      } catch (error) {
+        problem = (error as Error).message;
+        cause = error;
+      }
+      // A remote block seen corrupt for the first time is fetched once more.
+      if (local || attempt >= 2 || cause !== undefined) {
+        throw new FetchFailedError(block.executorId, block.shuffleId, block.mapId, block.mapIndex, block.reduceId, problem, { cause });
+      }
+    }
+  };
+
+  const launch = (request: FetchRequest): void => {
+    bytesInFlight += request.size;
+    reqsInFlight++;
+    pending++;
+    metrics.peakBytesInFlight = Math.max(metrics.peakBytesInFlight, bytesInFlight);
+    void (async () => {
+      try {
+        for (const block of request.blocks) {
+          const bytes = await fetchVerified(block);
+          if (block.executorId === options.localExecutorId) {
+            metrics.localBytesRead += bytes.byteLength;
+            metrics.localBlocksFetched++;
+          } else {
+            metrics.remoteBytesRead += bytes.byteLength;
+            metrics.remoteBlocksFetched++;
+          }
+          done.push({ block, bytes });
+        }
+      } catch (error) {
+        failure ??= error;
+      } finally {
+        reqsInFlight--;
+        pending--;
+        wake?.();
+      }
+    })();
+  };
+
+  const admit = (): void => {
+    while (queue.length > 0) {
+      const next = queue[0]!;
+      const fits = bytesInFlight === 0 || (reqsInFlight + 1 <= maxReqs && bytesInFlight + next.size <= maxBytes);
+      if (!fits) return;
+      queue.shift();
+      launch(next);
+    }
+  };
+
+  try {
+    admit();
+    while (done.length > 0 || pending > 0 || queue.length > 0) {
+      if (failure !== undefined) throw failure;
+      if (done.length === 0) {
+        const waitStart = performance.now();
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+        metrics.fetchWaitTimeMs += performance.now() - waitStart;
+        if (failure !== undefined) throw failure;
+        admit();
+        continue;
+      }
+      const result = done.shift()!;
+      yield result;
+      bytesInFlight -= result.block.size;
+      admit();
+    }
+  } finally {
+    // Abandoned early: let running reads finish so no file stays open behind the caller.
+    while (pending > 0) {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    }
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * The map side's rows in native memory, sorted by reduce partition: Spark's
+ * ShuffleExternalSorter (spark-semantics §3.6) as a MemoryConsumer of one task, over the native
+ * shuffle sorter (native/core/shuffle_sorter.h: one 8-byte PackedRecordPointer per row).
+ *
+ * What is tracked, and who reserves it: every data page (min(128 MiB, page size): the packed
+ * pointer's 27-bit offset) and the pointer array are granted by the task's TaskMemoryManager
+ * before native code writes into them. Not counted, bounded: one partition batch being encoded
+ * (at most `batchRows` rows) and the range bounds (partitioner.h).
+ *
+ * The algorithm:
+ *   1. insert(batch): native code copies rows into pages, computes each row's partition and
+ *      appends its packed pointer, until a page or the array is full; this class grants what is
+ *      asked (a page, or an array twice as large, grown in place) and native code goes on.
+ *   2. writeSortedTo(sink): radix sort on the partition id, then the rows of each partition are
+ *      encoded as IPC record-batch messages and appended to the sink, partition after partition
+ *      (a spill file, or on the bypass path the partitions' own files); then the pages and the
+ *      array are freed.
+ *   3. spill(): as Spark's, only when this sorter itself is short of memory (trigger == this),
+ *      and only with rows in memory: writes a spill file whose per-partition lengths are kept.
+ */
+import type { RecordBatch, Schema } from 'apache-arrow';
+import { ClosedError, RecordTooLargeError, SchemaMismatchError } from '../errors.js';
+import type { MemoryBlock } from '../memory/MemoryBlock.js';
+import { MemoryConsumer } from '../memory/MemoryConsumer.js';
+import { MemoryMode } from '../memory/MemoryMode.js';
+import type { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
+import { addon, type NativeColumnType, type NativePartitioner, type ShuffleSorterHandle } from '../native/addon.js';
+import { fromNativeBatch, toNativeBatch } from '../sort/arrowBatches.js';
+import { nativeColumnType } from '../sort/columnTypes.js';
+import { decodeDictionaries, decodedSchema } from '../sort/dictionaries.js';
+import { describeFields, sameFields } from '../util/schema.js';
+import { AsyncMutex } from '../util/sync.js';
+import type { SegmentEncoder } from './segments.js';
+
+/** Spark's PackedRecordPointer.MAXIMUM_PAGE_SIZE_BYTES: 2^27. */
+export const MAXIMUM_SHUFFLE_PAGE_SIZE_BYTES = 2 ** 27;
+/** Spark's PackedRecordPointer.MAXIMUM_PARTITION_ID + 1. */
+export const MAXIMUM_SHUFFLE_PARTITIONS = 2 ** 24;
+
+/** Where sorted partition messages go. */
+export interface PartitionSink {
+  append(partition: number, message: Uint8Array): Promise<void>;
+}
+
+export interface ShuffleSorterOptions {
+  readonly partitioner: NativePartitioner;
+  /** RANGE: the bounds, a batch of numPartitions − 1 rows of the input's schema. */
+  readonly bounds?: RecordBatch;
+  readonly encoder: SegmentEncoder;
+  /** Rows per encoded message. Default 65,536. */
+  readonly batchRows?: number;
+  /** Pointer entries of the first array (spark.shuffle.sort.initialBufferSize). Default 4096. */
+  readonly initialBufferEntries?: number;
+  /** Called by spill() to write a spill file; returns the bytes written. */
+  readonly onSpill?: (sorter: ShuffleExternalSorter) => Promise<number>;
+}
+
+export interface ShuffleSorterMetrics {
+  rows: number;
+  sortTimeMs: number;
+  spillCount: number;
+  memoryBytesSpilled: number;
+  diskBytesSpilled: number;
+  peakExecutionMemory: number;
+}
+
+export class ShuffleExternalSorter extends MemoryConsumer {
+  private readonly handle: ShuffleSorterHandle;
+  private readonly opLock = new AsyncMutex();
+  private readonly types: NativeColumnType[];
+  private readonly decoded: Schema;
+  private readonly dataPages: MemoryBlock[] = [];
+  private array: MemoryBlock | undefined;
+  private closed = false;
+  private readonly batchRows: number;
+  private readonly initialBufferEntries: number;
+  private spillCount = 0;
+  private memoryBytesSpilled = 0;
+  private diskBytesSpilled = 0;
+  private finalSortTimeNs = 0;
+
+  constructor(
+    taskMemoryManager: TaskMemoryManager,
+    private readonly inputSchema: Schema,
+    private readonly options: ShuffleSorterOptions,
+  ) {
+    super(taskMemoryManager, MemoryMode.OFF_HEAP, Math.min(MAXIMUM_SHUFFLE_PAGE_SIZE_BYTES, taskMemoryManager.pageSizeBytes));
+    this.decoded = decodedSchema(inputSchema);
+    this.types = this.decoded.fields.map((field) => nativeColumnType(field));
+    this.batchRows = options.batchRows ?? 65_536;
+    this.initialBufferEntries = options.initialBufferEntries ?? 4096;
+    const bounds = options.bounds ? toNativeBatch(decodeDictionaries(options.bounds, this.decoded), this.types) : undefined;
+    this.handle = addon.shuffleSorterCreate(taskMemoryManager.nativePageTable(), {
+      columns: this.types,
+      partitioner: options.partitioner,
+      ...(bounds ? { bounds } : {}),
+    });
+  }
+
+  /** The schema of what comes out: the input's, dictionary columns decoded. */
+  get schema(): Schema {
+    return this.decoded;
+  }
+
+  get records(): number {
+    return this.closed ? 0 : addon.shuffleSorterState(this.handle).records;
+  }
+
+  async insert(batch: RecordBatch): Promise<void> {
+    if (this.closed) throw new ClosedError('the shuffle sorter');
+    if (!sameFields(batch.schema, this.inputSchema)) {
+      throw new SchemaMismatchError(`the batch's schema (${describeFields(batch.schema)}) is not the shuffle's (${describeFields(this.inputSchema)})`);
+    }
+    if (batch.numRows === 0) return;
+    const nativeBatch = toNativeBatch(decodeDictionaries(batch, this.decoded), this.types);
+    let row = 0;
+    while (row < batch.numRows) {
+      const progress = await this.run((h) => addon.shuffleSorterInsert(h, nativeBatch, row));
+      row = progress.nextRow;
+      if (row >= batch.numRows) break;
+      if (progress.needArray) await this.growPointerArray();
+      else await this.acquirePage(progress.needRecordBytes);
+    }
+  }
+
+  /** Sorts the rows in memory by partition and appends each partition's messages to `sink`;
+   *  then frees the pages and the array. Returns the rows written. */
+  async writeSortedTo(sink: PartitionSink): Promise<number> {
+    return this.opLock.run(async () => {
+      if (this.closed) throw new ClosedError('the shuffle sorter');
+      const rows = addon.shuffleSorterState(this.handle).records;
+      if (rows > 0) {
+        await addon.shuffleSorterSort(this.handle);
+        for (;;) {
+          const { partition, batch } = await addon.shuffleSorterNextBatch(this.handle, this.batchRows);
+          if (batch.numRows === 0) break;
+          await sink.append(partition, this.options.encoder.batchMessage(fromNativeBatch(this.decoded, batch)));
+        }
+      }
+      this.finalSortTimeNs = addon.shuffleSorterState(this.handle).sortTimeNs;
+      addon.shuffleSorterReset(this.handle);
+      this.freeAll();
+      return rows;
+    });
+  }
+
+  /** Spark's rule: the shuffle sorter spills only for itself, and only with rows in memory. */
+  async spill(_size: number, trigger: MemoryConsumer): Promise<number> {
+    if (trigger !== this || this.closed || this.options.onSpill === undefined) return 0;
+    if (addon.shuffleSorterState(this.handle).records === 0) return 0;
+    const held = this.used;
+    this.diskBytesSpilled += await this.options.onSpill(this);
+    this.spillCount++;
+    this.memoryBytesSpilled += held;
+    return held;
+  }
+
+  get metrics(): ShuffleSorterMetrics {
+    return {
+      rows: this.closed ? 0 : addon.shuffleSorterState(this.handle).rowsInserted,
+      sortTimeMs: (this.closed ? this.finalSortTimeNs : addon.shuffleSorterState(this.handle).sortTimeNs) / 1e6,
+      spillCount: this.spillCount,
+      memoryBytesSpilled: this.memoryBytesSpilled,
+      diskBytesSpilled: this.diskBytesSpilled,
+      peakExecutionMemory: this.peakUsed,
+    };
+  }
+
+  /** Frees every page and releases the native sorter. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.opLock.run(() => {
+      if (this.closed) return;
+      this.finalSortTimeNs = addon.shuffleSorterState(this.handle).sortTimeNs;
+      this.closed = true;
+      addon.shuffleSorterClose(this.handle);
+      this.freeAll();
+    });
+  }
+
+  private run<R>(operation: (handle: ShuffleSorterHandle) => Promise<R> | R): Promise<R> {
+    return this.opLock.run(() => {
+      if (this.closed) throw new ClosedError('the shuffle sorter');
+      return operation(this.handle);
+    });
+  }
+
+  private freeAll(): void {
+    for (const page of this.dataPages.splice(0)) this.freePage(page);
+    if (this.array) this.freePage(this.array);
+    this.array = undefined;
+  }
+
+  private async acquirePage(requiredBytes: number): Promise<void> {
+    if (requiredBytes > MAXIMUM_SHUFFLE_PAGE_SIZE_BYTES) {
+      throw new RecordTooLargeError(`a row needs ${requiredBytes} bytes, more than a shuffle page holds (2^27 bytes)`);
+    }
+    const page = await this.allocatePage(requiredBytes);
+    try {
+      await this.run((h) => addon.shuffleSorterAddDataPage(h, page.handle));
+    } catch (error) {
+      this.freePage(page);
+      throw error;
+    }
+    this.dataPages.push(page);
+  }
+
+  private async growPointerArray(): Promise<void> {
+    const current = this.array;
+    // 8 bytes a row, twice: half is the radix sort's scratch.
+    const bytes = current ? current.size * 2 : this.initialBufferEntries * 16;
+    // Granting it may spill this sorter, which frees the old array; the new one serves either way.
+    const array = await this.allocateArray(bytes / 8);
+    try {
+      await this.run((h) => addon.shuffleSorterReplacePointerArray(h, array.handle));
+    } catch (error) {
+      this.freePage(array);
+      throw error;
+    }
+    const previous = this.array;
+    this.array = array;
+    if (previous) this.freePage(previous);
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * Writes one map task's shuffle output: Spark's BypassMergeSortShuffleWriter and
+ * UnsafeShuffleWriter (spark-semantics §3.6-3.7), both over the native shuffle sorter.
+ *
+ * Writer choice (§3.7, chooseShuffleWriter): no map-side combine and at most
+ * `shuffle.sort.bypassMergeThreshold` (200) partitions → bypass; else, with a serializer whose
+ * records can be relocated (Arrow IPC's can) and at most 2^24 partitions → unsafe; else sort.
+ * Our dependencies never combine map-side (groupBy's partial aggregation is an operator before
+ * the shuffle, as in Spark SQL), and the serializer is always Arrow, so 'sort' is only chosen
+ * for more partitions than a packed pointer can name, which the planner refuses.
+ *
+ * Bypass: each batch's rows are sorted by partition in native memory and appended at once to
+ *   one file per partition (opened when first needed, 32 KiB buffer each: shuffle.file.buffer);
+ *   then the files are concatenated in partition order into the data file.
+ * Unsafe: rows accumulate in native pages until the sorter is short of memory; then they are
+ *   sorted and written as one spill file holding the partitions in order. At the end what is in
+ *   memory becomes the last file, and the files are merged per partition by concatenation
+ *   (Spark's fast merge).
+ * Both: each non-empty segment is the schema message, the partition's messages from every
+ *   piece, and the end-of-stream marker (segments.ts); lengths and CRC-32s go to the resolver,
+ *   which commits first-writer-wins. Temporary files are removed on success and on failure.
+ */
+import type { RecordBatch, Schema } from 'apache-arrow';
+import { open, type FileHandle, rm } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
+import { InvalidArgumentError } from '../errors.js';
+import type { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
+import type { NativePartitioner } from '../native/addon.js';
+import type { DiskBlockManager } from '../storage/DiskBlockManager.js';
+import type { IndexShuffleBlockResolver } from './IndexShuffleBlockResolver.js';
+import { END_OF_STREAM, type SegmentEncoder } from './segments.js';
+import { MAXIMUM_SHUFFLE_PARTITIONS, type PartitionSink, ShuffleExternalSorter } from './ShuffleExternalSorter.js';
+
+export type ShuffleWriterKind = 'bypass' | 'unsafe' | 'sort';
+
+/** Spark's SortShuffleManager.registerShuffle order (AC-SH-01). */
+export function chooseShuffleWriter(
+  dependency: { mapSideCombine: boolean; numPartitions: number; serializerRelocatable?: boolean },
+  bypassMergeThreshold = 200,
+): ShuffleWriterKind {
+  if (!dependency.mapSideCombine && dependency.numPartitions <= bypassMergeThreshold) return 'bypass';
+  if ((dependency.serializerRelocatable ?? true) && !dependency.mapSideCombine && dependency.numPartitions <= MAXIMUM_SHUFFLE_PARTITIONS) {
+    return 'unsafe';
+  }
+  return 'sort';
+}
+
+export interface ShuffleWriteMetrics {
+  bytesWritten: number;
+  recordsWritten: number;
+  writeTimeMs: number;
+  spillCount: number;
+  memoryBytesSpilled: number;
+  diskBytesSpilled: number;
+  peakExecutionMemory: number;
+}
+
+export interface MapOutputRequest {
+  readonly shuffleId: number;
+  /** The map task's attempt id (unique per attempt). */
+  readonly mapId: number;
+  readonly numPartitions: number;
+  readonly schema: Schema;
+  readonly partitioner: NativePartitioner;
+  readonly bounds?: RecordBatch;
+  readonly encoder: SegmentEncoder;
+  readonly kind: ShuffleWriterKind;
+  readonly fileBufferBytes?: number;
+}
+
+/** A file written sequentially through a buffer, tracking where it is. */
+class BufferedFile {
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  position = 0;
+
+  private constructor(
+    private readonly handle: FileHandle,
+    private readonly bufferBytes: number,
+  ) {}
+
+  static async create(path: string, bufferBytes: number): Promise<BufferedFile> {
+    return new BufferedFile(await open(path, 'w'), bufferBytes);
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.byteLength;
+    this.position += bytes.byteLength;
+    if (this.pendingBytes >= this.bufferBytes) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const chunks = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    await this.handle.writev(chunks);
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      await this.handle.close();
+    }
+  }
+}
+
+/** A byte range of a file that belongs to one partition's segment. */
+interface Piece {
+  readonly path: string;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** One spill file of the unsafe writer: the partitions in order, with their lengths. */
+class SpillFileSink implements PartitionSink {
+  readonly lengths: number[];
+
+  constructor(
+    readonly path: string,
+    private readonly file: BufferedFile,
+    numPartitions: number,
+  ) {
+    this.lengths = new Array<number>(numPartitions).fill(0);
+  }
+
+  async append(partition: number, message: Uint8Array): Promise<void> {
+    this.lengths[partition]! += message.byteLength;
+    await this.file.write(message);
+  }
+
+  pieces(partition: number): Piece[] {
+    let offset = 0;
+    for (let p = 0; p < partition; p++) offset += this.lengths[p]!;
+    const length = this.lengths[partition]!;
+    return length === 0 ? [] : [{ path: this.path, offset, length }];
+  }
+}
+
+/** The bypass writer's files, one per partition, opened when first written. */
+class PartitionFilesSink implements PartitionSink {
+  private readonly files = new Map<number, { path: string; file: BufferedFile }>();
+
+  constructor(
+    private readonly diskBlockManager: DiskBlockManager,
+    private readonly bufferBytes: number,
+  ) {}
+
+  async append(partition: number, message: Uint8Array): Promise<void> {
+    let entry = this.files.get(partition);
+    if (!entry) {
+      const path = this.diskBlockManager.createTempShuffleBlock().path;
+      entry = { path, file: await BufferedFile.create(path, this.bufferBytes) };
+      this.files.set(partition, entry);
+    }
+    await entry.file.write(message);
+  }
+
+  async closeFiles(): Promise<void> {
+    for (const { file } of this.files.values()) await file.close();
+  }
+
+  pieces(partition: number): Piece[] {
+    const entry = this.files.get(partition);
+    return entry && entry.file.position > 0 ? [{ path: entry.path, offset: 0, length: entry.file.position }] : [];
+  }
+
+  get paths(): string[] {
+    return [...this.files.values()].map((entry) => entry.path);
+  }
+}
+
+/**
+ * Writes `batches` as map output `request.mapId` of shuffle `request.shuffleId` and commits it;
+ * returns the partition lengths that stand (another attempt's, should it have committed first)
+ * and the metrics.
+ */
+export async function writeMapOutput(
+  taskMemoryManager: TaskMemoryManager,
+  diskBlockManager: DiskBlockManager,
+  resolver: IndexShuffleBlockResolver,
+  request: MapOutputRequest,
+  batches: AsyncIterable<RecordBatch>,
+): Promise<{ lengths: readonly number[]; metrics: ShuffleWriteMetrics }> {
+  if (request.kind === 'sort') {
+    throw new InvalidArgumentError(`a shuffle into ${request.numPartitions} partitions needs the sort writer, which tungsten does not have; use at most 2^24 partitions`);
+  }
+  const started = performance.now();
+  const bufferBytes = request.fileBufferBytes ?? 32 * 1024;
+  const spills: SpillFileSink[] = [];
+  const partitionFiles = new PartitionFilesSink(diskBlockManager, bufferBytes);
+  const writeSpill = async (sorter: ShuffleExternalSorter): Promise<number> => {
+    const { path } = diskBlockManager.createTempShuffleBlock();
+    const file = await BufferedFile.create(path, 1 << 20);
+    const sink = new SpillFileSink(path, file, request.numPartitions);
+    spills.push(sink);
+    try {
+      await sorter.writeSortedTo(sink);
+    } finally {
+      await file.close();
+    }
+    return file.position;
+  };
+  const sorter = new ShuffleExternalSorter(taskMemoryManager, request.schema, {
+    partitioner: request.partitioner,
+    ...(request.bounds ? { bounds: request.bounds } : {}),
+    encoder: request.encoder,
+    onSpill: request.kind === 'bypass' ? (s) => s.writeSortedTo(partitionFiles).then(() => 0) : writeSpill,
+  });
+  const tmpData = diskBlockManager.createTempShuffleBlock().path;
+  let records = 0;
+  try {
+    for await (const batch of batches) {
+      await sorter.insert(batch);
+      records += batch.numRows;
+      if (request.kind === 'bypass') await sorter.writeSortedTo(partitionFiles);
+    }
+    if (request.kind === 'bypass') await partitionFiles.closeFiles();
+    else if (sorter.records > 0) await writeSpill(sorter);
+    const pieces = (p: number): Piece[] =>
+      request.kind === 'bypass' ? partitionFiles.pieces(p) : spills.flatMap((spill) => spill.pieces(p));
+    const { lengths, checksums, total } = await assembleSegments(tmpData, request.numPartitions, request.encoder, pieces);
+    const committed = await resolver.writeMetadataFileAndCommit(request.shuffleId, request.mapId, lengths, checksums, total > 0 ? tmpData : null);
+    const sorterMetrics = sorter.metrics;
+    return {
+      lengths: committed,
+      metrics: {
+        bytesWritten: total,
+        recordsWritten: records,
+        writeTimeMs: performance.now() - started,
+        // The last file is shuffle output, not a spill (Spark's closeAndGetSpills).
+        spillCount: sorterMetrics.spillCount,
+        memoryBytesSpilled: sorterMetrics.memoryBytesSpilled,
+        diskBytesSpilled: sorterMetrics.diskBytesSpilled,
+        peakExecutionMemory: sorterMetrics.peakExecutionMemory,
+      },
+    };
+  } finally {
+    await sorter.close();
+    await partitionFiles.closeFiles().catch(() => undefined);
+    await Promise.all([...partitionFiles.paths, ...spills.map((s) => s.path), tmpData].map((path) => rm(path, { force: true })));
+  }
+}
+
+/** Writes every partition's segment into `path`; returns lengths, CRC-32s and the total. */
+async function assembleSegments(
+  path: string,
+  numPartitions: number,
+  encoder: SegmentEncoder,
+  pieces: (partition: number) => Piece[],
+): Promise<{ lengths: number[]; checksums: number[]; total: number }> {
+  const out = await BufferedFile.create(path, 1 << 20);
+  const lengths: number[] = [];
+  const checksums: number[] = [];
+  const readers = new Map<string, FileHandle>();
+  try {
+    for (let p = 0; p < numPartitions; p++) {
+      const parts = pieces(p);
+      if (parts.length === 0) {
+        lengths.push(0);
+        checksums.push(0);
+        continue;
+      }
+      const start = out.position;
+      let crc = crc32(encoder.schemaMessage);
+      await out.write(encoder.schemaMessage);
+      for (const piece of parts) {
+        let reader = readers.get(piece.path);
+        if (!reader) {
+          reader = await open(piece.path, 'r');
+          readers.set(piece.path, reader);
+        }
+        for (let done = 0; done < piece.length; ) {
+          const chunk = new Uint8Array(Math.min(1 << 20, piece.length - done));
+          const { bytesRead } = await reader.read(chunk, 0, chunk.byteLength, piece.offset + done);
+          if (bytesRead === 0) throw new Error(`${piece.path} ended early`);
+          const bytes = chunk.subarray(0, bytesRead);
+          crc = crc32(bytes, crc);
+          await out.write(bytes);
+          done += bytesRead;
+        }
+      }
+      crc = crc32(END_OF_STREAM, crc);
+      await out.write(END_OF_STREAM);
+      lengths.push(out.position - start);
+      checksums.push(crc);
+    }
+  } finally {
+    await out.close();
+    for (const reader of readers.values()) await reader.close();
+  }
+  return { lengths, checksums, total: out.position };
+}

@@ -1,0 +1,179 @@
+import { readFileSync, writeFileSync, statSync } from 'node:fs';
+import type { RecordBatch } from 'apache-arrow';
+import { describe, expect, it } from 'vitest';
+import { FetchFailedError } from '../../src/errors.js';
+import { PartitionerKind, type NativePartitioner } from '../../src/native/addon.js';
+import { IndexShuffleBlockResolver } from '../../src/shuffle/IndexShuffleBlockResolver.js';
+import { MapOutputTracker } from '../../src/shuffle/MapOutputTracker.js';
+import { groupFetchRequests } from '../../src/shuffle/ShuffleBlockFetcher.js';
+import { emptyShuffleReadMetrics, LocalShuffleClient, readShuffleBlocks } from '../../src/shuffle/ShuffleReader.js';
+import { chooseShuffleWriter, type ShuffleWriterKind, writeMapOutput } from '../../src/shuffle/ShuffleWriter.js';
+import { SegmentEncoder } from '../../src/shuffle/segments.js';
+import { testDiskBlockManager } from '../support/leaks.js';
+import { canonical, rowsOf } from '../support/referenceSort.js';
+import { task } from '../sort/helpers.js';
+import { asyncOf, keyPayloadBatches, keyPayloadSchema } from './helpers.js';
+
+const hash = (n: number): NativePartitioner => ({ kind: PartitionerKind.HASH, numPartitions: n, hashColumns: [0] });
+
+async function writeAndRead(
+  inputs: RecordBatch[][],
+  numPartitions: number,
+  kind: ShuffleWriterKind,
+  budget: number,
+): Promise<{ partitions: RecordBatch[][]; spills: number; resolver: IndexShuffleBlockResolver; tracker: MapOutputTracker; cleanup: () => Promise<void> }> {
+  const disk = testDiskBlockManager();
+  const resolver = new IndexShuffleBlockResolver(disk);
+  const tracker = new MapOutputTracker();
+  tracker.registerShuffle(0, inputs.length, numPartitions);
+  let spills = 0;
+  for (const [mapIndex, batches] of inputs.entries()) {
+    const tmm = task(budget, 16 * 1024);
+    const { lengths, metrics } = await writeMapOutput(tmm, disk, resolver, {
+      shuffleId: 0,
+      mapId: 100 + mapIndex,
+      numPartitions,
+      schema: keyPayloadSchema,
+      partitioner: hash(numPartitions),
+      encoder: new SegmentEncoder(keyPayloadSchema, 'lz4'),
+      kind,
+    }, asyncOf(batches));
+    expect(tmm.cleanUpAllAllocatedMemory()).toBe(0);
+    spills += metrics.spillCount;
+    expect(lengths.reduce((a, b) => a + b, 0)).toBe(metrics.bytesWritten);
+    tracker.registerMapOutput(0, { executorId: 'e1', mapId: 100 + mapIndex, mapIndex, sizes: lengths });
+  }
+  const client = new LocalShuffleClient(() => resolver);
+  const partitions: RecordBatch[][] = [];
+  for (let r = 0; r < numPartitions; r++) {
+    const out: RecordBatch[] = [];
+    for await (const batch of readShuffleBlocks(tracker.blocksFor(0, r, r + 1), client, { maxBytesInFlight: 48 << 20, localExecutorId: 'e1' }, emptyShuffleReadMetrics())) {
+      out.push(batch);
+    }
+    partitions.push(out);
+  }
+  const cleanup = async (): Promise<void> => {
+    for (const status of tracker.outputs(0)) await resolver.removeDataByMap(0, status.mapId);
+  };
+  return { partitions, spills, resolver, tracker, cleanup };
+}
+
+describe('shuffle writers', () => {
+  it('AC-SH-01 writer choice', () => {
+    expect(chooseShuffleWriter({ mapSideCombine: false, numPartitions: 200, serializerRelocatable: false })).toBe('bypass');
+    expect(chooseShuffleWriter({ mapSideCombine: false, numPartitions: 201, serializerRelocatable: true })).toBe('unsafe');
+    expect(chooseShuffleWriter({ mapSideCombine: false, numPartitions: 201, serializerRelocatable: false })).toBe('sort');
+    expect(chooseShuffleWriter({ mapSideCombine: true, numPartitions: 10, serializerRelocatable: true })).toBe('sort');
+    expect(chooseShuffleWriter({ mapSideCombine: false, numPartitions: 16_777_217, serializerRelocatable: true })).toBe('sort');
+  });
+
+  for (const [kind, budget, partitions] of [
+    ['bypass', 8 << 20, 7],
+    ['unsafe', 8 << 20, 7],
+    ['unsafe', 160 * 1024, 300],
+  ] as const) {
+    it(`${kind} writer, ${partitions} partitions, ${budget} bytes, seed 21: every row once, equal keys in one partition`, async () => {
+      const inputs = [keyPayloadBatches(21, 9000, 1000, 400), keyPayloadBatches(22, 5000, 700, 400)];
+      const { partitions: out, spills, cleanup } = await writeAndRead(inputs, partitions, kind, budget);
+      try {
+        if (budget < 1 << 20) expect(spills).toBeGreaterThan(0);
+        const seen = new Map<string, number>();
+        out.forEach((batches, p) => {
+          for (const row of rowsOf(batches)) {
+            const key = String(row[0]);
+            expect(seen.get(key) ?? p, `key ${key}`).toBe(p);
+            seen.set(key, p);
+          }
+        });
+        expect(canonical(rowsOf(out.flat())).sort()).toEqual(canonical(rowsOf(inputs.flat())).sort());
+      } finally {
+        await cleanup();
+      }
+    });
+  }
+
+  it('index file: N + 1 big-endian offsets from 0; segments are standalone IPC streams', async () => {
+    const { resolver, tracker, cleanup } = await writeAndRead([keyPayloadBatches(23, 2000, 500, 50)], 5, 'bypass', 8 << 20);
+    try {
+      const index = readFileSync(resolver.indexFile(0, 100));
+      expect(index.byteLength).toBe(6 * 8);
+      const offsets = Array.from({ length: 6 }, (_, i) => Number(index.readBigInt64BE(i * 8)));
+      expect(offsets[0]).toBe(0);
+      expect(offsets.slice(1).map((o, i) => o - offsets[i]!)).toEqual(tracker.partitionSizes(0));
+      expect(offsets[5]).toBe(statSync(resolver.dataFile(0, 100)).size);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('first writer wins: a second attempt adopts the committed lengths and leaves no file', async () => {
+    const disk = testDiskBlockManager();
+    const resolver = new IndexShuffleBlockResolver(disk);
+    const first = writeFileSync;
+    const tmp1 = disk.createTempShuffleBlock().path;
+    first(tmp1, new Uint8Array([1, 2, 3, 4, 5]));
+    expect(await resolver.writeMetadataFileAndCommit(3, 9, [2, 3], [0, 0], tmp1)).toEqual([2, 3]);
+    const tmp2 = disk.createTempShuffleBlock().path;
+    writeFileSync(tmp2, new Uint8Array([9, 9, 9]));
+    expect(await resolver.writeMetadataFileAndCommit(3, 9, [1, 2], [0, 0], tmp2)).toEqual([2, 3]);
+    expect(readFileSync(resolver.dataFile(3, 9))).toEqual(Buffer.from([1, 2, 3, 4, 5]));
+    expect(await resolver.checkIndexAndDataFile(resolver.indexFile(3, 9), resolver.dataFile(3, 9), 2)).toEqual([2, 3]);
+    expect(await resolver.checkIndexAndDataFile(resolver.indexFile(3, 9), resolver.dataFile(3, 9), 3)).toBeNull();
+    await resolver.removeDataByMap(3, 9);
+  });
+
+  it('AC-SH-04 a corrupted or deleted segment is a fetch failure, not wrong rows', async () => {
+    const { resolver, tracker, cleanup } = await writeAndRead([keyPayloadBatches(24, 3000, 1000, 100)], 3, 'unsafe', 8 << 20);
+    try {
+      const data = resolver.dataFile(0, 100);
+      const bytes = readFileSync(data);
+      bytes[bytes.byteLength - 20] ^= 0xff;
+      writeFileSync(data, bytes);
+      const client = new LocalShuffleClient(() => resolver);
+      const read = async (): Promise<void> => {
+        for (let r = 0; r < 3; r++) {
+          for await (const _ of readShuffleBlocks(tracker.blocksFor(0, r, r + 1), client, { maxBytesInFlight: 1 << 20, localExecutorId: 'e1' }, emptyShuffleReadMetrics())) {
+            // drain
+          }
+        }
+      };
+      const error = await read().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(FetchFailedError);
+      expect((error as FetchFailedError).mapId).toBe(100);
+      await resolver.removeDataByMap(0, 100);
+      const missing = await read().catch((e: unknown) => e);
+      expect(missing).toBeInstanceOf(FetchFailedError);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('fetch requests are cut at maxBytesInFlight / 5 per executor, and bytes in flight stay under the cap', async () => {
+    const blocks = [1, 2, 3, 4, 5, 6].map((i) => ({ executorId: i % 2 ? 'a' : 'b', shuffleId: 0, mapId: i, mapIndex: i, reduceId: 0, size: 10 }));
+    const requests = groupFetchRequests(blocks, 20, 100);
+    expect(requests.map((r) => [r.executorId, r.blocks.length])).toEqual([['a', 2], ['a', 1], ['b', 2], ['b', 1]]);
+    expect(groupFetchRequests(blocks, 1000, 2).map((r) => r.blocks.length)).toEqual([2, 1, 2, 1]);
+    expect(() => groupFetchRequests([{ ...blocks[0]!, size: 0 }], 10, 10)).toThrow('Zero-sized blocks should be excluded.');
+
+    const { resolver, tracker, cleanup } = await writeAndRead(
+      [keyPayloadBatches(25, 4000, 500, 1000), keyPayloadBatches(26, 4000, 500, 1000), keyPayloadBatches(27, 4000, 500, 1000)],
+      2,
+      'bypass',
+      8 << 20,
+    );
+    try {
+      const blocksOf0 = tracker.blocksFor(0, 0, 1);
+      const largest = Math.max(...blocksOf0.map((b) => b.size));
+      const metrics = emptyShuffleReadMetrics();
+      let rows = 0;
+      for await (const batch of readShuffleBlocks(blocksOf0, new LocalShuffleClient(() => resolver), { maxBytesInFlight: largest + 1, localExecutorId: 'e1' }, metrics)) {
+        rows += batch.numRows;
+      }
+      expect(rows).toBeGreaterThan(0);
+      expect(metrics.peakBytesInFlight).toBeLessThanOrEqual(largest + 1);
+      expect(metrics.localBlocksFetched).toBe(3);
+    } finally {
+      await cleanup();
+    }
+  });
+});
