@@ -15,7 +15,7 @@ import { BlockId } from '../src/storage/BlockId.js';
 import { BlockManager } from '../src/storage/BlockManager.js';
 import { batchBytes, deserialize, serializeBatches } from '../src/storage/serialization.js';
 import { StorageLevel } from '../src/storage/StorageLevel.js';
-import { generate, type WorkloadKind } from './support/data.js';
+import { generate, type WorkloadKind } from '../src/api/generator.js';
 import { option, root } from './support/harness.js';
 import { median } from './support/workerIo.js';
 

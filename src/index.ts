@@ -28,6 +28,11 @@ export {
   BlockCorruptError,
   StorageError,
   ClosedError,
+  FetchFailedError,
+  JobFailedError,
+  JobCancelledError,
+  ResultTooLargeError,
+  LeakError,
   type ErrorCode,
   type ConsumerUsage,
 } from './errors.js';
@@ -104,3 +109,9 @@ export {
   type RemoteBlockSource,
 } from './storage/BlockManager.js';
 export { ChunkedBytes, registerLz4, type BlockCompression, type ByteSink } from './storage/serialization.js';
+export { Session, type SessionOptions } from './api/Session.js';
+export { Dataset, GroupedDataset, type SortOptions, type ActionOptions, type WriteArrowOptions } from './api/Dataset.js';
+export { generate, type WorkloadKind, type GenerateOptions } from './api/generator.js';
+export type { JobMetrics } from './scheduler/DAGScheduler.js';
+export type { TaskMetrics, TaskFailure } from './scheduler/messages.js';
+export type { SchedulerEvent, SchedulerListener, TaskInfo } from './scheduler/ListenerBus.js';

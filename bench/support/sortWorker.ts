@@ -14,7 +14,7 @@ import { TaskMemoryManager } from '../../src/memory/TaskMemoryManager.js';
 import { createMemoryManager } from '../../src/memory/createMemoryManager.js';
 import { ExternalSorter } from '../../src/sort/ExternalSorter.js';
 import { DiskBlockManager } from '../../src/storage/DiskBlockManager.js';
-import { generate } from './data.js';
+import { generate } from '../../src/api/generator.js';
 import { loadDuckDB, loadPolars } from './peers.js';
 import { batchesOf, median, report, schemaOf, writeDuckdbTable, writeIpcFile } from './workerIo.js';
 import { type SortWorkload, SORT_WORKLOADS } from './workloads.js';

@@ -1,5 +1,5 @@
 /** The sort workloads of WORKLOADS.md. */
-import type { WorkloadKind } from './data.js';
+import type { WorkloadKind } from '../../src/api/generator.js';
 
 export interface SortWorkload {
   id: 'S1' | 'S2' | 'S3';

@@ -123,38 +123,61 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
   private constructor(taskMemoryManager: TaskMemoryManager, inputSchema: Schema, options: HashAggregatorOptions) {
     super(taskMemoryManager, options, 'the aggregation');
     this.inputSchema = inputSchema;
-    this.decodedInput = decodedSchema(inputSchema);
-    const mode = options.mode ?? 'complete';
-    if (!Object.hasOwn(MODES, mode)) throw new InvalidArgumentError(`mode must be 'partial', 'final' or 'complete', got ${String(mode)}`);
     this.batchRows = positiveInteger(options.batchRows ?? 65_536, 'batchRows');
     this.initialCapacity = positiveInteger(options.initialCapacity ?? 16_384, 'initialCapacity');
     if (this.initialCapacity < 64 || this.initialCapacity > MAX_SLOTS || (this.initialCapacity & (this.initialCapacity - 1)) !== 0) {
       throw new InvalidArgumentError(`initialCapacity must be a power of two from 64 to 2^29, got ${this.initialCapacity}`);
     }
-    const fields = this.decodedInput.fields;
-    const keys = options.groupBy.map((name) => fieldIndex(this.decodedInput.fields, name));
+    const plan = HashAggregator.plan(inputSchema, options);
+    this.decodedInput = plan.decodedInput;
+    this.inputColumns = plan.inputColumns;
+    this.nativeTypes = plan.nativeTypes;
+    this.schema = plan.schema;
+    this.handle = addon.aggregatorCreate(taskMemoryManager.nativePageTable(), {
+      inputTypes: this.nativeTypes,
+      numKeys: plan.numKeys,
+      mode: MODES[plan.mode],
+      aggregates: plan.nativeSpecs,
+      codec: this.compressed ? 1 : 0,
+      spillBlockBytes: this.spillBlockBytes,
+    });
+  }
+
+  /** The output schema of an aggregation of `inputSchema`; throws, naming the column, what
+   *  create() would throw for unknown columns, unsupported types or misused functions. */
+  static outputSchema(inputSchema: Schema, options: Pick<HashAggregatorOptions, 'groupBy' | 'aggregates' | 'mode'>): Schema {
+    return HashAggregator.plan(inputSchema, options).schema;
+  }
+
+  /** Resolves keys and aggregates against the input, without native work. */
+  private static plan(inputSchema: Schema, options: Pick<HashAggregatorOptions, 'groupBy' | 'aggregates' | 'mode'>) {
+    const decodedInput = decodedSchema(inputSchema);
+    const mode = options.mode ?? 'complete';
+    if (!Object.hasOwn(MODES, mode)) throw new InvalidArgumentError(`mode must be 'partial', 'final' or 'complete', got ${String(mode)}`);
+    const fields = decodedInput.fields;
+    const keys = options.groupBy.map((name) => fieldIndex(fields, name));
     if (new Set(keys).size !== keys.length) throw new InvalidArgumentError('a group key is named twice');
     const keyFields = keys.map((k) => fields[k]!.clone({ nullable: true }));
 
     let aggregates: ResolvedAggregate[];
     const nativeSpecs = [];
-    this.inputColumns = [...keys];
+    const inputColumns = [...keys];
     if (mode === 'final') {
       // The input is the partial output: each aggregate's buffer columns, found by name. Their
       // types say what the partial aggregation read (a float64 sum buffer: a float sum).
-      const partial = options.aggregates.map((raw) => this.resolveFinal(raw));
+      const partial = options.aggregates.map((raw) => resolveFinal(decodedInput, raw));
       aggregates = partial;
       for (const aggregate of partial) {
-        const first = this.inputColumns.length;
+        const first = inputColumns.length;
         for (const buffer of bufferFields(aggregate)) {
-          const index = fieldIndex(this.decodedInput.fields, buffer.name);
+          const index = fieldIndex(fields, buffer.name);
           if (String(fields[index]!.type) !== String(buffer.type)) {
             throw new SchemaMismatchError(
               `column "${buffer.name}" has type ${String(fields[index]!.type)}; the final aggregation expects ` +
                 `${String(buffer.type)}, as the partial aggregation produces it`,
             );
           }
-          this.inputColumns.push(index);
+          inputColumns.push(index);
         }
         nativeSpecs.push(nativeAggregate(aggregate, first));
       }
@@ -164,8 +187,8 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
         let column = 0;
         if (aggregate.input !== undefined) {
           const index = fields.indexOf(aggregate.input);
-          column = this.inputColumns.indexOf(index, keys.length);
-          if (column < 0) column = this.inputColumns.push(index) - 1;
+          column = inputColumns.indexOf(index, keys.length);
+          if (column < 0) column = inputColumns.push(index) - 1;
         }
         nativeSpecs.push(nativeAggregate(aggregate, column));
       }
@@ -177,16 +200,15 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
     if (repeated !== undefined) {
       throw new InvalidArgumentError(`the output would have two columns named "${repeated}"; name one with "as"`);
     }
-    this.schema = new Schema([...keyFields, ...resultFields]);
-    this.nativeTypes = this.inputColumns.map((index) => nativeColumnType(fields[index]!));
-    this.handle = addon.aggregatorCreate(taskMemoryManager.nativePageTable(), {
-      inputTypes: this.nativeTypes,
+    return {
+      decodedInput,
+      mode,
       numKeys: keys.length,
-      mode: MODES[mode],
-      aggregates: nativeSpecs,
-      codec: this.compressed ? 1 : 0,
-      spillBlockBytes: this.spillBlockBytes,
-    });
+      inputColumns,
+      nativeSpecs,
+      nativeTypes: inputColumns.map((index) => nativeColumnType(fields[index]!)),
+      schema: new Schema([...keyFields, ...resultFields]),
+    };
   }
 
   /**
@@ -307,26 +329,6 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
     return addon.aggregatorMergeRuns(this.handle, runs, path);
   }
 
-  /** In final mode, resolves an aggregate against a stand-in for the column the partial
-   *  aggregation read: named as that column, typed as the buffer column says (a sum buffer's
-   *  type, a min's). */
-  private resolveFinal(raw: string | AggregateSpec): ResolvedAggregate {
-    const spec = parseAggregate(raw);
-    if (spec.column === undefined) return resolveAggregates([spec], [])[0]!;
-    const name = spec.as ?? `${spec.fn}(${spec.column})`;
-    const bufferName = spec.fn === 'avg' ? `${name}.sum` : name;
-    const buffer = this.decodedInput.fields[fieldIndex(this.decodedInput.fields, bufferName)]!;
-    try {
-      return resolveAggregates([spec], [new Field(spec.column, buffer.type, true)])[0]!;
-    } catch (error) {
-      if (!(error instanceof UnsupportedTypeError)) throw error;
-      throw new SchemaMismatchError(
-        `column "${bufferName}" has type ${String(buffer.type)}, which no partial ${spec.fn}() produces; ` +
-          'the final aggregation takes the partial aggregation’s output as it is',
-      );
-    }
-  }
-
   private expectInserting(what: string): void {
     if (this.state === 'closed') throw new ClosedError('the aggregation');
     if (this.state !== 'inserting') throw new InvalidArgumentError(`${what} cannot be called once the results have been requested`);
@@ -372,5 +374,25 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
     }
     await this.spill(Number.MAX_SAFE_INTEGER, this);
     if (this.array === undefined) await this.adoptNewArray(this.initialCapacity);
+  }
+}
+
+/** In final mode, resolves an aggregate against a stand-in for the column the partial
+ *  aggregation read: named as that column, typed as the buffer column says (a sum buffer's
+ *  type, a min's). */
+function resolveFinal(decodedInput: Schema, raw: string | AggregateSpec): ResolvedAggregate {
+  const spec = parseAggregate(raw);
+  if (spec.column === undefined) return resolveAggregates([spec], [])[0]!;
+  const name = spec.as ?? `${spec.fn}(${spec.column})`;
+  const bufferName = spec.fn === 'avg' ? `${name}.sum` : name;
+  const buffer = decodedInput.fields[fieldIndex(decodedInput.fields, bufferName)]!;
+  try {
+    return resolveAggregates([spec], [new Field(spec.column, buffer.type, true)])[0]!;
+  } catch (error) {
+    if (!(error instanceof UnsupportedTypeError)) throw error;
+    throw new SchemaMismatchError(
+      `column "${bufferName}" has type ${String(buffer.type)}, which no partial ${spec.fn}() produces; ` +
+        'the final aggregation takes the partial aggregation’s output as it is',
+    );
   }
 }

@@ -117,6 +117,22 @@ function directoriesKey(doc: string): Definition<readonly string[] | undefined, 
   };
 }
 
+function optionalPositiveIntegerKey(doc: string): Definition<number | undefined, number | `${number}`> {
+  const key = positiveIntegerKey(1, doc);
+  return { parse: key.parse, default: undefined, doc };
+}
+
+function optionalStringKey(doc: string): Definition<string | undefined, string> {
+  return {
+    parse: (value) => {
+      if (typeof value !== 'string' || value === '') throw new InvalidArgumentError(`${String(value)} is not a path`);
+      return value;
+    },
+    default: undefined,
+    doc,
+  };
+}
+
 const GiB = 2 ** 30;
 
 const DEFINITIONS = {
@@ -140,6 +156,23 @@ const DEFINITIONS = {
   'storage.unrollMemoryCheckPeriod': positiveIntegerKey(16, 'batches between size checks while caching a block'),
   'storage.unrollMemoryGrowthFactor': numberAboveOneKey(1.5, 'growth of the unroll reservation at each check'),
   'storage.memoryMapThreshold': sizeKey(2 * 2 ** 20, 'block files larger than this are read in chunks'),
+  'task.maxFailures': positiveIntegerKey(4, 'attempts of a task before its job fails'),
+  'task.maxDirectResultSize': sizeKey(2 ** 20, 'results larger than this go through the block manager'),
+  'rpc.message.maxSize': sizeKey(128 * 2 ** 20, 'caps direct results too (Spark: in MiB; here a size)'),
+  'driver.maxResultSize': sizeKey(GiB, 'total result bytes of a job before it fails; 0: unlimited'),
+  'stage.maxConsecutiveAttempts': positiveIntegerKey(4, 'attempts of a stage after fetch failures'),
+  'executor.heartbeatInterval': positiveIntegerKey(10_000, 'milliseconds between executor heartbeats'),
+  'unsafe.exceptionOnMemoryLeak': booleanKey(false, 'a task that returns holding memory fails instead of warning'),
+  'storage.exceptionOnPinLeak': booleanKey(false, 'a task that returns holding block locks fails instead of warning'),
+  'sql.shuffle.partitions': positiveIntegerKey(200, 'partitions of a groupBy or sortBy shuffle'),
+  'default.parallelism': optionalPositiveIntegerKey('input partitions of a source; default: executor.cores'),
+  'shuffle.sort.bypassMergeThreshold': positiveIntegerKey(200, 'most partitions for the bypass shuffle writer'),
+  'shuffle.file.buffer': sizeKey(32 * 1024, 'buffer of each bypass writer partition file', 1),
+  'shuffle.compress': booleanKey(true, 'LZ4_FRAME-compress shuffle segments'),
+  'reducer.maxSizeInFlight': sizeKey(48 * 2 ** 20, 'bytes of shuffle segments fetched and not yet read', 1),
+  'reducer.maxReqsInFlight': positiveIntegerKey(Number.MAX_SAFE_INTEGER, 'fetch requests in flight'),
+  'reducer.maxBlocksInFlightPerAddress': positiveIntegerKey(Number.MAX_SAFE_INTEGER, 'blocks per fetch request'),
+  'eventLog.path': optionalStringKey('write every job, stage and task event to this JSON-lines file'),
   'testing.memory': optionalSizeKey('system memory override (tests); default: executor.memory'),
   'testing.reservedMemory': optionalSizeKey('reserved memory override (tests); default: 300m'),
 } as const satisfies Record<string, Definition<unknown, unknown>>;

@@ -32,6 +32,8 @@ export class LocalShuffleClient implements ShuffleClient {
 
 export interface ShuffleReadMetrics extends FetchMetrics {
   recordsRead: number;
+  /** Time from the first request to the last batch handed on, the consumer's time included. */
+  readTimeMs: number;
 }
 
 export function emptyShuffleReadMetrics(): ShuffleReadMetrics {
@@ -43,6 +45,7 @@ export function emptyShuffleReadMetrics(): ShuffleReadMetrics {
     fetchWaitTimeMs: 0,
     peakBytesInFlight: 0,
     recordsRead: 0,
+    readTimeMs: 0,
   };
 }
 

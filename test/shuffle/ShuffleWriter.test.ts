@@ -127,7 +127,7 @@ describe('shuffle writers', () => {
     try {
       const data = resolver.dataFile(0, 100);
       const bytes = readFileSync(data);
-      bytes[bytes.byteLength - 20] ^= 0xff;
+      bytes[bytes.byteLength - 20]! ^= 0xff;
       writeFileSync(data, bytes);
       const client = new LocalShuffleClient(() => resolver);
       const read = async (): Promise<void> => {

@@ -21,7 +21,7 @@ import { TaskMemoryManager } from '../../src/memory/TaskMemoryManager.js';
 import { addon } from '../../src/native/addon.js';
 import { ExternalSorter } from '../../src/sort/ExternalSorter.js';
 import { DiskBlockManager } from '../../src/storage/DiskBlockManager.js';
-import { generate } from '../../bench/support/data.js';
+import { generate } from '../../src/api/generator.js';
 import { batchOf, randomColumn } from '../support/arrowData.js';
 import { scratchDir, testDiskBlockManager, track } from '../support/leaks.js';
 import { Random } from '../support/random.js';

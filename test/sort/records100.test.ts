@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { RecordBatch } from 'apache-arrow';
 import { expect, test } from 'vitest';
-import { generate } from '../../bench/support/data.js';
+import { generate } from '../../src/api/generator.js';
 import { sortBatches, task } from './helpers.js';
 
 const MASK = (1n << 64n) - 1n;

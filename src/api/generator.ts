@@ -97,14 +97,17 @@ export interface GenerateOptions {
   seed?: number;
   /** G for the `groups` kind. */
   groups?: number;
+  /** The index of the first row (a partition of the data starts here). Default 0. */
+  firstRow?: number;
 }
 
 /** The batches of a workload's data, lazily, `batchRows` rows at a time. */
 export function* generate(kind: WorkloadKind, options: GenerateOptions): Generator<RecordBatch> {
   const seed = options.seed ?? 42;
   const batchRows = options.batchRows ?? 65_536;
-  for (let first = 0; first < options.rows; first += batchRows) {
-    const n = Math.min(batchRows, options.rows - first);
+  const end = (options.firstRow ?? 0) + options.rows;
+  for (let first = options.firstRow ?? 0; first < end; first += batchRows) {
+    const n = Math.min(batchRows, end - first);
     const values = new BigInt64Array(n);
     fillValues(seed, first, values);
     switch (kind) {

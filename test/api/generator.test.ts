@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { fillValues, generate } from '../../bench/support/data.js';
+import { fillValues, generate } from '../../src/api/generator.js';
 import { splitmix64 } from '../support/random.js';
 
 describe('workload generator', () => {

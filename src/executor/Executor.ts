@@ -1,0 +1,409 @@
+/**
+ * An executor: `cores` task slots, each task run by a TaskRunner with Spark's lifecycle
+ * (spark-semantics §4.1), talking to the driver only through serialized messages.
+ *
+ * TaskRunner.run, in numbered steps as §4.1:
+ *   1. Send RUNNING (empty) before the task is decoded.
+ *   2. Create the task's TaskMemoryManager; decode the description; register with the block
+ *      manager.
+ *   3. A kill that arrived before this point throws TaskKilledError: the body never runs.
+ *   4. Run the fragment: write shuffle output (a map task) or compute its result.
+ *   5. finally: every operator is closed by then (pipeline.ts); release the task's block locks,
+ *      its unroll memory and all its execution memory. If the task did not throw, memory still
+ *      held is "Managed memory leak detected; size = F bytes, TID = T" and locks still held are
+ *      "N block locks were not released by TID = T:\n[ids]": warnings, or errors when
+ *      unsafe.exceptionOnMemoryLeak / storage.exceptionOnPinLeak say so.
+ *   6. A kill that arrived meanwhile throws now.
+ *   7. The result's bytes: above driver.maxResultSize it is dropped (the driver fails the job);
+ *      above min(task.maxDirectResultSize, rpc.message.maxSize) it is stored in the block
+ *      manager as taskresult_T (MEMORY_AND_DISK_SER) and sent as a reference; else inline.
+ *   9. Failures: TaskKilledError, or any error while a kill reason is set → KILLED; a fetch
+ *      failure (also wrapped, or swallowed by user code) → FAILED(fetchFailed); else FAILED with
+ *      the error's name, code and message.
+ *  10. The task always leaves `running`.
+ *
+ * Heartbeats every executor.heartbeatInterval ms carry the running tasks' metrics so far.
+ */
+import type { RecordBatch, Schema } from 'apache-arrow';
+import { RecordBatchReader } from 'apache-arrow';
+import type { TungstenConfig } from '../config/options.js';
+import { FetchFailedError, LeakError, TaskKilledError, TungstenError } from '../errors.js';
+import type { MemoryManager } from '../memory/MemoryManager.js';
+import { MemoryMode } from '../memory/MemoryMode.js';
+import { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
+import { PartitionerKind, type NativePartitioner } from '../native/addon.js';
+import type { PartitionerDescriptor } from '../plan/PlanNode.js';
+import type { SourceRegistry } from '../plan/sources.js';
+import {
+  decodeMessage,
+  emptyTaskMetrics,
+  encodeMessage,
+  type Message,
+  type TaskDescription,
+  type TaskFailure,
+  type TaskMetrics,
+  type TaskResultRef,
+  type TaskState,
+} from '../scheduler/messages.js';
+import type { IndexShuffleBlockResolver } from '../shuffle/IndexShuffleBlockResolver.js';
+import type { ShuffleClient } from '../shuffle/ShuffleBlockFetcher.js';
+import { emptyShuffleReadMetrics } from '../shuffle/ShuffleReader.js';
+import { chooseShuffleWriter, writeMapOutput } from '../shuffle/ShuffleWriter.js';
+import { SegmentEncoder } from '../shuffle/segments.js';
+import { fieldIndex } from '../sort/columnTypes.js';
+import { BlockId } from '../storage/BlockId.js';
+import type { BlockManager } from '../storage/BlockManager.js';
+import type { DiskBlockManager } from '../storage/DiskBlockManager.js';
+import { ChunkedBytes, serializeBatches } from '../storage/serialization.js';
+import { StorageLevel } from '../storage/StorageLevel.js';
+import { type BatchFunction, checkKilled, compute, type TaskContext } from './pipeline.js';
+
+export interface ExecutorEnv {
+  readonly executorId: string;
+  readonly cores: number;
+  readonly config: TungstenConfig;
+  readonly memoryManager: MemoryManager;
+  readonly blockManager: BlockManager;
+  readonly diskBlockManager: DiskBlockManager;
+  readonly resolver: IndexShuffleBlockResolver;
+  readonly shuffleClient: ShuffleClient;
+  readonly sources: SourceRegistry;
+  readonly functions: (fnId: number) => BatchFunction;
+  /** The wire to the driver. */
+  readonly sendToDriver: (bytes: Uint8Array) => void;
+  /** Where warnings go (leaks, dropped results). */
+  readonly warn: (message: string) => void;
+  /** Test hook: runs before a task's body, after RUNNING and decoding. */
+  readonly beforeTaskBody?: (task: TaskDescription) => void | Promise<void>;
+}
+
+/** A deterministic PRNG (mulberry32) for sampling: a retried task draws the same sample. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+class TaskRunner {
+  killReason: string | undefined;
+  context: TaskContext | undefined;
+  readonly started = performance.now();
+
+  constructor(
+    private readonly env: ExecutorEnv,
+    private readonly task: TaskDescription,
+  ) {}
+
+  kill(reason: string): void {
+    this.killReason ??= reason;
+    if (this.context) this.context.killReason ??= reason;
+  }
+
+  private send(state: TaskState, extra: Partial<Extract<Message, { type: 'StatusUpdate' }>> = {}, payload?: Uint8Array): void {
+    this.env.sendToDriver(encodeMessage({ type: 'StatusUpdate', executorId: this.env.executorId, taskId: this.task.taskId, state, ...extra }, payload));
+  }
+
+  metricsSoFar(): TaskMetrics {
+    const metrics = emptyTaskMetrics();
+    metrics.executorRunTimeMs = performance.now() - this.started;
+    const context = this.context;
+    if (!context) return metrics;
+    for (const operator of context.operators) {
+      const m = operator.metrics;
+      metrics.spillCount += m.spillCount;
+      metrics.memoryBytesSpilled += m.memoryBytesSpilled;
+      metrics.diskBytesSpilled += m.diskBytesSpilled;
+      metrics.peakExecutionMemory = Math.max(metrics.peakExecutionMemory, m.peakExecutionMemory);
+    }
+    metrics.inputRecords = context.inputRecords;
+    const read = context.shuffleRead;
+    metrics.shuffleReadBytes = read.localBytesRead + read.remoteBytesRead;
+    metrics.shuffleReadRecords = read.recordsRead;
+    metrics.shuffleFetchWaitTimeMs = read.fetchWaitTimeMs;
+    metrics.shuffleReadTimeMs = read.readTimeMs;
+    return metrics;
+  }
+
+  async run(): Promise<void> {
+    const { env, task } = this;
+    // 1. RUNNING before anything else.
+    this.send('RUNNING');
+    const taskMemoryManager = new TaskMemoryManager(env.memoryManager, task.taskId);
+    env.blockManager.registerTask(task.taskId);
+    const context: TaskContext = {
+      description: task,
+      taskMemoryManager,
+      blockManager: env.blockManager,
+      diskBlockManager: env.diskBlockManager,
+      shuffleClient: env.shuffleClient,
+      sources: env.sources,
+      functions: env.functions,
+      executorId: env.executorId,
+      fetch: {
+        maxBytesInFlight: env.config['reducer.maxSizeInFlight'],
+        maxReqsInFlight: env.config['reducer.maxReqsInFlight'],
+        maxBlocksInFlightPerAddress: env.config['reducer.maxBlocksInFlightPerAddress'],
+      },
+      shuffleRead: emptyShuffleReadMetrics(),
+      operators: [],
+      inputRecords: 0,
+      killReason: this.killReason,
+    };
+    this.context = context;
+    const warnings: string[] = [];
+    let payload: Uint8Array | undefined;
+    let metrics = emptyTaskMetrics();
+    let failure: unknown;
+    let threw = false;
+    try {
+      try {
+        // 3. Killed before the body ran.
+        checkKilled(context);
+        await env.beforeTaskBody?.(task);
+        checkKilled(context);
+        // 4. The body.
+        payload = await this.runBody(context, metrics);
+      } catch (error) {
+        threw = true;
+        failure = error;
+      } finally {
+        // 5. Every operator is closed by now; release what the task may still hold.
+        const releasedLocks = env.blockManager.releaseAllLocksForTask(task.taskId);
+        env.blockManager.memoryStore.releaseUnrollMemoryForThisTask(MemoryMode.ON_HEAP, Number.MAX_SAFE_INTEGER, task.taskId);
+        env.blockManager.memoryStore.releaseUnrollMemoryForThisTask(MemoryMode.OFF_HEAP, Number.MAX_SAFE_INTEGER, task.taskId);
+        const freed = taskMemoryManager.cleanUpAllAllocatedMemory();
+        if (!threw) {
+          if (freed > 0) {
+            const message = `Managed memory leak detected; size = ${freed} bytes, TID = ${task.taskId}`;
+            if (env.config['unsafe.exceptionOnMemoryLeak']) {
+              threw = true;
+              failure = new LeakError('MEMORY_LEAK', message);
+            } else warnings.push(message);
+          }
+          if (releasedLocks.length > 0) {
+            const message = `${releasedLocks.length} block locks were not released by TID = ${task.taskId}:\n[${releasedLocks.map((id) => id.name).join(', ')}]`;
+            if (env.config['storage.exceptionOnPinLeak']) {
+              threw = true;
+              failure ??= new LeakError('LOCK_LEAK', message);
+            } else warnings.push(message);
+          }
+        }
+      }
+      // 6. A kill that came while the task finished.
+      if (!threw) checkKilled(context);
+      if (threw) throw failure;
+      metrics = { ...this.metricsSoFar(), ...pickShuffleWrite(metrics) };
+      // 7. Route the result by size.
+      const bytes = payload ?? new Uint8Array(0);
+      metrics.resultSize = bytes.byteLength;
+      for (const warning of warnings) env.warn(warning);
+      const ref = await this.routeResult(bytes);
+      this.send('FINISHED', { result: ref, metrics, warnings }, ref.kind === 'direct' ? bytes : undefined);
+    } catch (error) {
+      for (const warning of warnings) env.warn(warning);
+      const state: TaskState = failureState(error, context);
+      this.send(state, { failure: describeFailure(error, context), metrics: { ...this.metricsSoFar(), ...pickShuffleWrite(metrics) }, warnings });
+    }
+  }
+
+  private async routeResult(bytes: Uint8Array): Promise<TaskResultRef> {
+    const { config, blockManager } = this.env;
+    const size = bytes.byteLength;
+    const maxResultSize = config['driver.maxResultSize'];
+    const maxDirect = Math.min(config['task.maxDirectResultSize'], config['rpc.message.maxSize']);
+    const blockId = BlockId.taskResult(this.task.taskId);
+    if (maxResultSize > 0 && size > maxResultSize) {
+      this.env.warn(`Finished task ${this.task.partition}.${this.task.attemptNumber} in stage ${this.task.stageId} (TID ${this.task.taskId}). Result is larger than maxResultSize (${size} > ${maxResultSize}), dropping it.`);
+      return { kind: 'indirect', blockId: blockId.name, size, stored: false };
+    }
+    if (size > maxDirect) {
+      await blockManager.putBytes(blockId, new ChunkedBytes([bytes]), StorageLevel.MEMORY_AND_DISK_SER, { tellMaster: false });
+      return { kind: 'indirect', blockId: blockId.name, size, stored: true };
+    }
+    return { kind: 'direct', size };
+  }
+
+  private async runBody(context: TaskContext, metrics: TaskMetrics): Promise<Uint8Array> {
+    const { task, env } = this;
+    if (task.shuffleWrite) {
+      const write = task.shuffleWrite;
+      const batches = compute(task.root, context);
+      const first = await batches.next();
+      const schema = first.done ? undefined : first.value.schema;
+      let sizes: readonly number[];
+      const numPartitions = write.partitioner.kind === 'single' ? 1 : write.partitioner.numPartitions;
+      if (schema === undefined) {
+        sizes = await env.resolver.writeMetadataFileAndCommit(write.shuffleId, task.taskId, new Array<number>(numPartitions).fill(0), new Array<number>(numPartitions).fill(0), null);
+      } else {
+        const { partitioner, bounds } = nativePartitioner(write.partitioner, schema, task.partition);
+        async function* all(): AsyncGenerator<RecordBatch> {
+          yield first.value as RecordBatch;
+          yield* batches;
+        }
+        const { lengths, metrics: writeMetrics } = await writeMapOutput(
+          context.taskMemoryManager,
+          env.diskBlockManager,
+          env.resolver,
+          {
+            shuffleId: write.shuffleId,
+            mapId: task.taskId,
+            numPartitions,
+            schema,
+            partitioner,
+            ...(bounds ? { bounds } : {}),
+            encoder: new SegmentEncoder(schema, env.config['shuffle.compress'] ? 'lz4' : 'none'),
+            kind: chooseShuffleWriter({ mapSideCombine: false, numPartitions }, write.bypassMergeThreshold),
+            fileBufferBytes: env.config['shuffle.file.buffer'],
+          },
+          all(),
+        );
+        sizes = lengths;
+        metrics.shuffleWriteBytes = writeMetrics.bytesWritten;
+        metrics.shuffleWriteRecords = writeMetrics.recordsWritten;
+        metrics.shuffleWriteTimeMs = writeMetrics.writeTimeMs;
+        context.operators.push({ metrics: writeMetrics });
+      }
+      return Buffer.from(JSON.stringify({ executorId: env.executorId, mapId: task.taskId, mapIndex: task.partition, sizes }));
+    }
+    const result = task.result ?? { kind: 'batches' };
+    if (result.kind === 'count') {
+      let rows = 0;
+      for await (const batch of compute(task.root, context)) rows += batch.numRows;
+      return Buffer.from(JSON.stringify(rows));
+    }
+    if (result.kind === 'sample') return sampleRows(compute(task.root, context), result.sampleSize, seededRandom(result.seed));
+    const batches: RecordBatch[] = [];
+    for await (const batch of compute(task.root, context)) batches.push(batch);
+    return serializeBatches(batches, 'none', 1 << 20).toUint8Array();
+  }
+}
+
+function pickShuffleWrite(m: TaskMetrics): Partial<TaskMetrics> {
+  return { shuffleWriteBytes: m.shuffleWriteBytes, shuffleWriteRecords: m.shuffleWriteRecords, shuffleWriteTimeMs: m.shuffleWriteTimeMs };
+}
+
+function failureState(error: unknown, context: TaskContext): TaskState {
+  if (findFetchFailure(error)) return 'FAILED';
+  if (error instanceof TaskKilledError || context.killReason !== undefined) return 'KILLED';
+  return 'FAILED';
+}
+
+function findFetchFailure(error: unknown): FetchFailedError | undefined {
+  for (let e = error; e instanceof Error; e = e.cause) if (e instanceof FetchFailedError) return e;
+  return undefined;
+}
+
+function describeFailure(error: unknown, context: TaskContext): TaskFailure {
+  const fetch = findFetchFailure(error);
+  if (fetch) {
+    return { kind: 'fetchFailed', executorId: fetch.executorId, shuffleId: fetch.shuffleId, mapId: fetch.mapId, mapIndex: fetch.mapIndex, reduceId: fetch.reduceId, message: fetch.message };
+  }
+  if (error instanceof TaskKilledError) return { kind: 'killed', reason: error.reason };
+  if (context.killReason !== undefined) return { kind: 'killed', reason: context.killReason };
+  const e = error instanceof Error ? error : new Error(String(error));
+  return { kind: 'exception', name: e.name, code: e instanceof TungstenError ? e.code : undefined, message: e.message, ...(e.stack ? { stack: e.stack } : {}) };
+}
+
+/**
+ * A reservoir sample of `k` rows (Algorithm L: random numbers only for the rows it keeps), as
+ * an 8-byte row count followed by the sampled rows as an IPC stream.
+ */
+async function sampleRows(batches: AsyncIterable<RecordBatch>, k: number, random: () => number): Promise<Uint8Array> {
+  const reservoir: RecordBatch[] = [];
+  let seen = 0;
+  let w = Math.exp(Math.log(random()) / k);
+  let next = k + Math.floor(Math.log(random()) / Math.log(1 - w));
+  for await (const batch of batches) {
+    for (let i = 0; i < batch.numRows && reservoir.length < k; i++) reservoir.push(batch.slice(i, i + 1));
+    while (next < seen + batch.numRows) {
+      if (next >= k) {
+        reservoir[Math.floor(random() * k)] = batch.slice(next - seen, next - seen + 1);
+        w *= Math.exp(Math.log(random()) / k);
+      }
+      next += Math.floor(Math.log(random()) / Math.log(1 - w)) + 1;
+    }
+    seen += batch.numRows;
+  }
+  const header = Buffer.alloc(8);
+  header.writeBigInt64BE(BigInt(seen));
+  const body = reservoir.length === 0 ? new Uint8Array(0) : serializeBatches(reservoir, 'none', 1 << 20).toUint8Array();
+  return Buffer.concat([header, body]);
+}
+
+/** The native partitioner of a descriptor, for batches of `schema`. */
+function nativePartitioner(descriptor: PartitionerDescriptor, schema: Schema, mapIndex: number): { partitioner: NativePartitioner; bounds?: RecordBatch } {
+  switch (descriptor.kind) {
+    case 'single':
+      return { partitioner: { kind: PartitionerKind.SINGLE, numPartitions: 1 } };
+    case 'roundRobin':
+      // Spark starts each map task at a position drawn from its index.
+      return { partitioner: { kind: PartitionerKind.ROUND_ROBIN, numPartitions: descriptor.numPartitions, roundRobinStart: Math.floor(seededRandom(mapIndex)() * descriptor.numPartitions) } };
+    case 'hash':
+      return { partitioner: { kind: PartitionerKind.HASH, numPartitions: descriptor.numPartitions, hashColumns: descriptor.columns.map((c) => fieldIndex(schema.fields, c)) } };
+    case 'range': {
+      const bounds = descriptor.bounds === undefined ? undefined : [...RecordBatchReader.from(Buffer.from(descriptor.bounds, 'base64'))][0];
+      return {
+        partitioner: {
+          kind: PartitionerKind.RANGE,
+          numPartitions: descriptor.numPartitions,
+          sortKeys: descriptor.keys.map((key) => ({ column: fieldIndex(schema.fields, key.column), descending: key.descending ?? false, nullsFirst: key.nullsFirst ?? !(key.descending ?? false) })),
+        },
+        ...(bounds ? { bounds } : {}),
+      };
+    }
+  }
+}
+
+export class Executor {
+  private readonly running = new Map<number, TaskRunner>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly env: ExecutorEnv) {}
+
+  /** Registers with the driver and starts heartbeats. */
+  start(): void {
+    this.env.sendToDriver(encodeMessage({ type: 'RegisterExecutor', executorId: this.env.executorId, cores: this.env.cores }));
+    const interval = this.env.config['executor.heartbeatInterval'];
+    const beat = (): void => {
+      const tasks = [...this.running.entries()].map(([taskId, runner]) => ({ taskId, metrics: runner.metricsSoFar() }));
+      this.env.sendToDriver(encodeMessage({ type: 'Heartbeat', executorId: this.env.executorId, memory: this.env.memoryManager.snapshot(), tasks }));
+      this.heartbeat = setTimeout(beat, interval);
+      this.heartbeat.unref();
+    };
+    // The first beat after interval + random(0, interval), as Spark's.
+    this.heartbeat = setTimeout(beat, interval + Math.random() * interval);
+    this.heartbeat.unref();
+  }
+
+  receive(bytes: Uint8Array): void {
+    const { message } = decodeMessage(bytes);
+    if (message.type === 'LaunchTask') {
+      if (this.stopped) return;
+      const runner = new TaskRunner(this.env, message.task);
+      this.running.set(message.task.taskId, runner);
+      void runner.run().finally(() => this.running.delete(message.task.taskId));
+    } else if (message.type === 'KillTask') {
+      // Unknown tasks are ignored (§4.3).
+      this.running.get(message.taskId)?.kill(message.reason);
+    }
+  }
+
+  get runningTasks(): number {
+    return this.running.size;
+  }
+
+  /** Kills every running task and waits until they have released everything. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.heartbeat) clearTimeout(this.heartbeat);
+    for (const runner of this.running.values()) runner.kill('the executor is stopping');
+    while (this.running.size > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+

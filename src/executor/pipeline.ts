@@ -1,0 +1,215 @@
+/**
+ * Rebuilds a stage's pipeline from its plan fragment and runs it for one partition, as async
+ * iterators of record batches: each node pulls from its parent. Operators (sorters,
+ * aggregations) are created here, recorded in the task's context for its metrics, and closed in
+ * each generator's `finally`, so that when the task's iteration ends, fails or is abandoned
+ * every operator has released its pages and files before the TaskRunner cleans up the task's
+ * memory (an operator's native worker must never run on freed pages).
+ *
+ * Kill checks sit between batches at every node (Spark's InterruptibleIterator): a killed task
+ * stops at its next batch boundary.
+ */
+import { type RecordBatch, RecordBatchReader, type Schema } from 'apache-arrow';
+import { TaskKilledError } from '../errors.js';
+import type { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
+import { ExternalSorter } from '../sort/ExternalSorter.js';
+import { HashAggregator } from '../aggregate/HashAggregator.js';
+import { BlockId } from '../storage/BlockId.js';
+import type { BlockManager } from '../storage/BlockManager.js';
+import type { DiskBlockManager } from '../storage/DiskBlockManager.js';
+import { StorageLevel } from '../storage/StorageLevel.js';
+import type { PlanNode } from '../plan/PlanNode.js';
+import { readSplit, type SourceRegistry } from '../plan/sources.js';
+import { emptyShuffleReadMetrics, readShuffleBlocks, type ShuffleReadMetrics } from '../shuffle/ShuffleReader.js';
+import type { ShuffleClient } from '../shuffle/ShuffleBlockFetcher.js';
+import type { TaskDescription } from '../scheduler/messages.js';
+
+/** A function a mapBatches or filter node names; the one live object a plan refers to. */
+export type BatchFunction = (batch: RecordBatch) => RecordBatch | ArrayLike<boolean | number> | null | undefined;
+
+export interface OperatorMetricsSource {
+  readonly metrics: { spillCount: number; memoryBytesSpilled: number; diskBytesSpilled: number; peakExecutionMemory: number };
+}
+
+/** What one running task can reach. */
+export interface TaskContext {
+  readonly description: TaskDescription;
+  readonly taskMemoryManager: TaskMemoryManager;
+  readonly blockManager: BlockManager;
+  readonly diskBlockManager: DiskBlockManager;
+  readonly shuffleClient: ShuffleClient;
+  readonly sources: SourceRegistry;
+  readonly functions: (fnId: number) => BatchFunction;
+  readonly executorId: string;
+  readonly fetch: { maxBytesInFlight: number; maxReqsInFlight: number; maxBlocksInFlightPerAddress: number };
+  readonly shuffleRead: ShuffleReadMetrics;
+  readonly operators: OperatorMetricsSource[];
+  inputRecords: number;
+  /** Set by a kill; checked between batches. */
+  killReason: string | undefined;
+}
+
+export function checkKilled(context: TaskContext): void {
+  if (context.killReason !== undefined) throw new TaskKilledError(context.killReason);
+}
+
+/** The batches of `node` for the task's partition. */
+export function compute(node: PlanNode, context: TaskContext): AsyncGenerator<RecordBatch, void, undefined> {
+  return interruptible(computeNode(node, context), context);
+}
+
+async function* interruptible(source: AsyncIterable<RecordBatch>, context: TaskContext): AsyncGenerator<RecordBatch, void, undefined> {
+  for await (const batch of source) {
+    checkKilled(context);
+    yield batch;
+  }
+  checkKilled(context);
+}
+
+async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerator<RecordBatch, void, undefined> {
+  const partition = context.description.partition;
+  switch (node.kind) {
+    case 'source':
+      for await (const batch of readSplit(node.source, partition, context.sources)) {
+        context.inputRecords += batch.numRows;
+        yield batch;
+      }
+      return;
+    case 'shuffled': {
+      const blocks = context.description.shuffleBlocks[node.dependency.shuffleId] ?? [];
+      const started = performance.now();
+      const metrics = emptyShuffleReadMetrics();
+      try {
+        yield* readShuffleBlocks(blocks, context.shuffleClient, { ...context.fetch, localExecutorId: context.executorId }, metrics);
+      } finally {
+        addReadMetrics(context.shuffleRead, metrics, performance.now() - started);
+      }
+      return;
+    }
+    case 'mapBatches':
+    case 'filter': {
+      const fn = context.functions(node.fnId);
+      for await (const batch of compute(node.parent, context)) {
+        if (node.kind === 'filter') {
+          yield* keptRuns(batch, fn(batch) as ArrayLike<boolean | number>);
+          continue;
+        }
+        const out = fn(batch) as RecordBatch | null | undefined;
+        if (out && out.numRows > 0) yield out;
+      }
+      return;
+    }
+    case 'sort': {
+      const input = compute(node.parent, context);
+      const first = await input.next();
+      if (first.done) return;
+      const sorter = await ExternalSorter.create(context.taskMemoryManager, first.value.schema, {
+        keys: node.keys,
+        diskBlockManager: context.diskBlockManager,
+      });
+      context.operators.push(sorter);
+      try {
+        await sorter.insert(first.value);
+        await sorter.insertAll(input);
+        yield* sorter.sortedBatches();
+      } finally {
+        await input.return(undefined);
+        await sorter.close();
+      }
+      return;
+    }
+    case 'aggregate': {
+      const input = compute(node.parent, context);
+      const first = await input.next();
+      const schema = first.done ? schemaOfEmpty(node.parent) : first.value.schema;
+      // No input: a keyed (or partial) aggregation has no groups; a global final or complete
+      // one still has its one group (count 0), which needs the input's schema.
+      if (first.done && (node.groupBy.length > 0 || node.mode === 'partial' || schema === undefined)) return;
+      const aggregator = await HashAggregator.create(context.taskMemoryManager, schema!, {
+        groupBy: node.groupBy,
+        aggregates: node.aggregates,
+        mode: node.mode,
+        diskBlockManager: context.diskBlockManager,
+      });
+      context.operators.push(aggregator);
+      try {
+        if (!first.done) {
+          await aggregator.insert(first.value);
+          await aggregator.insertAll(input);
+        }
+        yield* aggregator.results();
+      } finally {
+        await input.return(undefined);
+        await aggregator.close();
+      }
+      return;
+    }
+    case 'persist': {
+      const task = context.description.taskId;
+      const got = await context.blockManager.getOrElseUpdate(
+        BlockId.rdd(node.id, partition),
+        StorageLevel.fromString(node.level),
+        () => compute(node.parent, context),
+        { task },
+      );
+      if (!got.cached) {
+        yield* got.batches;
+        return;
+      }
+      try {
+        yield* got.result;
+      } finally {
+        got.result.close();
+      }
+      return;
+    }
+  }
+}
+
+/** The schema a node's output would have, where the plan says it without data: a shuffle's. */
+function schemaOfEmpty(node: PlanNode): Schema | undefined {
+  switch (node.kind) {
+    case 'shuffled':
+      return node.dependency.schema === undefined ? undefined : decodeSchema(node.dependency.schema);
+    case 'sort':
+    case 'filter':
+    case 'persist':
+      return schemaOfEmpty(node.parent);
+    default:
+      return undefined;
+  }
+}
+
+export function decodeSchema(base64: string): Schema {
+  return RecordBatchReader.from(Buffer.from(base64, 'base64')).open().schema;
+}
+
+/** The rows of `batch` where `mask` is truthy, as zero-copy slices of its runs of kept rows. */
+function keptRuns(batch: RecordBatch, mask: ArrayLike<boolean | number>): RecordBatch[] {
+  if (mask?.length !== batch.numRows) {
+    throw new TypeError(`filter's function must return one flag per row: ${batch.numRows} rows, got ${String(mask?.length)}`);
+  }
+  const slices: RecordBatch[] = [];
+  for (let i = 0; i < mask.length; ) {
+    if (!mask[i]) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < mask.length && mask[j]) j++;
+    slices.push(batch.slice(i, j));
+    i = j;
+  }
+  return slices;
+}
+
+function addReadMetrics(into: ShuffleReadMetrics, from: ShuffleReadMetrics, elapsedMs: number): void {
+  into.localBytesRead += from.localBytesRead;
+  into.remoteBytesRead += from.remoteBytesRead;
+  into.localBlocksFetched += from.localBlocksFetched;
+  into.remoteBlocksFetched += from.remoteBlocksFetched;
+  into.fetchWaitTimeMs += from.fetchWaitTimeMs;
+  into.peakBytesInFlight = Math.max(into.peakBytesInFlight, from.peakBytesInFlight);
+  into.recordsRead += from.recordsRead;
+  into.readTimeMs += elapsedMs;
+}

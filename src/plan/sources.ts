@@ -1,0 +1,135 @@
+/**
+ * Where a plan's input comes from, split into partitions, named by data only:
+ *   table      an Arrow Table registered with the session (by id); split by batches
+ *   batches    an (async) iterable of record batches registered with the session: one
+ *              partition, readable once (a retried task that needs it again fails, saying so)
+ *   ipcFile    an Arrow IPC file: the file format is split by record-batch ranges, read with
+ *              random access; the stream format is one partition read front to back. Neither
+ *              is ever read whole into memory.
+ *   generator  WORKLOADS.md's seeded data (api/generator.ts), split by row ranges
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { AsyncRecordBatchFileReader, RecordBatchReader, type RecordBatch, type Schema, type Table } from 'apache-arrow';
+import { InvalidArgumentError, IoError } from '../errors.js';
+import { generate, type WorkloadKind } from '../api/generator.js';
+import { registerLz4 } from '../storage/serialization.js';
+
+export type SourceDescriptor =
+  | { readonly kind: 'table'; readonly registryId: number; readonly numPartitions: number }
+  | { readonly kind: 'batches'; readonly registryId: number; readonly numPartitions: 1 }
+  | { readonly kind: 'ipcFile'; readonly path: string; readonly format: 'file' | 'stream'; readonly numBatches: number; readonly numPartitions: number }
+  | {
+      readonly kind: 'generator';
+      readonly workload: WorkloadKind;
+      readonly rows: number;
+      readonly groups?: number;
+      readonly seed?: number;
+      readonly batchRows?: number;
+      readonly numPartitions: number;
+    };
+
+/** What the session keeps for sources that are live objects. */
+export interface SourceRegistry {
+  table(id: number): Table;
+  /** The batches, once; throws if they were taken before. */
+  takeBatches(id: number): Iterable<RecordBatch> | AsyncIterable<RecordBatch>;
+}
+
+/** [start, end) of `total` items for partition `p` of `n`, as even as can be. */
+export function splitRange(total: number, p: number, n: number): [number, number] {
+  return [Math.floor((total * p) / n), Math.floor((total * (p + 1)) / n)];
+}
+
+const ARROW_MAGIC = 'ARROW1';
+
+/** Reads the head of an IPC file: its format, and for the file format its batch count. */
+export async function inspectIpcFile(path: string): Promise<{ format: 'file' | 'stream'; numBatches: number; schema: Schema }> {
+  registerLz4();
+  let head: Buffer;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      head = Buffer.alloc(6);
+      readSync(fd, head, 0, 6, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    throw new IoError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  if (head.toString('latin1') === ARROW_MAGIC) {
+    const handle = await open(path, 'r');
+    try {
+      const reader = await AsyncRecordBatchFileReader.from(handle);
+      await reader.open();
+      const result = { format: 'file' as const, numBatches: reader.numRecordBatches, schema: reader.schema };
+      await reader.cancel();
+      return result;
+    } finally {
+      await handle.close();
+    }
+  }
+  const handle = await open(path, 'r');
+  try {
+    const reader = await RecordBatchReader.from(handle.readableWebStream() as unknown as AsyncIterable<Uint8Array>);
+    await reader.open();
+    const schema = reader.schema;
+    await reader.cancel();
+    return { format: 'stream', numBatches: -1, schema };
+  } catch (error) {
+    throw new InvalidArgumentError(`${path} is not an Arrow IPC file or stream: ${(error as Error).message}`);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The batches of split `partition` of a source. */
+export async function* readSplit(source: SourceDescriptor, partition: number, registry: SourceRegistry): AsyncGenerator<RecordBatch> {
+  switch (source.kind) {
+    case 'table': {
+      const [start, end] = splitRange(registry.table(source.registryId).batches.length, partition, source.numPartitions);
+      yield* registry.table(source.registryId).batches.slice(start, end);
+      return;
+    }
+    case 'batches':
+      yield* registry.takeBatches(source.registryId);
+      return;
+    case 'generator': {
+      const [start, end] = splitRange(source.rows, partition, source.numPartitions);
+      yield* generate(source.workload, {
+        rows: end - start,
+        firstRow: start,
+        ...(source.seed !== undefined ? { seed: source.seed } : {}),
+        ...(source.groups !== undefined ? { groups: source.groups } : {}),
+        ...(source.batchRows !== undefined ? { batchRows: source.batchRows } : {}),
+      });
+      return;
+    }
+    case 'ipcFile': {
+      registerLz4();
+      const handle = await open(source.path, 'r');
+      try {
+        if (source.format === 'file') {
+          const reader = await AsyncRecordBatchFileReader.from(handle);
+          await reader.open();
+          const [start, end] = splitRange(source.numBatches, partition, source.numPartitions);
+          for (let i = start; i < end; i++) {
+            const batch = await reader.readRecordBatch(i);
+            if (batch) yield batch;
+          }
+        } else {
+          const stream = handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false });
+          try {
+            for await (const batch of await RecordBatchReader.from(stream)) yield batch;
+          } finally {
+            stream.destroy();
+          }
+        }
+      } finally {
+        await handle.close();
+      }
+      return;
+    }
+  }
+}
