@@ -11,12 +11,26 @@
 namespace tungsten::binding {
 namespace {
 
+Napi::Value workerConcurrency(const Napi::CallbackInfo& info) {
+  WorkerGauge& gauge = workerGauge();
+  return numbersObject(info.Env(), {{"running", static_cast<double>(gauge.running.load())},
+                                    {"peak", static_cast<double>(gauge.peak.load())}});
+}
+
+Napi::Value workerConcurrencyReset(const Napi::CallbackInfo& info) {
+  WorkerGauge& gauge = workerGauge();
+  gauge.peak.store(gauge.running.load());
+  return info.Env().Undefined();
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
   registerMemoryExports(env, exports);
   registerSorterExports(env, exports);
   registerAggregatorExports(env, exports);
   registerShuffleExports(env, exports);
+  addExport(env, exports, "workerConcurrency", guarded<workerConcurrency>);
+  addExport(env, exports, "workerConcurrencyReset", guarded<workerConcurrencyReset>);
   return exports;
 }
 

@@ -326,6 +326,11 @@ export interface NativeAddon {
   shuffleSorterState(sorter: ShuffleSorterHandle): ShuffleSorterState;
   shuffleSorterClose(sorter: ShuffleSorterHandle): void;
 
+  /** Native workers running now, and the most at once since the last reset (tests observe
+   *  that two tasks' native work overlaps). */
+  workerConcurrency(): { running: number; peak: number };
+  workerConcurrencyReset(): void;
+
   /** Test hook: spill writes fail as if the disk were full after `bytes` more bytes; −1: off. */
   spillInjectDiskFullAfter(bytes: number): void;
 

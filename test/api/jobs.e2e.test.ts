@@ -1,0 +1,103 @@
+/**
+ * Jobs end to end through the Dataset API, differential against plain JavaScript references,
+ * from ample memory to heavy spilling, with one and two cores (seeds in the names).
+ */
+import { Table } from 'apache-arrow';
+import { describe, expect, it } from 'vitest';
+import { generate } from '../../src/index.js';
+import { addon } from '../../src/native/addon.js';
+import { canonical, referenceSort, rowsOf } from '../support/referenceSort.js';
+import { referenceAggregate } from '../support/referenceAggregate.js';
+import { keyPayloadBatches } from '../shuffle/helpers.js';
+import { expectSameGroups, withSession } from './helpers.js';
+
+const MEMORY = [
+  ['ample', '64m', undefined],
+  ['spilling', '1m', 16 * 1024],
+] as const;
+
+describe('jobs end to end', () => {
+  for (const cores of [1, 2]) {
+    for (const [label, memory, pageSize] of MEMORY) {
+      it(`sortBy seed ${31 + cores}, ${label} memory, cores ${cores}: the reference order`, async () => {
+        const input = keyPayloadBatches(31 + cores, 60_000, 4000, 1_000_000);
+        // Spilling: two big reduce partitions, so that even one core's whole budget is too small.
+        await withSession({ cores, memory, shufflePartitions: label === 'spilling' ? 2 : 5, ...(pageSize ? { 'buffer.pageSize': pageSize } : {}) }, async (session) => {
+          const out = await session.fromArrow(new Table(input), { partitions: 4 }).sortBy([{ column: 'key', descending: true }]).collect();
+          const key = (rows: string[]): string[] => rows.map((r) => r.split('|')[0]!);
+          expect(key(canonical(rowsOf(out.batches)))).toEqual(key(canonical(referenceSort(input, [{ column: 'key', descending: true }]))));
+          expect(canonical(rowsOf(out.batches)).sort()).toEqual(canonical(rowsOf(input)).sort());
+          const job = session.lastJob!;
+          expect(job.totals.shuffleWriteRecords).toBe(60_000);
+          expect(job.totals.shuffleReadRecords).toBe(60_000);
+          if (label === 'spilling') expect(job.totals.spillCount).toBeGreaterThan(0);
+        });
+      });
+
+      it(`groupBy.agg seed ${41 + cores}, ${label} memory, cores ${cores}: the reference groups`, async () => {
+        const input = keyPayloadBatches(41 + cores, 40_000, 4000, 20_000);
+        await withSession({ cores, memory, shufflePartitions: 3, ...(pageSize ? { 'buffer.pageSize': pageSize } : {}) }, async (session) => {
+          const out = await session.fromArrow(new Table(input), { partitions: 4 }).groupBy('key').agg('count(*)', 'count(payload)', 'min(payload)', 'max(payload)').collect();
+          const expected = referenceAggregate(input, ['key'], [{ fn: 'count' }, { fn: 'count', column: 'payload' }, { fn: 'min', column: 'payload' }, { fn: 'max', column: 'payload' }]);
+          expectSameGroups(out.batches, expected, 1, 'groupBy key');
+          if (label === 'spilling') expect(session.lastJob!.totals.spillCount).toBeGreaterThan(0);
+        });
+      });
+    }
+  }
+
+  it('global aggregation (no keys) of the generator, and count(), across partitions', async () => {
+    await withSession({ cores: 2, memory: '64m' }, async (session) => {
+      const data = session.generate('groups', { rows: 30_000, groups: 50, batchRows: 4096, partitions: 3 });
+      const table = await data.groupBy().agg('count(*)', 'sum(v)', 'min(g)', 'max(g)').collect();
+      expect(table.numRows).toBe(1);
+      const row = table.get(0)!.toJSON();
+      expect(row['count(*)']).toBe(30_000n);
+      // v = i mod 1000: 30 full cycles of 0..999.
+      expect(row['sum(v)']).toBe(30 * 499_500);
+      expect(await data.count()).toBe(30_000);
+      const everyThird = (n: number): boolean[] => Array.from({ length: n }, (_, i) => i % 3 === 0);
+      let expected = 0;
+      for (const [start, end] of [[0, 10_000], [10_000, 20_000], [20_000, 30_000]] as const) {
+        for (const batch of generate('groups', { rows: end - start, firstRow: start, groups: 50, batchRows: 4096 })) expected += everyThird(batch.numRows).filter(Boolean).length;
+      }
+      expect(await data.filter((b) => everyThird(b.numRows)).count()).toBe(expected);
+    });
+  });
+
+  it('with cores = 2, two tasks run native work at the same time', async () => {
+    await withSession({ cores: 2, memory: '256m', shufflePartitions: 2 }, async (session) => {
+      addon.workerConcurrencyReset();
+      await session.generate('keyPayload', { rows: 400_000, batchRows: 8192, partitions: 2 }).sortBy('key').count();
+      expect(addon.workerConcurrency().peak).toBeGreaterThanOrEqual(2);
+    });
+  });
+
+  it('persist(): a second action reads the cached partitions instead of the source', async () => {
+    await withSession({ cores: 2, memory: '64m' }, async (session) => {
+      let calls = 0;
+      const cached = session.generate('keyPayload', { rows: 10_000, batchRows: 1000, partitions: 2 }).mapBatches((b) => {
+        calls++;
+        return b;
+      }).persist('MEMORY_ONLY');
+      expect(await cached.count()).toBe(10_000);
+      const after = calls;
+      expect(await cached.count()).toBe(10_000);
+      expect(calls).toBe(after);
+      await cached.unpersist();
+      expect(session.blockManager.memoryStore.blocksMemoryUsed).toBe(0);
+    });
+  });
+
+  it('a shuffle already written is skipped by the next job', async () => {
+    await withSession({ cores: 2, memory: '64m', shufflePartitions: 3 }, async (session) => {
+      const grouped = session.generate('groups', { rows: 5000, groups: 10, partitions: 2 }).groupBy('g').agg('count(*)');
+      await grouped.count();
+      const first = session.lastJob!;
+      expect(first.skippedStages).toEqual([]);
+      await grouped.collect();
+      expect(session.lastJob!.skippedStages.length).toBe(1);
+      expect(session.lastJob!.stages.length).toBe(1);
+    });
+  });
+});
