@@ -8,7 +8,7 @@
  *              is ever read whole into memory.
  *   generator  WORKLOADS.md's seeded data (api/generator.ts), split by row ranges
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { AsyncRecordBatchFileReader, RecordBatchReader, type RecordBatch, type Schema, type Table } from 'apache-arrow';
 import { InvalidArgumentError, IoError } from '../errors.js';
@@ -58,30 +58,45 @@ export async function inspectIpcFile(path: string): Promise<{ format: 'file' | '
   } catch (error) {
     throw new IoError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
   }
-  if (head.toString('latin1') === ARROW_MAGIC) {
-    const handle = await open(path, 'r');
-    try {
-      const reader = await AsyncRecordBatchFileReader.from(handle);
-      await reader.open();
-      const result = { format: 'file' as const, numBatches: reader.numRecordBatches, schema: reader.schema };
-      await reader.cancel();
-      return result;
-    } finally {
-      await handle.close();
-    }
-  }
-  const handle = await open(path, 'r');
   try {
-    const reader = await RecordBatchReader.from(handle.readableWebStream() as unknown as AsyncIterable<Uint8Array>);
-    await reader.open();
-    const schema = reader.schema;
-    await reader.cancel();
-    return { format: 'stream', numBatches: -1, schema };
+    if (head.toString('latin1') === ARROW_MAGIC) {
+      const reader = await openFileReader(path);
+      try {
+        return { format: 'file', numBatches: reader.numRecordBatches, schema: reader.schema };
+      } finally {
+        await reader.cancel();
+      }
+    }
+    const stream = createReadStream(path, { highWaterMark: 1 << 16 });
+    try {
+      const reader = await RecordBatchReader.from(stream);
+      await reader.open();
+      return { format: 'stream', numBatches: -1, schema: reader.schema };
+    } finally {
+      stream.destroy();
+    }
   } catch (error) {
     throw new InvalidArgumentError(`${path} is not an Arrow IPC file or stream: ${(error as Error).message}`);
-  } finally {
-    await handle.close();
   }
+}
+
+/** A file-format reader that owns its file handle: cancel() closes it. */
+async function openFileReader(path: string): Promise<AsyncRecordBatchFileReader> {
+  const handle = await open(path, 'r');
+  let reader: AsyncRecordBatchFileReader;
+  try {
+    reader = (await AsyncRecordBatchFileReader.from(handle)) as AsyncRecordBatchFileReader;
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  try {
+    await reader.open();
+  } catch (error) {
+    await reader.cancel();
+    throw error;
+  }
+  return reader;
 }
 
 /** The batches of split `partition` of a source. */
@@ -108,26 +123,24 @@ export async function* readSplit(source: SourceDescriptor, partition: number, re
     }
     case 'ipcFile': {
       registerLz4();
-      const handle = await open(source.path, 'r');
-      try {
-        if (source.format === 'file') {
-          const reader = await AsyncRecordBatchFileReader.from(handle);
-          await reader.open();
+      if (source.format === 'file') {
+        const reader = await openFileReader(source.path);
+        try {
           const [start, end] = splitRange(source.numBatches, partition, source.numPartitions);
           for (let i = start; i < end; i++) {
             const batch = await reader.readRecordBatch(i);
             if (batch) yield batch;
           }
-        } else {
-          const stream = handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false });
-          try {
-            for await (const batch of await RecordBatchReader.from(stream)) yield batch;
-          } finally {
-            stream.destroy();
-          }
+        } finally {
+          await reader.cancel();
         }
-      } finally {
-        await handle.close();
+      } else {
+        const stream = createReadStream(source.path, { highWaterMark: 1 << 20 });
+        try {
+          for await (const batch of await RecordBatchReader.from(stream)) yield batch;
+        } finally {
+          stream.destroy();
+        }
       }
       return;
     }
