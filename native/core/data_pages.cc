@@ -1,5 +1,6 @@
 #include "data_pages.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -36,6 +37,28 @@ void DataPages::checkLive(std::initializer_list<const MemoryBlock*> arrays) cons
                                                   " was freed while it still used it; close the " + owner_ +
                                                   " before the task's memory is cleaned up");
   }
+}
+
+uint64_t DataPages::takeRecords(const RowLayout& layout, const BatchView& batch, uint64_t row, uint64_t limit,
+                                uint8_t** records, uint64_t* blockedBy) {
+  uint64_t count = 0;
+  if (!layout.hasVarColumns()) {
+    const uint64_t recordBytes = kRecordLengthBytes + layout.fixedPayloadBytes();
+    count = std::min(limit, room() / recordBytes);
+    uint8_t* first = take(count * recordBytes);
+    for (uint64_t i = 0; i < count; ++i) records[i] = first + i * recordBytes;
+    if (count == 0) *blockedBy = recordBytes;
+    return count;
+  }
+  while (count < limit) {
+    const uint64_t bytes = kRecordLengthBytes + layout.payloadBytes(batch, row + count);
+    if (bytes > room()) {
+      *blockedBy = bytes;
+      break;
+    }
+    records[count++] = take(bytes);
+  }
+  return count;
 }
 
 }  // namespace tungsten

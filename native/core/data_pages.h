@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "memory_block.h"
+#include "row_format.h"
 #include "task_page_table.h"
 
 namespace tungsten {
@@ -39,6 +40,11 @@ class DataPages {
     cursor_ += bytes;
     return at;
   }
+  // Room at the cursor for the records of as many of rows [row, row + limit) of `batch` as fit:
+  // records[i] is where row + i's record goes. Returns how many; when none fits, *blockedBy is
+  // the bytes the first record needs (a page must have at least that much room).
+  uint64_t takeRecords(const RowLayout& layout, const BatchView& batch, uint64_t row, uint64_t limit,
+                       uint8_t** records, uint64_t* blockedBy);
   MemoryBlock& current() const { return *current_; }
   // The encoded address (page_address.h) of `p`, which lies in the newest page.
   uint64_t addressOf(const uint8_t* p) const {

@@ -36,28 +36,12 @@ ExternalSorter::InsertResult ExternalSorter::insert(const BatchView& batch, uint
   const ColumnView& keyColumn = batch.columns[hasKeys ? comparator_.firstKeyColumn() : 0];
   constexpr uint64_t kChunk = 1024;
   uint8_t* records[kChunk];
-  const uint64_t fixedRecordBytes = kRecordLengthBytes + layout_.fixedPayloadBytes();
   while (row < batch.numRows) {
     if (!inMemory_.hasArray() || !inMemory_.hasSpaceForAnotherRecord()) return {row, 0, true};
     const uint64_t room = inMemory_.usableCapacity() - inMemory_.numRecords();
     const uint64_t limit = std::min({kChunk, batch.numRows - row, room});
-    uint64_t count = 0;
     uint64_t blockedBy = 0;
-    if (!layout_.hasVarColumns()) {
-      count = std::min(limit, dataPages_.room() / fixedRecordBytes);
-      uint8_t* first = dataPages_.take(count * fixedRecordBytes);
-      for (uint64_t i = 0; i < count; ++i) records[i] = first + i * fixedRecordBytes;
-      if (count == 0) blockedBy = fixedRecordBytes;
-    } else {
-      while (count < limit) {
-        const uint64_t bytes = kRecordLengthBytes + layout_.payloadBytes(batch, row + count);
-        if (bytes > dataPages_.room()) {
-          blockedBy = bytes;
-          break;
-        }
-        records[count++] = dataPages_.take(bytes);
-      }
-    }
+    const uint64_t count = dataPages_.takeRecords(layout_, batch, row, limit, records, &blockedBy);
     if (count == 0) return {row, blockedBy, false};
 
     layout_.writeRows(batch, row, count, records);
