@@ -187,7 +187,17 @@ export async function writeMapOutput(
   if (request.kind === 'sort') {
     throw new InvalidArgumentError(`a shuffle into ${request.numPartitions} partitions needs the sort writer, which tungsten does not have; use at most 2^24 partitions`);
   }
-  const started = performance.now();
+  // Time spent writing, not waiting for the upstream batches (which the stage's other operators
+  // and the source account for).
+  let writeTimeMs = 0;
+  const timed = async <R>(work: () => Promise<R>): Promise<R> => {
+    const start = performance.now();
+    try {
+      return await work();
+    } finally {
+      writeTimeMs += performance.now() - start;
+    }
+  };
   const bufferBytes = request.fileBufferBytes ?? 32 * 1024;
   const spills: SpillFileSink[] = [];
   const partitionFiles = new PartitionFilesSink(diskBlockManager, bufferBytes);
@@ -213,23 +223,28 @@ export async function writeMapOutput(
   let records = 0;
   try {
     for await (const batch of batches) {
-      await sorter.insert(batch);
+      await timed(async () => {
+        await sorter.insert(batch);
+        if (request.kind === 'bypass') await sorter.writeSortedTo(partitionFiles);
+      });
       records += batch.numRows;
-      if (request.kind === 'bypass') await sorter.writeSortedTo(partitionFiles);
     }
-    if (request.kind === 'bypass') await partitionFiles.closeFiles();
-    else if (sorter.records > 0) await writeSpill(sorter);
-    const pieces = (p: number): Piece[] =>
-      request.kind === 'bypass' ? partitionFiles.pieces(p) : spills.flatMap((spill) => spill.pieces(p));
-    const { lengths, checksums, total } = await assembleSegments(tmpData, request.numPartitions, request.encoder, pieces);
-    const committed = await resolver.writeMetadataFileAndCommit(request.shuffleId, request.mapId, lengths, checksums, total > 0 ? tmpData : null);
+    const { committed, total } = await timed(async () => {
+      if (request.kind === 'bypass') await partitionFiles.closeFiles();
+      else if (sorter.records > 0) await writeSpill(sorter);
+      const pieces = (p: number): Piece[] =>
+        request.kind === 'bypass' ? partitionFiles.pieces(p) : spills.flatMap((spill) => spill.pieces(p));
+      const assembled = await assembleSegments(tmpData, request.numPartitions, request.encoder, pieces);
+      const lengths = await resolver.writeMetadataFileAndCommit(request.shuffleId, request.mapId, assembled.lengths, assembled.checksums, assembled.total > 0 ? tmpData : null);
+      return { committed: lengths, total: assembled.total };
+    });
     const sorterMetrics = sorter.metrics;
     return {
       lengths: committed,
       metrics: {
         bytesWritten: total,
         recordsWritten: records,
-        writeTimeMs: performance.now() - started,
+        writeTimeMs,
         // The last file is shuffle output, not a spill (Spark's closeAndGetSpills).
         spillCount: sorterMetrics.spillCount,
         memoryBytesSpilled: sorterMetrics.memoryBytesSpilled,
