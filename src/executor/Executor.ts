@@ -49,7 +49,6 @@ import type { IndexShuffleBlockResolver } from '../shuffle/IndexShuffleBlockReso
 import type { ShuffleClient } from '../shuffle/ShuffleBlockFetcher.js';
 import { emptyShuffleReadMetrics } from '../shuffle/ShuffleReader.js';
 import { chooseShuffleWriter, writeMapOutput } from '../shuffle/ShuffleWriter.js';
-import { SegmentEncoder } from '../shuffle/segments.js';
 import { fieldIndex } from '../sort/columnTypes.js';
 import { BlockId } from '../storage/BlockId.js';
 import type { BlockManager } from '../storage/BlockManager.js';
@@ -256,7 +255,7 @@ class TaskRunner {
             schema,
             partitioner,
             ...(bounds ? { bounds } : {}),
-            encoder: new SegmentEncoder(schema, env.config['shuffle.compress'] ? 'lz4' : 'none'),
+            compression: env.config['shuffle.compress'] ? 'lz4' : 'none',
             kind: chooseShuffleWriter({ mapSideCombine: false, numPartitions }, write.bypassMergeThreshold),
             fileBufferBytes: env.config['shuffle.file.buffer'],
           },

@@ -31,23 +31,24 @@ import { nativeColumnType } from '../sort/columnTypes.js';
 import { decodeDictionaries, decodedSchema } from '../sort/dictionaries.js';
 import { describeFields, sameFields } from '../util/schema.js';
 import { AsyncMutex } from '../util/sync.js';
-import type { SegmentEncoder } from './segments.js';
+import type { BlockCompression } from '../storage/serialization.js';
+import { SegmentEncoder } from './segments.js';
 
 /** Spark's PackedRecordPointer.MAXIMUM_PAGE_SIZE_BYTES: 2^27. */
 export const MAXIMUM_SHUFFLE_PAGE_SIZE_BYTES = 2 ** 27;
 /** Spark's PackedRecordPointer.MAXIMUM_PARTITION_ID + 1. */
 export const MAXIMUM_SHUFFLE_PARTITIONS = 2 ** 24;
 
-/** Where sorted partition messages go. */
+/** Where sorted partition messages go (a message as the IPC writer's pieces, in order). */
 export interface PartitionSink {
-  append(partition: number, message: Uint8Array): Promise<void>;
+  append(partition: number, message: readonly Uint8Array[]): Promise<void>;
 }
 
 export interface ShuffleSorterOptions {
   readonly partitioner: NativePartitioner;
   /** RANGE: the bounds, a batch of numPartitions − 1 rows of the input's schema. */
   readonly bounds?: RecordBatch;
-  readonly encoder: SegmentEncoder;
+  readonly compression: BlockCompression;
   /** Rows per encoded message. Default 65,536. */
   readonly batchRows?: number;
   /** Pointer entries of the first array (spark.shuffle.sort.initialBufferSize). Default 4096. */
@@ -79,6 +80,8 @@ export class ShuffleExternalSorter extends MemoryConsumer {
   private memoryBytesSpilled = 0;
   private diskBytesSpilled = 0;
   private finalSortTimeNs = 0;
+  /** Encodes the sorted rows' messages; its schema message heads every segment. */
+  readonly encoder: SegmentEncoder;
 
   constructor(
     taskMemoryManager: TaskMemoryManager,
@@ -88,6 +91,7 @@ export class ShuffleExternalSorter extends MemoryConsumer {
     super(taskMemoryManager, MemoryMode.OFF_HEAP, Math.min(MAXIMUM_SHUFFLE_PAGE_SIZE_BYTES, taskMemoryManager.pageSizeBytes));
     this.decoded = decodedSchema(inputSchema);
     this.types = this.decoded.fields.map((field) => nativeColumnType(field));
+    this.encoder = new SegmentEncoder(this.decoded, options.compression);
     this.batchRows = options.batchRows ?? 65_536;
     this.initialBufferEntries = options.initialBufferEntries ?? 4096;
     const bounds = options.bounds ? toNativeBatch(decodeDictionaries(options.bounds, this.decoded), this.types) : undefined;
@@ -135,7 +139,7 @@ export class ShuffleExternalSorter extends MemoryConsumer {
         for (;;) {
           const { partition, batch } = await addon.shuffleSorterNextBatch(this.handle, this.batchRows);
           if (batch.numRows === 0) break;
-          await sink.append(partition, this.options.encoder.batchMessage(fromNativeBatch(this.decoded, batch)));
+          await sink.append(partition, this.encoder.batchMessage(fromNativeBatch(this.decoded, batch)));
         }
       }
       this.finalSortTimeNs = addon.shuffleSorterState(this.handle).sortTimeNs;

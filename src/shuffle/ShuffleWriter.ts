@@ -28,6 +28,7 @@ import type { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import type { NativePartitioner } from '../native/addon.js';
 import type { DiskBlockManager } from '../storage/DiskBlockManager.js';
 import type { IndexShuffleBlockResolver } from './IndexShuffleBlockResolver.js';
+import type { BlockCompression } from '../storage/serialization.js';
 import { END_OF_STREAM, type SegmentEncoder } from './segments.js';
 import { MAXIMUM_SHUFFLE_PARTITIONS, type PartitionSink, ShuffleExternalSorter } from './ShuffleExternalSorter.js';
 
@@ -63,7 +64,7 @@ export interface MapOutputRequest {
   readonly schema: Schema;
   readonly partitioner: NativePartitioner;
   readonly bounds?: RecordBatch;
-  readonly encoder: SegmentEncoder;
+  readonly compression: BlockCompression;
   readonly kind: ShuffleWriterKind;
   readonly fileBufferBytes?: number;
 }
@@ -72,6 +73,7 @@ export interface MapOutputRequest {
 class BufferedFile {
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
+  private closed = false;
   position = 0;
 
   private constructor(
@@ -83,10 +85,12 @@ class BufferedFile {
     return new BufferedFile(await open(path, 'w'), bufferBytes);
   }
 
-  async write(bytes: Uint8Array): Promise<void> {
-    this.pending.push(bytes);
-    this.pendingBytes += bytes.byteLength;
-    this.position += bytes.byteLength;
+  async write(...pieces: readonly Uint8Array[]): Promise<void> {
+    for (const bytes of pieces) {
+      this.pending.push(bytes);
+      this.pendingBytes += bytes.byteLength;
+      this.position += bytes.byteLength;
+    }
     if (this.pendingBytes >= this.bufferBytes) await this.flush();
   }
 
@@ -98,7 +102,10 @@ class BufferedFile {
     await this.handle.writev(chunks);
   }
 
+  /** Flushes and closes; idempotent (a FileHandle closed twice aborts the process). */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     try {
       await this.flush();
     } finally {
@@ -126,9 +133,9 @@ class SpillFileSink implements PartitionSink {
     this.lengths = new Array<number>(numPartitions).fill(0);
   }
 
-  async append(partition: number, message: Uint8Array): Promise<void> {
-    this.lengths[partition]! += message.byteLength;
-    await this.file.write(message);
+  async append(partition: number, message: readonly Uint8Array[]): Promise<void> {
+    for (const piece of message) this.lengths[partition]! += piece.byteLength;
+    await this.file.write(...message);
   }
 
   pieces(partition: number): Piece[] {
@@ -148,14 +155,14 @@ class PartitionFilesSink implements PartitionSink {
     private readonly bufferBytes: number,
   ) {}
 
-  async append(partition: number, message: Uint8Array): Promise<void> {
+  async append(partition: number, message: readonly Uint8Array[]): Promise<void> {
     let entry = this.files.get(partition);
     if (!entry) {
       const path = this.diskBlockManager.createTempShuffleBlock().path;
       entry = { path, file: await BufferedFile.create(path, this.bufferBytes) };
       this.files.set(partition, entry);
     }
-    await entry.file.write(message);
+    await entry.file.write(...message);
   }
 
   async closeFiles(): Promise<void> {
@@ -216,7 +223,7 @@ export async function writeMapOutput(
   const sorter = new ShuffleExternalSorter(taskMemoryManager, request.schema, {
     partitioner: request.partitioner,
     ...(request.bounds ? { bounds: request.bounds } : {}),
-    encoder: request.encoder,
+    compression: request.compression,
     onSpill: request.kind === 'bypass' ? (s) => s.writeSortedTo(partitionFiles).then(() => 0) : writeSpill,
   });
   const tmpData = diskBlockManager.createTempShuffleBlock().path;
@@ -234,7 +241,7 @@ export async function writeMapOutput(
       else if (sorter.records > 0) await writeSpill(sorter);
       const pieces = (p: number): Piece[] =>
         request.kind === 'bypass' ? partitionFiles.pieces(p) : spills.flatMap((spill) => spill.pieces(p));
-      const assembled = await assembleSegments(tmpData, request.numPartitions, request.encoder, pieces);
+      const assembled = await assembleSegments(tmpData, request.numPartitions, sorter.encoder, pieces);
       const lengths = await resolver.writeMetadataFileAndCommit(request.shuffleId, request.mapId, assembled.lengths, assembled.checksums, assembled.total > 0 ? tmpData : null);
       return { committed: lengths, total: assembled.total };
     });

@@ -62,6 +62,13 @@ class ConformingStreamWriter extends RecordBatchStreamWriter {
   }
 }
 
+/** An IPC stream writer with `compression` whose compressed buffers carry the format's
+ *  uncompressed-length prefix (the one writer every serialization here uses). */
+export function createStreamWriter(compression: BlockCompression): RecordBatchStreamWriter {
+  if (compression === 'lz4') registerLz4();
+  return new ConformingStreamWriter({ compressionType: compression === 'lz4' ? CompressionType.LZ4_FRAME : null });
+}
+
 /** Where serialized chunks go when they do not stay in memory (a block file being written). */
 export interface ByteSink {
   /** Takes a chunk (queued; the sink may write it later). */
@@ -164,9 +171,7 @@ export class SerializationStream {
   /** Starts the stream with `schema` without a batch (a stream of no batches still has one). */
   writeSchema(schema: Schema): void {
     if (this.writer) throw new InvalidArgumentError('the stream has begun');
-    this.writer = new ConformingStreamWriter({
-      compressionType: this.compression === 'lz4' ? CompressionType.LZ4_FRAME : null,
-    });
+    this.writer = createStreamWriter(this.compression);
     this.writer.reset(this.sink, schema);
     this.schema = schema;
   }

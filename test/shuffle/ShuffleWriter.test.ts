@@ -8,7 +8,6 @@ import { MapOutputTracker } from '../../src/shuffle/MapOutputTracker.js';
 import { groupFetchRequests } from '../../src/shuffle/ShuffleBlockFetcher.js';
 import { emptyShuffleReadMetrics, LocalShuffleClient, readShuffleBlocks } from '../../src/shuffle/ShuffleReader.js';
 import { chooseShuffleWriter, type ShuffleWriterKind, writeMapOutput } from '../../src/shuffle/ShuffleWriter.js';
-import { SegmentEncoder } from '../../src/shuffle/segments.js';
 import { testDiskBlockManager } from '../support/leaks.js';
 import { canonical, rowsOf } from '../support/referenceSort.js';
 import { task } from '../sort/helpers.js';
@@ -35,7 +34,7 @@ async function writeAndRead(
       numPartitions,
       schema: keyPayloadSchema,
       partitioner: hash(numPartitions),
-      encoder: new SegmentEncoder(keyPayloadSchema, 'lz4'),
+      compression: 'lz4',
       kind,
     }, asyncOf(batches));
     expect(tmm.cleanUpAllAllocatedMemory()).toBe(0);
