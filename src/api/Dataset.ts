@@ -178,7 +178,7 @@ export class Dataset {
     const planned = await this.plan();
     let total = 0;
     await this.run(planned.root, { kind: 'count' }, options.signal, async (result) => {
-      total += JSON.parse(Buffer.from(await this.session.fetchResult(result)).toString('utf8')) as number;
+      total += JSON.parse(Buffer.from((await this.session.fetchResult(result)).toUint8Array()).toString('utf8')) as number;
     });
     return total;
   }
@@ -218,8 +218,7 @@ export class Dataset {
         const result = arrived.get(p);
         if (!result) continue;
         arrived.delete(p);
-        const bytes = await this.session.fetchResult(result);
-        for (const batch of deserialize([bytes])) yield batch;
+        for (const batch of deserialize((await this.session.fetchResult(result)).chunks)) yield batch;
       }
       await job;
       if (failure !== undefined) throw failure;
@@ -318,7 +317,7 @@ export class Dataset {
         result: { kind: 'sample', sampleSize: perPartition, seed: dependency.shuffleId },
         signal,
         onResult: async (result) => {
-          const bytes = await this.session.fetchResult(result);
+          const bytes = (await this.session.fetchResult(result)).toUint8Array();
           if (bytes.byteLength > 8) samples.push(...deserialize([bytes.subarray(8)]));
         },
       });

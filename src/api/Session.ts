@@ -28,6 +28,7 @@ import { LocalShuffleClient } from '../shuffle/ShuffleReader.js';
 import { BlockId } from '../storage/BlockId.js';
 import { BlockManager } from '../storage/BlockManager.js';
 import { DiskBlockManager } from '../storage/DiskBlockManager.js';
+import { ChunkedBytes } from '../storage/serialization.js';
 import { Dataset, type SourceInput } from './Dataset.js';
 import type { WorkloadKind } from './generator.js';
 
@@ -235,13 +236,13 @@ export class Session {
   }
 
   /** @internal The bytes of a task's result, fetched (and removed) from the executor when indirect. */
-  async fetchResult(result: TaskResultHandle): Promise<Uint8Array> {
-    if (result.ref.kind === 'direct') return result.payload;
+  async fetchResult(result: TaskResultHandle): Promise<ChunkedBytes> {
+    if (result.ref.kind === 'direct') return new ChunkedBytes([result.payload]);
     const id = BlockId.parse(result.ref.blockId);
     const bytes = await this.blockManager.getLocalBytes(id);
     await this.blockManager.removeBlock(id);
     if (!bytes) throw new InvalidArgumentError(`task result ${result.ref.blockId} is gone from executor ${result.executorId}`);
-    return bytes.toUint8Array();
+    return bytes;
   }
 
   /** @internal Drops a result that will not be read. */

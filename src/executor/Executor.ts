@@ -53,7 +53,7 @@ import { fieldIndex } from '../sort/columnTypes.js';
 import { BlockId } from '../storage/BlockId.js';
 import type { BlockManager } from '../storage/BlockManager.js';
 import type { DiskBlockManager } from '../storage/DiskBlockManager.js';
-import { ChunkedBytes, serializeBatches } from '../storage/serialization.js';
+import { ChunkedBytes, SerializationStream, serializeBatches } from '../storage/serialization.js';
 import { StorageLevel } from '../storage/StorageLevel.js';
 import { type BatchFunction, checkKilled, compute, type TaskContext } from './pipeline.js';
 
@@ -125,6 +125,12 @@ class TaskRunner {
     metrics.shuffleReadRecords = read.recordsRead;
     metrics.shuffleFetchWaitTimeMs = read.fetchWaitTimeMs;
     metrics.shuffleReadTimeMs = read.readTimeMs;
+    const write = context.shuffleWrite;
+    if (write) {
+      metrics.shuffleWriteBytes = write.bytesWritten;
+      metrics.shuffleWriteRecords = write.recordsWritten;
+      metrics.shuffleWriteTimeMs = write.writeTimeMs;
+    }
     return metrics;
   }
 
@@ -155,8 +161,7 @@ class TaskRunner {
     };
     this.context = context;
     const warnings: string[] = [];
-    let payload: Uint8Array | undefined;
-    let metrics = emptyTaskMetrics();
+    let payload = ChunkedBytes.EMPTY;
     let failure: unknown;
     let threw = false;
     try {
@@ -166,7 +171,7 @@ class TaskRunner {
         await env.beforeTaskBody?.(task);
         checkKilled(context);
         // 4. The body.
-        payload = await this.runBody(context, metrics);
+        payload = await this.runBody(context);
       } catch (error) {
         threw = true;
         failure = error;
@@ -196,23 +201,21 @@ class TaskRunner {
       // 6. A kill that came while the task finished.
       if (!threw) checkKilled(context);
       if (threw) throw failure;
-      metrics = { ...this.metricsSoFar(), ...pickShuffleWrite(metrics) };
       // 7. Route the result by size.
-      const bytes = payload ?? new Uint8Array(0);
-      metrics.resultSize = bytes.byteLength;
+      const metrics = { ...this.metricsSoFar(), resultSize: payload.size };
       for (const warning of warnings) env.warn(warning);
-      const ref = await this.routeResult(bytes);
-      this.send('FINISHED', { result: ref, metrics, warnings }, ref.kind === 'direct' ? bytes : undefined);
+      const ref = await this.routeResult(payload);
+      this.send('FINISHED', { result: ref, metrics, warnings }, ref.kind === 'direct' ? payload.toUint8Array() : undefined);
     } catch (error) {
       for (const warning of warnings) env.warn(warning);
       const state: TaskState = failureState(error, context);
-      this.send(state, { failure: describeFailure(error, context), metrics: { ...this.metricsSoFar(), ...pickShuffleWrite(metrics) }, warnings });
+      this.send(state, { failure: describeFailure(error, context), metrics: this.metricsSoFar(), warnings });
     }
   }
 
-  private async routeResult(bytes: Uint8Array): Promise<TaskResultRef> {
+  private async routeResult(bytes: ChunkedBytes): Promise<TaskResultRef> {
     const { config, blockManager } = this.env;
-    const size = bytes.byteLength;
+    const size = bytes.size;
     const maxResultSize = config['driver.maxResultSize'];
     const maxDirect = Math.min(config['task.maxDirectResultSize'], config['rpc.message.maxSize']);
     const blockId = BlockId.taskResult(this.task.taskId);
@@ -221,13 +224,14 @@ class TaskRunner {
       return { kind: 'indirect', blockId: blockId.name, size, stored: false };
     }
     if (size > maxDirect) {
-      await blockManager.putBytes(blockId, new ChunkedBytes([bytes]), StorageLevel.MEMORY_AND_DISK_SER, { tellMaster: false });
-      return { kind: 'indirect', blockId: blockId.name, size, stored: true };
+      const stored = await blockManager.putBytes(blockId, bytes, StorageLevel.MEMORY_AND_DISK_SER, { tellMaster: false });
+      return { kind: 'indirect', blockId: blockId.name, size, stored };
     }
     return { kind: 'direct', size };
   }
 
-  private async runBody(context: TaskContext, metrics: TaskMetrics): Promise<Uint8Array> {
+  /** The task's value, serialized: a MapStatus, a count, a sample, or the batches as IPC. */
+  private async runBody(context: TaskContext): Promise<ChunkedBytes> {
     const { task, env } = this;
     if (task.shuffleWrite) {
       const write = task.shuffleWrite;
@@ -262,28 +266,27 @@ class TaskRunner {
           all(),
         );
         sizes = lengths;
-        metrics.shuffleWriteBytes = writeMetrics.bytesWritten;
-        metrics.shuffleWriteRecords = writeMetrics.recordsWritten;
-        metrics.shuffleWriteTimeMs = writeMetrics.writeTimeMs;
+        context.shuffleWrite = writeMetrics;
         context.operators.push({ metrics: writeMetrics });
       }
-      return Buffer.from(JSON.stringify({ executorId: env.executorId, mapId: task.taskId, mapIndex: task.partition, sizes }));
+      return jsonBytes({ executorId: env.executorId, mapId: task.taskId, mapIndex: task.partition, sizes });
     }
     const result = task.result ?? { kind: 'batches' };
     if (result.kind === 'count') {
       let rows = 0;
       for await (const batch of compute(task.root, context)) rows += batch.numRows;
-      return Buffer.from(JSON.stringify(rows));
+      return jsonBytes(rows);
     }
     if (result.kind === 'sample') return sampleRows(compute(task.root, context), result.sampleSize, seededRandom(result.seed));
-    const batches: RecordBatch[] = [];
-    for await (const batch of compute(task.root, context)) batches.push(batch);
-    return serializeBatches(batches, 'none', 1 << 20).toUint8Array();
+    // Serialized as the batches come: a batch is dropped once its bytes are written.
+    const stream = new SerializationStream('none', 1 << 20);
+    for await (const batch of compute(task.root, context)) stream.write(batch);
+    return stream.finish();
   }
 }
 
-function pickShuffleWrite(m: TaskMetrics): Partial<TaskMetrics> {
-  return { shuffleWriteBytes: m.shuffleWriteBytes, shuffleWriteRecords: m.shuffleWriteRecords, shuffleWriteTimeMs: m.shuffleWriteTimeMs };
+function jsonBytes(value: unknown): ChunkedBytes {
+  return new ChunkedBytes([Buffer.from(JSON.stringify(value))]);
 }
 
 function failureState(error: unknown, context: TaskContext): TaskState {
@@ -312,7 +315,7 @@ function describeFailure(error: unknown, context: TaskContext): TaskFailure {
  * A reservoir sample of `k` rows (Algorithm L: random numbers only for the rows it keeps), as
  * an 8-byte row count followed by the sampled rows as an IPC stream.
  */
-async function sampleRows(batches: AsyncIterable<RecordBatch>, k: number, random: () => number): Promise<Uint8Array> {
+async function sampleRows(batches: AsyncIterable<RecordBatch>, k: number, random: () => number): Promise<ChunkedBytes> {
   const reservoir: RecordBatch[] = [];
   let seen = 0;
   let w = Math.exp(Math.log(random()) / k);
@@ -330,8 +333,7 @@ async function sampleRows(batches: AsyncIterable<RecordBatch>, k: number, random
   }
   const header = Buffer.alloc(8);
   header.writeBigInt64BE(BigInt(seen));
-  const body = reservoir.length === 0 ? new Uint8Array(0) : serializeBatches(reservoir, 'none', 1 << 20).toUint8Array();
-  return Buffer.concat([header, body]);
+  return new ChunkedBytes([header, ...serializeBatches(reservoir, 'none', 1 << 20).chunks]);
 }
 
 /** The native partitioner of a descriptor, for batches of `schema`. */
@@ -359,7 +361,7 @@ function nativePartitioner(descriptor: PartitionerDescriptor, schema: Schema, ma
 }
 
 export class Executor {
-  private readonly running = new Map<number, TaskRunner>();
+  private readonly running = new Map<number, { runner: TaskRunner; done: Promise<void> }>();
   private heartbeat: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -370,7 +372,7 @@ export class Executor {
     this.env.sendToDriver(encodeMessage({ type: 'RegisterExecutor', executorId: this.env.executorId, cores: this.env.cores }));
     const interval = this.env.config['executor.heartbeatInterval'];
     const beat = (): void => {
-      const tasks = [...this.running.entries()].map(([taskId, runner]) => ({ taskId, metrics: runner.metricsSoFar() }));
+      const tasks = [...this.running.entries()].map(([taskId, { runner }]) => ({ taskId, metrics: runner.metricsSoFar() }));
       this.env.sendToDriver(encodeMessage({ type: 'Heartbeat', executorId: this.env.executorId, memory: this.env.memoryManager.snapshot(), tasks }));
       this.heartbeat = setTimeout(beat, interval);
       this.heartbeat.unref();
@@ -385,11 +387,12 @@ export class Executor {
     if (message.type === 'LaunchTask') {
       if (this.stopped) return;
       const runner = new TaskRunner(this.env, message.task);
-      this.running.set(message.task.taskId, runner);
-      void runner.run().finally(() => this.running.delete(message.task.taskId));
+      // run() reports its own failures to the driver; it never rejects.
+      const done = runner.run().finally(() => this.running.delete(message.task.taskId));
+      this.running.set(message.task.taskId, { runner, done });
     } else if (message.type === 'KillTask') {
       // Unknown tasks are ignored (§4.3).
-      this.running.get(message.taskId)?.kill(message.reason);
+      this.running.get(message.taskId)?.runner.kill(message.reason);
     }
   }
 
@@ -401,8 +404,9 @@ export class Executor {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.heartbeat) clearTimeout(this.heartbeat);
-    for (const runner of this.running.values()) runner.kill('the executor is stopping');
-    while (this.running.size > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const running = [...this.running.values()];
+    for (const { runner } of running) runner.kill('the executor is stopping');
+    await Promise.allSettled(running.map(({ done }) => done));
   }
 }
 

@@ -22,6 +22,7 @@ import type { PlanNode } from '../plan/PlanNode.js';
 import { readSplit, type SourceRegistry } from '../plan/sources.js';
 import { emptyShuffleReadMetrics, readShuffleBlocks, type ShuffleReadMetrics } from '../shuffle/ShuffleReader.js';
 import type { ShuffleClient } from '../shuffle/ShuffleBlockFetcher.js';
+import type { ShuffleWriteMetrics } from '../shuffle/ShuffleWriter.js';
 import type { TaskDescription } from '../scheduler/messages.js';
 
 /** A function a mapBatches or filter node names; the one live object a plan refers to. */
@@ -43,6 +44,8 @@ export interface TaskContext {
   readonly executorId: string;
   readonly fetch: { maxBytesInFlight: number; maxReqsInFlight: number; maxBlocksInFlightPerAddress: number };
   readonly shuffleRead: ShuffleReadMetrics;
+  /** Set by a map task once its output is written. */
+  shuffleWrite?: ShuffleWriteMetrics;
   readonly operators: OperatorMetricsSource[];
   inputRecords: number;
   /** Set by a kill; checked between batches. */

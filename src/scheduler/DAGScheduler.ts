@@ -18,6 +18,7 @@
 import { JobCancelledError, JobFailedError, TungstenError } from '../errors.js';
 import { numPartitionsOf, type PlanNode, type ShuffleDependency, shuffleDependenciesOf } from '../plan/PlanNode.js';
 import type { MapOutputTracker, MapStatus } from '../shuffle/MapOutputTracker.js';
+import type { ChunkedBytes } from '../storage/serialization.js';
 import type { ListenerBus, SchedulerEvent } from './ListenerBus.js';
 import { emptyTaskMetrics, type TaskDescription, type TaskMetrics } from './messages.js';
 import type { TaskResultHandle, TaskScheduler } from './TaskScheduler.js';
@@ -61,7 +62,7 @@ export class DAGScheduler {
     private readonly taskScheduler: TaskScheduler,
     private readonly tracker: MapOutputTracker,
     private readonly bus: ListenerBus,
-    private readonly fetchResultBytes: (result: TaskResultHandle) => Promise<Uint8Array>,
+    private readonly fetchResultBytes: (result: TaskResultHandle) => Promise<ChunkedBytes>,
     private readonly settings: { maxStageAttempts: number; bypassMergeThreshold: number },
   ) {}
 
@@ -179,7 +180,7 @@ export class DAGScheduler {
       shuffleWrite: { shuffleId: dependency.shuffleId, partitioner: dependency.partitioner, bypassMergeThreshold: this.settings.bypassMergeThreshold },
       shuffleBlocks: this.blocksFor(dependency.parent, partition),
     }), async (result) => {
-      const status = JSON.parse(Buffer.from(await this.fetchResultBytes(result)).toString('utf8')) as MapStatus;
+      const status = JSON.parse(Buffer.from((await this.fetchResultBytes(result)).toUint8Array()).toString('utf8')) as MapStatus;
       this.tracker.registerMapOutput(dependency.shuffleId, status);
     });
   }
