@@ -21,6 +21,7 @@
  *   repartition    hash shuffle on keys, or round robin without
  */
 import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { CompressionType, RecordBatchFileWriter, RecordBatchStreamWriter, type RecordBatch, type Schema, Table } from 'apache-arrow';
 import { HashAggregator } from '../aggregate/HashAggregator.js';
 import type { AggregateSpec } from '../aggregate/aggregates.js';
@@ -29,7 +30,7 @@ import type { BatchFunction } from '../executor/pipeline.js';
 import { ExternalSorter, type SortKey } from '../sort/ExternalSorter.js';
 import { fieldIndex, nativeColumnType } from '../sort/columnTypes.js';
 import { decodedSchema } from '../sort/dictionaries.js';
-import type { PartitionerDescriptor, PlanNode, ShuffleDependency } from '../plan/PlanNode.js';
+import { numPartitionsOf, type PartitionerDescriptor, type PlanNode, rangeDependenciesWithoutBounds, type ShuffleDependency } from '../plan/PlanNode.js';
 import { inspectIpcFile, type SourceDescriptor } from '../plan/sources.js';
 import type { JobMetrics } from '../scheduler/DAGScheduler.js';
 import type { TaskResultHandle } from '../scheduler/TaskScheduler.js';
@@ -48,7 +49,7 @@ export type SourceInput =
 type Logical =
   | { readonly op: 'source'; readonly id: number; readonly input: SourceInput }
   | { readonly op: 'mapBatches' | 'filter'; readonly id: number; readonly parent: Logical; readonly fnId: number; readonly schema?: Schema }
-  | { readonly op: 'sortBy'; readonly id: number; readonly parent: Logical; readonly keys: readonly SortKey[]; readonly shuffleId: number; readonly partitions?: number; bounds?: string | null }
+  | { readonly op: 'sortBy'; readonly id: number; readonly parent: Logical; readonly keys: readonly SortKey[]; readonly shuffleId: number; readonly partitions?: number }
   | { readonly op: 'groupBy'; readonly id: number; readonly parent: Logical; readonly keys: readonly string[]; readonly aggregates: readonly (string | AggregateSpec)[]; readonly shuffleId: number; readonly partitions?: number }
   | { readonly op: 'repartition'; readonly id: number; readonly parent: Logical; readonly partitions: number; readonly keys: readonly string[]; readonly shuffleId: number }
   | { readonly op: 'persist'; readonly id: number; readonly parent: Logical; readonly level: StorageLevelName };
@@ -84,6 +85,11 @@ export class GroupedDataset {
     private readonly keys: readonly string[],
     private readonly partitions: number | undefined,
   ) {}
+
+  /** The same grouping into `n` shuffle partitions (default sql.shuffle.partitions). */
+  withPartitions(n: number): GroupedDataset {
+    return new GroupedDataset(this.dataset, this.keys, positive(n, 'partitions'));
+  }
 
   /** Aggregates each group: "count(*)", "sum(v)", { fn: 'avg', column: 'v', as: 'mean' }, ... */
   agg(...aggregates: Array<string | AggregateSpec | ReadonlyArray<string | AggregateSpec>>): Dataset {
@@ -122,10 +128,8 @@ export class Dataset {
     return this.derive((id, parent, session) => ({ op: 'sortBy', id, parent, keys: resolved, shuffleId: session.nextPlanId(), ...(options.partitions ? { partitions: positive(options.partitions, 'partitions') } : {}) }));
   }
 
-  groupBy(...keys: Array<string | readonly string[]>): GroupedDataset & { withPartitions(n: number): GroupedDataset } {
-    const flat = keys.flat() as string[];
-    const grouped = new GroupedDataset(this, flat, undefined);
-    return Object.assign(grouped, { withPartitions: (n: number) => new GroupedDataset(this, flat, positive(n, 'partitions')) });
+  groupBy(...keys: Array<string | readonly string[]>): GroupedDataset {
+    return new GroupedDataset(this, keys.flat() as string[], undefined);
   }
 
   /** Hash-partitions by `keys` into n partitions, or spreads rows round robin without keys. */
@@ -165,13 +169,11 @@ export class Dataset {
   // ---- actions ----
 
   async collect(options: ActionOptions = {}): Promise<Table> {
+    const planned = await this.plan();
     const batches: RecordBatch[] = [];
-    for await (const batch of this.toBatches(options)) batches.push(batch);
-    if (batches.length === 0) {
-      const { schema } = await this.plan();
-      return schema ? new Table(schema) : new Table();
-    }
-    return new Table(batches);
+    for await (const batch of this.stream(planned, options)) batches.push(batch);
+    if (batches.length > 0) return new Table(batches);
+    return planned.schema ? new Table(planned.schema) : new Table();
   }
 
   async count(options: ActionOptions = {}): Promise<number> {
@@ -186,7 +188,10 @@ export class Dataset {
   /** The batches, partition after partition (in order: for sortBy, the total order), streamed
    *  as partitions finish. Abandoning the iteration cancels the job. */
   async *toBatches(options: ActionOptions = {}): AsyncGenerator<RecordBatch, void, undefined> {
-    const planned = await this.plan();
+    yield* this.stream(await this.plan(), options);
+  }
+
+  private async *stream(planned: Planned, options: ActionOptions): AsyncGenerator<RecordBatch, void, undefined> {
     const arrived = new Map<number, TaskResultHandle>();
     let wake: (() => void) | undefined;
     let failure: unknown;
@@ -205,7 +210,7 @@ export class Dataset {
         finished = true;
       },
     ).finally(() => wake?.());
-    const partitions = numPartitions(planned.root);
+    const partitions = numPartitionsOf(planned.root);
     try {
       for (let p = 0; p < partitions; p++) {
         while (!arrived.has(p)) {
@@ -255,17 +260,15 @@ export class Dataset {
       out.end();
     })();
     try {
+      const planned = await this.plan();
       let started = false;
-      for await (const batch of this.toBatches(options)) {
+      for await (const batch of this.stream(planned, options)) {
         if (!started) writer.reset(undefined, batch.schema);
         started = true;
         writer.write(batch);
         rows += batch.numRows;
       }
-      if (!started) {
-        const { schema } = await this.plan();
-        if (schema) writer.reset(undefined, schema);
-      }
+      if (!started && planned.schema) writer.reset(undefined, planned.schema);
       writer.close();
       await pipe;
       await done;
@@ -273,7 +276,6 @@ export class Dataset {
       writer.abort();
       out.destroy();
       await pipe.catch(() => undefined);
-      const { rm } = await import('node:fs/promises');
       await rm(path, { force: true });
       throw error;
     }
@@ -301,16 +303,18 @@ export class Dataset {
     return planNode(this.session, this.logical);
   }
 
-  /** Runs a sampling job for every range shuffle without bounds (deepest first). */
+  /**
+   * Runs a sampling job for every range shuffle without bounds (deepest first) and keeps the
+   * bounds in the session by shuffle id, so that every later job over this shuffle uses the
+   * partitioner its map output was written with.
+   */
   private async computeRangeBounds(root: PlanNode, signal: AbortSignal): Promise<void> {
-    for (const dependency of rangeDependencies(root)) {
+    for (const dependency of rangeDependenciesWithoutBounds(root)) {
       const partitioner = dependency.partitioner as Extract<PartitionerDescriptor, { kind: 'range' }>;
-      if (partitioner.bounds !== undefined) continue;
       const n = partitioner.numPartitions;
-      const parentPartitions = numPartitions(dependency.parent);
       // Spark's RangePartitioner: 20 samples per output partition, capped at 1e6, taken 3x over.
       const sampleSize = Math.min(20 * n, 1e6);
-      const perPartition = Math.ceil((3 * sampleSize) / parentPartitions);
+      const perPartition = Math.ceil((3 * sampleSize) / numPartitionsOf(dependency.parent));
       const samples: RecordBatch[] = [];
       const jobMetrics = await this.session.dagScheduler.runJob(dependency.parent, {
         description: `sample for the range partitioner of shuffle ${dependency.shuffleId}`,
@@ -322,9 +326,8 @@ export class Dataset {
         },
       });
       this.session.jobs.push(jobMetrics);
-      const bounds = await rangeBounds(this.session, samples, partitioner.keys, n);
-      partitioner.bounds = bounds ?? '';
-      (dependency as { logical?: Extract<Logical, { op: 'sortBy' }> }).logical!.bounds = bounds ?? null;
+      partitioner.bounds = await rangeBounds(this.session, samples, partitioner.keys, n);
+      this.session.rangeBounds.set(dependency.shuffleId, partitioner.bounds);
     }
   }
 }
@@ -332,26 +335,6 @@ export class Dataset {
 function positive(n: number, what: string): number {
   if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a positive whole number, got ${n}`);
   return n;
-}
-
-function numPartitions(node: PlanNode): number {
-  switch (node.kind) {
-    case 'source':
-      return node.source.numPartitions;
-    case 'shuffled':
-      return node.dependency.partitioner.kind === 'single' ? 1 : node.dependency.partitioner.numPartitions;
-    default:
-      return numPartitions(node.parent);
-  }
-}
-
-function rangeDependencies(node: PlanNode): ShuffleDependency[] {
-  if (node.kind === 'source') return [];
-  if (node.kind === 'shuffled') {
-    const inner = rangeDependencies(node.dependency.parent);
-    return node.dependency.partitioner.kind === 'range' ? [...inner, node.dependency] : inner;
-  }
-  return rangeDependencies(node.parent);
 }
 
 function describePlan(node: PlanNode): string {
@@ -397,9 +380,11 @@ async function planNode(session: Session, logical: Logical): Promise<Planned> {
       const parent = await planNode(session, logical.parent);
       checkKeys(parent.schema, logical.keys.map((k) => k.column));
       const n = logical.partitions ?? session.config['sql.shuffle.partitions'];
-      const partitioner: PartitionerDescriptor = { kind: 'range', numPartitions: n, keys: logical.keys, ...(logical.bounds !== undefined ? { bounds: logical.bounds ?? '' } : {}) };
+      const bounds = session.rangeBounds.get(logical.shuffleId);
+      // One partition needs no bounds, and no sampling job.
+      const partitioner: PartitionerDescriptor =
+        n === 1 ? { kind: 'single' } : { kind: 'range', numPartitions: n, keys: logical.keys, ...(bounds !== undefined ? { bounds } : {}) };
       const dependency = shuffleDependency(logical.shuffleId, parent, partitioner);
-      Object.defineProperty(dependency, 'logical', { value: logical, enumerable: false });
       const shuffled: PlanNode = { kind: 'shuffled', id: logical.shuffleId, dependency };
       return { root: { kind: 'sort', id: logical.id, parent: shuffled, keys: logical.keys }, schema: parent.schema ? decodedSchema(parent.schema) : undefined };
     }
@@ -464,15 +449,15 @@ async function planSource(session: Session, id: number, input: SourceInput): Pro
 }
 
 /**
- * Bounds for `n` range partitions from the sampled rows: the samples sorted natively (the order
- * the partitioner will use), then n − 1 rows at even steps. Returned as base64 IPC of one
- * batch; undefined when nothing was sampled (an empty input: any partitioner will do).
+ * Bounds for `n` (> 1) range partitions from the sampled rows: the samples sorted natively (the
+ * order the partitioner will use), then n − 1 rows at even steps. Returned as base64 IPC of one
+ * batch; '' when nothing was sampled: the input is empty, so no map task partitions a row.
  */
-async function rangeBounds(session: Session, samples: RecordBatch[], keys: readonly SortKey[], n: number): Promise<string | undefined> {
+async function rangeBounds(session: Session, samples: RecordBatch[], keys: readonly SortKey[], n: number): Promise<string> {
   const total = samples.reduce((sum, batch) => sum + batch.numRows, 0);
-  if (total === 0 || n === 1) return n === 1 ? emptyBounds(samples[0]) : undefined;
+  if (total === 0) return '';
   // Driver-side work borrows the execution pool as a task of its own.
-  const tmm = new TaskMemoryManager(session.memoryManager, -(1 + Math.floor(Math.random() * 1e9)));
+  const tmm = new TaskMemoryManager(session.memoryManager, session.nextDriverTaskId());
   try {
     const sorted: RecordBatch[] = [];
     const sorter = await ExternalSorter.create(tmm, samples[0]!.schema, { keys });
@@ -506,8 +491,3 @@ async function rangeBounds(session: Session, samples: RecordBatch[], keys: reado
     tmm.cleanUpAllAllocatedMemory();
   }
 }
-
-function emptyBounds(sample: RecordBatch | undefined): string | undefined {
-  return sample ? Buffer.from(serializeBatches([sample.slice(0, 0)], 'none', 1 << 20).toUint8Array()).toString('base64') : undefined;
-}
-

@@ -71,7 +71,12 @@ export class Session {
   private readonly functions = new Map<number, BatchFunction>();
   private readonly activeJobs = new Set<AbortController>();
   private nextId = 0;
+  /** Ids of the driver's own memory users (sorting a sample), apart from task ids and from
+   *  the block info manager's NO_WRITER (−1) and NON_TASK_WRITER (−1024). */
+  private nextDriverTask = -2048;
   private closed = false;
+  /** @internal A sortBy shuffle's range bounds by shuffle id, once its sampling job ran. */
+  readonly rangeBounds = new Map<number, string>();
 
   private constructor(options: SessionOptions) {
     const { cores, memory, localDirs, shufflePartitions, eventLog, onWarning, ...rest } = options;
@@ -210,6 +215,11 @@ export class Session {
     const id = this.nextId++;
     this.functions.set(id, fn);
     return id;
+  }
+
+  /** @internal */
+  nextDriverTaskId(): number {
+    return this.nextDriverTask--;
   }
 
   /** @internal */

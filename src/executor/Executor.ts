@@ -347,7 +347,8 @@ function nativePartitioner(descriptor: PartitionerDescriptor, schema: Schema, ma
     case 'hash':
       return { partitioner: { kind: PartitionerKind.HASH, numPartitions: descriptor.numPartitions, hashColumns: descriptor.columns.map((c) => fieldIndex(schema.fields, c)) } };
     case 'range': {
-      const bounds = descriptor.bounds === undefined ? undefined : [...RecordBatchReader.from(Buffer.from(descriptor.bounds, 'base64'))][0];
+      // '' (an empty input's sample): no row will be partitioned, so no bounds are needed.
+      const bounds = descriptor.bounds ? [...RecordBatchReader.from(Buffer.from(descriptor.bounds, 'base64'))][0] : undefined;
       return {
         partitioner: {
           kind: PartitionerKind.RANGE,

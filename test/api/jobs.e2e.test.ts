@@ -89,6 +89,20 @@ describe('jobs end to end', () => {
     });
   });
 
+  it('sortBy into one partition needs no sampling job; an empty input sorts to an empty table with its schema (seed 44)', async () => {
+    await withSession({ cores: 2, memory: '64m', shufflePartitions: 4 }, async (session) => {
+      const input = keyPayloadBatches(44, 3000, 500, 100);
+      const one = await session.fromArrow(new Table(input)).sortBy('key', { partitions: 1 }).collect();
+      expect(canonical(rowsOf(one.batches)).map((r) => r.split('|')[0])).toEqual(canonical(referenceSort(input, [{ column: 'key' }])).map((r) => r.split('|')[0]));
+      expect(session.jobs.length).toBe(1);
+      const empty = await session.fromArrow(new Table(input)).filter((b) => new Uint8Array(b.numRows)).sortBy('key').collect();
+      expect(empty.numRows).toBe(0);
+      expect(empty.schema.fields.map((f) => f.name)).toEqual(['key', 'payload']);
+      const grouped = await session.fromArrow(new Table(input)).groupBy('key').withPartitions(2).agg('count(*)').collect();
+      expect(grouped.numRows).toBe(new Set(rowsOf(input).map((r) => String(r[0]))).size);
+    });
+  });
+
   it('a shuffle already written is skipped by the next job', async () => {
     await withSession({ cores: 2, memory: '64m', shufflePartitions: 3 }, async (session) => {
       const grouped = session.generate('groups', { rows: 5000, groups: 10, partitions: 2 }).groupBy('g').agg('count(*)');
