@@ -26,8 +26,21 @@ import type { TaskResultHandle, TaskScheduler } from './TaskScheduler.js';
 interface ShuffleMapStage {
   readonly stageId: number;
   readonly dependency: ShuffleDependency;
-  attempts: number;
+  /** The run in progress, which another job needing this shuffle waits for. */
   running: Promise<void> | undefined;
+}
+
+type StageRun = JobMetrics['stages'][number];
+
+/** One job while it runs. */
+interface JobState {
+  readonly jobId: number;
+  /** Set when the job is cancelled: no new stage starts. */
+  cancelled: string | undefined;
+  /** The stages this job ran or waited for (its TaskEnd events count toward its metrics). */
+  readonly stageIds: Set<number>;
+  readonly stagesRun: StageRun[];
+  readonly skipped: number[];
 }
 
 export interface JobOptions {
@@ -70,35 +83,31 @@ export class DAGScheduler {
     const jobId = this.nextJobId++;
     const started = Date.now();
     const resultStageId = this.nextStageId++;
-    const stagesRun: Array<{ stageId: number; name: string; attempt: number; numTasks: number; durationMs: number }> = [];
-    const skipped: number[] = [];
+    const job: JobState = { jobId, cancelled: undefined, stageIds: new Set([resultStageId]), stagesRun: [], skipped: [] };
     const intervals: Array<[number, number]> = [];
     const totals = emptyTaskMetrics();
     let tasks = 0;
     let failedTasks = 0;
     const unsubscribe = this.bus.addListener((event: SchedulerEvent) => {
-      if (event.Event !== 'TaskEnd' || !this.stageOfJob.get(event.stageId)?.has(jobId)) return;
+      if (event.Event !== 'TaskEnd' || !job.stageIds.has(event.stageId)) return;
       tasks++;
       if (event.reason !== 'Success') failedTasks++;
       intervals.push([event.taskInfo.launchTime, event.taskInfo.finishTime ?? event.time]);
       addMetrics(totals, event.metrics);
     });
-    const job = { jobId, cancelled: undefined as string | undefined, stagesRun, skipped };
     const onAbort = (): void => {
       job.cancelled = String(options.signal?.reason ?? 'cancelled');
       this.taskScheduler.cancelJob(jobId, job.cancelled);
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    this.markStage(resultStageId, jobId);
     this.bus.post({ Event: 'JobStart', time: started, jobId, stageIds: [resultStageId, ...this.allDependencies(root).map((d) => this.stageFor(d).stageId)], description: options.description });
     try {
       if (options.signal?.aborted) throw new JobCancelledError(`Job ${jobId} cancelled: ${String(options.signal.reason)}`);
       const partitions = options.partitions ?? Array.from({ length: numPartitionsOf(root) }, (_, i) => i);
       const done = new Set<number>();
-      await this.runStageAttempts(job, resultStageId, root, `result of job ${jobId}`, () => partitions.filter((p) => !done.has(p)), (partition) => ({
+      await this.runStageAttempts(job, resultStageId, root, `result of job ${jobId}`, true, () => partitions.filter((p) => !done.has(p)), (partition) => ({
         jobId,
         stageId: resultStageId,
-        stageAttemptId: 0,
         partition,
         root,
         result: options.result,
@@ -117,15 +126,7 @@ export class DAGScheduler {
       unsubscribe();
     }
     const durationMs = Date.now() - started;
-    return { jobId, durationMs, stages: stagesRun, skippedStages: skipped, tasks, failedTasks, totals, schedulingMs: idleTime(started, started + durationMs, intervals) };
-  }
-
-  private readonly stageOfJob = new Map<number, Set<number>>();
-
-  private markStage(stageId: number, jobId: number): void {
-    const jobs = this.stageOfJob.get(stageId) ?? new Set<number>();
-    jobs.add(jobId);
-    this.stageOfJob.set(stageId, jobs);
+    return { jobId, durationMs, stages: job.stagesRun, skippedStages: job.skipped, tasks, failedTasks, totals, schedulingMs: idleTime(started, started + durationMs, intervals) };
   }
 
   private allDependencies(node: PlanNode): ShuffleDependency[] {
@@ -135,7 +136,7 @@ export class DAGScheduler {
   private stageFor(dependency: ShuffleDependency): ShuffleMapStage {
     let stage = this.shuffleStages.get(dependency.shuffleId);
     if (!stage) {
-      stage = { stageId: this.nextStageId++, dependency, attempts: 0, running: undefined };
+      stage = { stageId: this.nextStageId++, dependency, running: undefined };
       this.shuffleStages.set(dependency.shuffleId, stage);
       const p = dependency.partitioner;
       this.tracker.registerShuffle(dependency.shuffleId, numPartitionsOf(dependency.parent), p.kind === 'single' ? 1 : p.numPartitions);
@@ -152,29 +153,28 @@ export class DAGScheduler {
   }
 
   /** Makes every parent shuffle of `root` available, running missing parent stages. */
-  private async ensureParents(job: { jobId: number; skipped: number[]; stagesRun: unknown[]; cancelled: string | undefined }, root: PlanNode): Promise<void> {
+  private async ensureParents(job: JobState, root: PlanNode): Promise<void> {
     await Promise.all(
       shuffleDependenciesOf(root).map(async (dependency) => {
         const stage = this.stageFor(dependency);
-        this.markStage(stage.stageId, job.jobId);
+        job.stageIds.add(stage.stageId);
         if (this.tracker.isAvailable(dependency.shuffleId)) {
-          const ranHere = job.stagesRun.some((s) => (s as { stageId: number }).stageId === stage.stageId);
+          const ranHere = job.stagesRun.some((run) => run.stageId === stage.stageId);
           if (!ranHere && !job.skipped.includes(stage.stageId)) job.skipped.push(stage.stageId);
           return;
         }
         // Another job (or branch) may be running it already: wait for that run.
-        stage.running ??= this.runShuffleStage(job as never, stage).finally(() => (stage.running = undefined));
+        stage.running ??= this.runShuffleStage(job, stage).finally(() => (stage.running = undefined));
         await stage.running;
       }),
     );
   }
 
-  private async runShuffleStage(job: Parameters<DAGScheduler['runStageAttempts']>[0], stage: ShuffleMapStage): Promise<void> {
+  private async runShuffleStage(job: JobState, stage: ShuffleMapStage): Promise<void> {
     const { dependency } = stage;
-    await this.runStageAttempts(job, stage.stageId, dependency.parent, `shuffle ${dependency.shuffleId} map`, () => this.tracker.missingMaps(dependency.shuffleId), (partition) => ({
+    await this.runStageAttempts(job, stage.stageId, dependency.parent, `shuffle ${dependency.shuffleId} map`, false, () => this.tracker.missingMaps(dependency.shuffleId), (partition) => ({
       jobId: job.jobId,
       stageId: stage.stageId,
-      stageAttemptId: stage.attempts,
       partition,
       root: dependency.parent,
       shuffleWrite: { shuffleId: dependency.shuffleId, partitioner: dependency.partitioner, bypassMergeThreshold: this.settings.bypassMergeThreshold },
@@ -187,12 +187,13 @@ export class DAGScheduler {
 
   /** Steps 2-5 for one stage: parents, then the missing partitions, again after fetch failures. */
   private async runStageAttempts(
-    job: { jobId: number; skipped: number[]; stagesRun: Array<{ stageId: number; name: string; attempt: number; numTasks: number; durationMs: number }>; cancelled: string | undefined },
+    job: JobState,
     stageId: number,
     root: PlanNode,
     name: string,
+    isResultStage: boolean,
     missing: () => number[],
-    describe: (partition: number) => Omit<TaskDescription, 'taskId' | 'attemptNumber'>,
+    describe: (partition: number) => Omit<TaskDescription, 'taskId' | 'attemptNumber' | 'stageAttemptId'>,
     onSuccess: (result: TaskResultHandle) => Promise<void>,
   ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
@@ -208,7 +209,7 @@ export class DAGScheduler {
         stageId,
         stageAttemptId: attempt,
         partitions,
-        isResultStage: describe(partitions[0]!).result !== undefined,
+        isResultStage,
         describe: (partition) => ({ ...describe(partition), stageAttemptId: attempt }),
         onSuccess,
       });
