@@ -95,11 +95,6 @@ Napi::Value shuffleSorterReplacePointerArray(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value shuffleSorterPointerArrayGrown(const Napi::CallbackInfo& info) {
-  shuffleHandle(info, 0).op->pointerArrayGrown();
-  return info.Env().Undefined();
-}
-
 Napi::Value shuffleSorterReset(const Napi::CallbackInfo& info) {
   shuffleHandle(info, 0).op->reset();
   return info.Env().Undefined();
@@ -155,7 +150,6 @@ void registerShuffleExports(Napi::Env env, Napi::Object exports) {
   addExport(env, exports, "shuffleSorterCreate", guarded<shuffleSorterCreate>);
   addExport(env, exports, "shuffleSorterAddDataPage", guarded<shuffleSorterAddDataPage>);
   addExport(env, exports, "shuffleSorterReplacePointerArray", guarded<shuffleSorterReplacePointerArray>);
-  addExport(env, exports, "shuffleSorterPointerArrayGrown", guarded<shuffleSorterPointerArrayGrown>);
   addExport(env, exports, "shuffleSorterInsert", guarded<operatorInsert<ShuffleSorterHandle>>);
   addExport(env, exports, "shuffleSorterSort", guarded<shuffleSorterSort>);
   addExport(env, exports, "shuffleSorterNextBatch", guarded<shuffleSorterNextBatch>);

@@ -60,10 +60,6 @@ void ShuffleSorter::replacePointerArray(std::shared_ptr<MemoryBlock> array) {
   isSorted_ = false;
 }
 
-void ShuffleSorter::pointerArrayGrown() {
-  if (array_) usable_ = array_->size / 16;
-}
-
 ShuffleSorter::InsertResult ShuffleSorter::insert(const BatchView& batch, uint64_t row) {
   if (batch.columns.size() != layout_.numColumns()) {
     throw Error(ErrorCode::kInvalidArgument, "the batch has " + std::to_string(batch.columns.size()) +

@@ -54,7 +54,6 @@ class ShuffleSorter {
 
   void addDataPage(std::shared_ptr<MemoryBlock> page);
   void replacePointerArray(std::shared_ptr<MemoryBlock> array);
-  void pointerArrayGrown();
   uint64_t numRecords() const { return numRecords_; }
   uint64_t numDataPages() const { return dataPages_.count(); }
   uint64_t pointerArrayBytes() const { return array_ ? array_->size : 0; }

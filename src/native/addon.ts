@@ -315,7 +315,6 @@ export interface NativeAddon {
   /** Copies the pointers into `array`: 8 bytes a row, half of it the radix sort's scratch
    *  (Spark's usable capacity with radix); the caller frees the previous array afterwards. */
   shuffleSorterReplacePointerArray(sorter: ShuffleSorterHandle, array: BlockHandle): void;
-  shuffleSorterPointerArrayGrown(sorter: ShuffleSorterHandle): void;
   shuffleSorterInsert(sorter: ShuffleSorterHandle, batch: NativeBatch, startRow: number): Promise<InsertProgress>;
   /** Radix-sorts the pointers by partition id. */
   shuffleSorterSort(sorter: ShuffleSorterHandle): Promise<void>;

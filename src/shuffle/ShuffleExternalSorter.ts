@@ -11,7 +11,7 @@
  * The algorithm:
  *   1. insert(batch): native code copies rows into pages, computes each row's partition and
  *      appends its packed pointer, until a page or the array is full; this class grants what is
- *      asked (a page, or an array twice as large, grown in place) and native code goes on.
+ *      asked (a page, or an array twice as large, into which native code copies the pointers) and native code goes on.
  *   2. writeSortedTo(sink): radix sort on the partition id, then the rows of each partition are
  *      encoded as IPC record-batch messages and appended to the sink, partition after partition
  *      (a spill file, or on the bypass path the partitions' own files); then the pages and the

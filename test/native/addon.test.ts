@@ -140,4 +140,25 @@ describe('native sorter contract', () => {
     expect(() => addon.sorterState(sorter)).toThrow(InvalidHandleError);
     addon.pageTableClose(table);
   });
+
+  test('the shuffle sorter checks its handle, partitioner and bounds, and refuses use after close', async () => {
+    const table = addon.pageTableCreate();
+    const columns = [{ physical: 0, width: 8, decimalFitsInt64: false }] as never;
+    const sorter = addon.sorterCreate(table, { columns, keys: [], codec: 0, spillBlockBytes: 4096 });
+    expect(() => addon.shuffleSorterState(sorter as never)).toThrow(InvalidHandleError);
+    addon.sorterClose(sorter);
+    expect(() => addon.shuffleSorterCreate(table, { columns, partitioner: { kind: 9 as never, numPartitions: 2 } })).toThrow('unknown partitioner kind');
+    expect(() => addon.shuffleSorterCreate(table, { columns, partitioner: { kind: 2, numPartitions: 0, hashColumns: [0] } })).toThrow(InvalidArgumentError);
+    expect(() => addon.shuffleSorterCreate(table, { columns, partitioner: { kind: 2, numPartitions: 4, hashColumns: [3] } })).toThrow(InvalidArgumentError);
+    // Range partitioning into 3 partitions needs 2 bound rows.
+    expect(() => addon.shuffleSorterCreate(table, { columns, partitioner: { kind: 3, numPartitions: 3, sortKeys: [{ column: 0, descending: false, nullsFirst: true }] } })).toThrow(
+      'needs 2 bound rows',
+    );
+    const shuffle = addon.shuffleSorterCreate(table, { columns, partitioner: { kind: 1, numPartitions: 2 } });
+    await expect(addon.shuffleSorterNextBatch(shuffle, 10)).rejects.toThrow(/sort\(\) the shuffle sorter/);
+    addon.shuffleSorterClose(shuffle);
+    addon.shuffleSorterClose(shuffle);
+    expect(() => addon.shuffleSorterState(shuffle)).toThrow(InvalidHandleError);
+    addon.pageTableClose(table);
+  });
 });
