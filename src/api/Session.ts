@@ -199,6 +199,7 @@ export class Session {
     this.batchSources.clear();
     this.functions.clear();
     this.bus.post({ Event: 'ApplicationEnd', time: Date.now() });
+    this.bus.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

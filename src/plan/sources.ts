@@ -8,7 +8,7 @@
  *              is ever read whole into memory.
  *   generator  WORKLOADS.md's seeded data (api/generator.ts), split by row ranges
  */
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { AsyncRecordBatchFileReader, RecordBatchReader, type RecordBatch, type Schema, type Table } from 'apache-arrow';
 import { InvalidArgumentError, IoError } from '../errors.js';
@@ -46,14 +46,13 @@ const ARROW_MAGIC = 'ARROW1';
 /** Reads the head of an IPC file: its format, and for the file format its batch count. */
 export async function inspectIpcFile(path: string): Promise<{ format: 'file' | 'stream'; numBatches: number; schema: Schema }> {
   registerLz4();
-  let head: Buffer;
+  const head = Buffer.alloc(6);
   try {
-    const fd = openSync(path, 'r');
+    const handle = await open(path, 'r');
     try {
-      head = Buffer.alloc(6);
-      readSync(fd, head, 0, 6, 0);
+      await handle.read(head, 0, 6, 0);
     } finally {
-      closeSync(fd);
+      await handle.close();
     }
   } catch (error) {
     throw new IoError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });

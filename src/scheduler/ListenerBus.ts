@@ -4,7 +4,7 @@
  * event log does). Listeners run synchronously on the event loop; one that throws is reported
  * on stderr and stays registered, as Spark's bus does.
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { TaskFailure, TaskMetrics } from './messages.js';
 import type { MemorySnapshot } from '../memory/MemoryManager.js';
@@ -46,9 +46,21 @@ export type SchedulerListener = (event: SchedulerEvent) => void;
 
 export class ListenerBus {
   private readonly listeners = new Set<SchedulerListener>();
+  /** The event log, opened once (appending a line per event, synchronously: an event is on
+   *  disk before the next one happens, in order, even if the process then dies). */
+  private eventLog: number | undefined;
 
-  constructor(private readonly eventLogPath?: string) {
-    if (eventLogPath) mkdirSync(dirname(eventLogPath), { recursive: true });
+  constructor(eventLogPath?: string) {
+    if (eventLogPath) {
+      mkdirSync(dirname(eventLogPath), { recursive: true });
+      this.eventLog = openSync(eventLogPath, 'a');
+    }
+  }
+
+  /** Closes the event log; later events reach listeners only. */
+  close(): void {
+    if (this.eventLog !== undefined) closeSync(this.eventLog);
+    this.eventLog = undefined;
   }
 
   addListener(listener: SchedulerListener): () => void {
@@ -57,7 +69,7 @@ export class ListenerBus {
   }
 
   post(event: SchedulerEvent): void {
-    if (this.eventLogPath) appendFileSync(this.eventLogPath, `${JSON.stringify(event)}\n`);
+    if (this.eventLog !== undefined) writeSync(this.eventLog, `${JSON.stringify(event)}\n`);
     for (const listener of this.listeners) {
       try {
         listener(event);
