@@ -236,38 +236,43 @@ class TaskRunner {
     if (task.shuffleWrite) {
       const write = task.shuffleWrite;
       const batches = compute(task.root, context);
-      const first = await batches.next();
-      const schema = first.done ? undefined : first.value.schema;
       let sizes: readonly number[];
       const numPartitions = write.partitioner.kind === 'single' ? 1 : write.partitioner.numPartitions;
-      if (schema === undefined) {
-        sizes = await env.resolver.writeMetadataFileAndCommit(write.shuffleId, task.taskId, new Array<number>(numPartitions).fill(0), new Array<number>(numPartitions).fill(0), null);
-      } else {
-        const { partitioner, bounds } = nativePartitioner(write.partitioner, schema, task.partition);
-        async function* all(): AsyncGenerator<RecordBatch> {
-          yield first.value as RecordBatch;
-          yield* batches;
+      // The input is ended whatever happens (writeMapOutput may fail before it reads it).
+      try {
+        const first = await batches.next();
+        if (first.done) {
+          sizes = await env.resolver.writeMetadataFileAndCommit(write.shuffleId, task.taskId, new Array<number>(numPartitions).fill(0), new Array<number>(numPartitions).fill(0), null);
+        } else {
+          const schema = first.value.schema;
+          const { partitioner, bounds } = nativePartitioner(write.partitioner, schema, task.partition);
+          async function* all(): AsyncGenerator<RecordBatch> {
+            yield first.value as RecordBatch;
+            yield* batches;
+          }
+          const { lengths, metrics: writeMetrics } = await writeMapOutput(
+            context.taskMemoryManager,
+            env.diskBlockManager,
+            env.resolver,
+            {
+              shuffleId: write.shuffleId,
+              mapId: task.taskId,
+              numPartitions,
+              schema,
+              partitioner,
+              ...(bounds ? { bounds } : {}),
+              compression: env.config['shuffle.compress'] ? 'lz4' : 'none',
+              kind: chooseShuffleWriter({ mapSideCombine: false, numPartitions }, write.bypassMergeThreshold),
+              fileBufferBytes: env.config['shuffle.file.buffer'],
+            },
+            all(),
+          );
+          sizes = lengths;
+          context.shuffleWrite = writeMetrics;
+          context.operators.push({ metrics: writeMetrics });
         }
-        const { lengths, metrics: writeMetrics } = await writeMapOutput(
-          context.taskMemoryManager,
-          env.diskBlockManager,
-          env.resolver,
-          {
-            shuffleId: write.shuffleId,
-            mapId: task.taskId,
-            numPartitions,
-            schema,
-            partitioner,
-            ...(bounds ? { bounds } : {}),
-            compression: env.config['shuffle.compress'] ? 'lz4' : 'none',
-            kind: chooseShuffleWriter({ mapSideCombine: false, numPartitions }, write.bypassMergeThreshold),
-            fileBufferBytes: env.config['shuffle.file.buffer'],
-          },
-          all(),
-        );
-        sizes = lengths;
-        context.shuffleWrite = writeMetrics;
-        context.operators.push({ metrics: writeMetrics });
+      } finally {
+        await batches.return(undefined);
       }
       return jsonBytes({ executorId: env.executorId, mapId: task.taskId, mapIndex: task.partition, sizes });
     }

@@ -104,46 +104,54 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
     }
     case 'sort': {
       const input = compute(node.parent, context);
-      const first = await input.next();
-      if (first.done) return;
-      const sorter = await ExternalSorter.create(context.taskMemoryManager, first.value.schema, {
-        keys: node.keys,
-        diskBlockManager: context.diskBlockManager,
-      });
-      context.operators.push(sorter);
+      // The input is ended whatever happens, also when the operator cannot even be created:
+      // a source's file or an upstream operator must not outlive the task.
       try {
-        await sorter.insert(first.value);
-        await sorter.insertAll(input);
-        yield* sorter.sortedBatches();
+        const first = await input.next();
+        if (first.done) return;
+        const sorter = await ExternalSorter.create(context.taskMemoryManager, first.value.schema, {
+          keys: node.keys,
+          diskBlockManager: context.diskBlockManager,
+        });
+        context.operators.push(sorter);
+        try {
+          await sorter.insert(first.value);
+          await sorter.insertAll(input);
+          yield* sorter.sortedBatches();
+        } finally {
+          await sorter.close();
+        }
       } finally {
         await input.return(undefined);
-        await sorter.close();
       }
       return;
     }
     case 'aggregate': {
       const input = compute(node.parent, context);
-      const first = await input.next();
-      const schema = first.done ? schemaOfEmpty(node.parent) : first.value.schema;
-      // No input: a keyed (or partial) aggregation has no groups; a global final or complete
-      // one still has its one group (count 0), which needs the input's schema.
-      if (first.done && (node.groupBy.length > 0 || node.mode === 'partial' || schema === undefined)) return;
-      const aggregator = await HashAggregator.create(context.taskMemoryManager, schema!, {
-        groupBy: node.groupBy,
-        aggregates: node.aggregates,
-        mode: node.mode,
-        diskBlockManager: context.diskBlockManager,
-      });
-      context.operators.push(aggregator);
       try {
-        if (!first.done) {
-          await aggregator.insert(first.value);
-          await aggregator.insertAll(input);
+        const first = await input.next();
+        const schema = first.done ? schemaOfEmpty(node.parent) : first.value.schema;
+        // No input: a keyed (or partial) aggregation has no groups; a global final or complete
+        // one still has its one group (count 0), which needs the input's schema.
+        if (first.done && (node.groupBy.length > 0 || node.mode === 'partial' || schema === undefined)) return;
+        const aggregator = await HashAggregator.create(context.taskMemoryManager, schema!, {
+          groupBy: node.groupBy,
+          aggregates: node.aggregates,
+          mode: node.mode,
+          diskBlockManager: context.diskBlockManager,
+        });
+        context.operators.push(aggregator);
+        try {
+          if (!first.done) {
+            await aggregator.insert(first.value);
+            await aggregator.insertAll(input);
+          }
+          yield* aggregator.results();
+        } finally {
+          await aggregator.close();
         }
-        yield* aggregator.results();
       } finally {
         await input.return(undefined);
-        await aggregator.close();
       }
       return;
     }

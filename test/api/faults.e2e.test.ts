@@ -114,6 +114,23 @@ describe('faults and limits', () => {
     expect(filesNamed(/./)).toEqual([]);
   });
 
+  it('an operator that cannot get its first memory fails the task without leaving its source file open', async () => {
+    const path = join(scratchDir, 'in.arrow');
+    await withSession({ cores: 1, memory: '64m' }, async (session) => {
+      await session.fromArrow(new Table(keyPayloadBatches(55, 4000, 500, 1000))).writeArrow(path);
+    });
+    const openFiles = (): number => readdirSync('/proc/self/fd').length;
+    const before = openFiles();
+    // 200 KiB cannot hold the aggregation's first slot array (256 KiB).
+    await withSession({ cores: 1, memory: '200k' }, async (session) => {
+      const error = await session.readArrow(path, { partitions: 2 }).groupBy('key').agg('count(*)').count().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(JobFailedError);
+      expect(((error as Error).cause as { code?: string }).code).toBe('OUT_OF_MEMORY');
+    });
+    expect(openFiles()).toBe(before);
+    rmSync(path);
+  });
+
   it('results above task.maxDirectResultSize come through the block manager, and none is left', async () => {
     await withSession({ cores: 2, memory: '64m', 'task.maxDirectResultSize': 1024 }, async (session) => {
       const input = keyPayloadBatches(52, 5000, 500, 100);
