@@ -115,7 +115,19 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
   private state: State = 'inserting';
   /** Spills so far (also of an empty map), to tell whether a grant made this aggregation spill. */
   private spillsOfThis = 0;
-  private finalMetrics: NativeAggregatorMetrics | undefined;
+  /** The native metrics at their last reading. They cannot be read while a native operation
+   *  runs (its worker writes them; the addon refuses), nor once the native map is closed. */
+  private lastMetrics: NativeAggregatorMetrics = {
+    rowsIn: 0,
+    groupsOut: 0,
+    spillCount: 0,
+    diskBytesSpilled: 0,
+    keyLookups: 0,
+    hashProbes: 0,
+    mergePasses: 0,
+    sortTimeNs: 0,
+    spillWriteTimeNs: 0,
+  };
 
   /** The schema of the output: the keys, then the results (or, partial, the buffers). */
   readonly schema: Schema;
@@ -285,7 +297,8 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
   }
 
   get metrics(): AggregationMetrics {
-    const m = this.state === 'closed' ? this.finalMetrics! : addon.aggregatorMetrics(this.handle);
+    if (this.state !== 'closed' && !this.opLock.isLocked) this.lastMetrics = addon.aggregatorMetrics(this.handle);
+    const m = this.lastMetrics;
     return {
       rowsIn: m.rowsIn,
       groupsOut: m.groupsOut,
@@ -308,7 +321,7 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
   }
 
   protected closeNative(): void {
-    this.finalMetrics = addon.aggregatorMetrics(this.handle);
+    this.lastMetrics = addon.aggregatorMetrics(this.handle);
     this.state = 'closed';
     addon.aggregatorClose(this.handle);
   }

@@ -378,8 +378,14 @@ export class Executor {
     this.env.sendToDriver(encodeMessage({ type: 'RegisterExecutor', executorId: this.env.executorId, cores: this.env.cores }));
     const interval = this.env.config['executor.heartbeatInterval'];
     const beat = (): void => {
-      const tasks = [...this.running.entries()].map(([taskId, { runner }]) => ({ taskId, metrics: runner.metricsSoFar() }));
-      this.env.sendToDriver(encodeMessage({ type: 'Heartbeat', executorId: this.env.executorId, memory: this.env.memoryManager.snapshot(), tasks }));
+      // A timer callback that threw would end the process: a beat that cannot be made is
+      // skipped and said, as a missed heartbeat.
+      try {
+        const tasks = [...this.running.entries()].map(([taskId, { runner }]) => ({ taskId, metrics: runner.metricsSoFar() }));
+        this.env.sendToDriver(encodeMessage({ type: 'Heartbeat', executorId: this.env.executorId, memory: this.env.memoryManager.snapshot(), tasks }));
+      } catch (error) {
+        this.env.warn(`a heartbeat could not be sent: ${(error as Error).message}`);
+      }
       this.heartbeat = setTimeout(beat, interval);
       this.heartbeat.unref();
     };

@@ -79,7 +79,9 @@ export class ShuffleExternalSorter extends MemoryConsumer {
   private spillCount = 0;
   private memoryBytesSpilled = 0;
   private diskBytesSpilled = 0;
-  private finalSortTimeNs = 0;
+  /** The native counters at their last reading (not readable while a worker runs, nor after
+   *  close). */
+  private lastState = { rowsInserted: 0, sortTimeNs: 0 };
   /** Encodes the sorted rows' messages; its schema message heads every segment. */
   readonly encoder: SegmentEncoder;
 
@@ -142,7 +144,7 @@ export class ShuffleExternalSorter extends MemoryConsumer {
           await sink.append(partition, this.encoder.batchMessage(fromNativeBatch(this.decoded, batch)));
         }
       }
-      this.finalSortTimeNs = addon.shuffleSorterState(this.handle).sortTimeNs;
+      this.lastState = addon.shuffleSorterState(this.handle);
       addon.shuffleSorterReset(this.handle);
       this.freeAll();
       return rows;
@@ -161,9 +163,10 @@ export class ShuffleExternalSorter extends MemoryConsumer {
   }
 
   get metrics(): ShuffleSorterMetrics {
+    if (!this.closed && !this.opLock.isLocked) this.lastState = addon.shuffleSorterState(this.handle);
     return {
-      rows: this.closed ? 0 : addon.shuffleSorterState(this.handle).rowsInserted,
-      sortTimeMs: (this.closed ? this.finalSortTimeNs : addon.shuffleSorterState(this.handle).sortTimeNs) / 1e6,
+      rows: this.lastState.rowsInserted,
+      sortTimeMs: this.lastState.sortTimeNs / 1e6,
       spillCount: this.spillCount,
       memoryBytesSpilled: this.memoryBytesSpilled,
       diskBytesSpilled: this.diskBytesSpilled,
@@ -176,7 +179,7 @@ export class ShuffleExternalSorter extends MemoryConsumer {
     if (this.closed) return;
     await this.opLock.run(() => {
       if (this.closed) return;
-      this.finalSortTimeNs = addon.shuffleSorterState(this.handle).sortTimeNs;
+      this.lastState = addon.shuffleSorterState(this.handle);
       this.closed = true;
       addon.shuffleSorterClose(this.handle);
       this.freeAll();

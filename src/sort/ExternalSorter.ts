@@ -81,8 +81,9 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
   private readonly initialBufferEntries: number;
   private readonly hasKeys: boolean;
   private state: State = 'inserting';
-  /** The native metrics as they were at close(), when the native sorter is gone. */
-  private finalMetrics: NativeSorterMetrics = {
+  /** The native metrics at their last reading. They cannot be read while a native operation
+   *  runs (its worker writes them; the addon refuses), nor once the native sorter is closed. */
+  private lastMetrics: NativeSorterMetrics = {
     rowsInserted: 0,
     sortTimeNs: 0,
     spillWriteTimeNs: 0,
@@ -229,7 +230,8 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
   }
 
   get metrics(): SorterMetrics {
-    const m = this.state === 'closed' ? this.finalMetrics : addon.sorterMetrics(this.handle);
+    if (this.state !== 'closed' && !this.opLock.isLocked) this.lastMetrics = addon.sorterMetrics(this.handle);
+    const m = this.lastMetrics;
     return {
       rows: m.rowsInserted,
       sortTimeMs: m.sortTimeNs / 1e6,
@@ -250,7 +252,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
   }
 
   protected closeNative(): void {
-    this.finalMetrics = addon.sorterMetrics(this.handle);
+    this.lastMetrics = addon.sorterMetrics(this.handle);
     this.state = 'closed';
     addon.sorterClose(this.handle);
   }

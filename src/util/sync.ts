@@ -13,6 +13,11 @@ export class AsyncMutex {
   private locked = false;
   private readonly queue: Array<() => void> = [];
 
+  /** True while someone holds the lock. */
+  get isLocked(): boolean {
+    return this.locked;
+  }
+
   /** Resolves with the function that unlocks; call it exactly once. */
   async lock(): Promise<() => void> {
     if (this.locked) await new Promise<void>((resume) => this.queue.push(resume));

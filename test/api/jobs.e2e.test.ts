@@ -73,6 +73,18 @@ describe('jobs end to end', () => {
     });
   });
 
+  it('heartbeats read running tasks\' metrics while their native work runs (every millisecond)', async () => {
+    await withSession({ cores: 2, memory: '2m', 'buffer.pageSize': 64 * 1024, 'executor.heartbeatInterval': 1, shufflePartitions: 2 }, async (session) => {
+      let beatsWithTasks = 0;
+      session.onEvent((e) => {
+        if (e.Event === 'ExecutorMetricsUpdate' && e.tasks.length > 0) beatsWithTasks++;
+      });
+      expect(await session.generate('keyPayload', { rows: 300_000, batchRows: 8192, partitions: 2 }).sortBy('key').count()).toBe(300_000);
+      expect(beatsWithTasks).toBeGreaterThan(0);
+      expect(session.lastJob!.totals.spillCount).toBeGreaterThan(0);
+    });
+  });
+
   it('persist(): a second action reads the cached partitions instead of the source', async () => {
     await withSession({ cores: 2, memory: '64m' }, async (session) => {
       let calls = 0;
