@@ -408,10 +408,6 @@ export class Executor {
     }
   }
 
-  get runningTasks(): number {
-    return this.running.size;
-  }
-
   /** Kills every running task and waits until they have released everything. */
   async stop(): Promise<void> {
     this.stopped = true;

@@ -66,14 +66,9 @@ class TaskSetManager {
   }
 }
 
-interface ExecutorInfo {
-  readonly cores: number;
-  /** Which slots are busy (the task timeline's rows). */
-  readonly slots: (number | undefined)[];
-}
-
 export class TaskScheduler {
-  private readonly executors = new Map<string, ExecutorInfo>();
+  /** Each executor's slots, one per core: the task in it, if any (the task timeline's rows). */
+  private readonly executors = new Map<string, (number | undefined)[]>();
   private readonly taskSets: TaskSetManager[] = [];
   private readonly tasks = new Map<number, { manager: TaskSetManager; partition: number; info: TaskInfo }>();
   private nextTaskId = 0;
@@ -90,12 +85,6 @@ export class TaskScheduler {
   whenExecutorRegistered(): Promise<void> {
     if (this.executors.size > 0) return Promise.resolve();
     return new Promise((resolve) => this.registered.push(resolve));
-  }
-
-  get totalCores(): number {
-    let cores = 0;
-    for (const executor of this.executors.values()) cores += executor.cores;
-    return cores;
   }
 
   /** Runs a task set; resolves with how it ended, after its last task has ended. */
@@ -123,7 +112,7 @@ export class TaskScheduler {
     const { message, payload } = decodeMessage(bytes);
     switch (message.type) {
       case 'RegisterExecutor':
-        this.executors.set(message.executorId, { cores: message.cores, slots: new Array<number | undefined>(message.cores).fill(undefined) });
+        this.executors.set(message.executorId, new Array<number | undefined>(message.cores).fill(undefined));
         this.bus.post({ Event: 'ExecutorAdded', time: Date.now(), executorId: message.executorId, cores: message.cores });
         for (const resolve of this.registered.splice(0)) resolve();
         this.reviveOffers();
@@ -140,23 +129,23 @@ export class TaskScheduler {
   }
 
   private reviveOffers(): void {
-    for (const [executorId, executor] of this.executors) {
-      for (let slot = 0; slot < executor.cores; slot++) {
-        if (executor.slots[slot] !== undefined) continue;
+    for (const [executorId, slots] of this.executors) {
+      for (let slot = 0; slot < slots.length; slot++) {
+        if (slots[slot] !== undefined) continue;
         const manager = this.taskSets.find((m) => !m.zombie && m.pending.length > 0);
         if (!manager) return;
         const partition = manager.pending.shift()!;
-        this.launch(manager, partition, executorId, executor, slot);
+        this.launch(manager, partition, executorId, slots, slot);
       }
     }
   }
 
-  private launch(manager: TaskSetManager, partition: number, executorId: string, executor: ExecutorInfo, slot: number): void {
+  private launch(manager: TaskSetManager, partition: number, executorId: string, slots: (number | undefined)[], slot: number): void {
     const taskId = this.nextTaskId++;
     const attemptNumber = manager.failures.get(partition) ?? 0;
     const description: TaskDescription = { ...manager.spec.describe(partition), taskId, attemptNumber };
     const info: TaskInfo = { taskId, index: partition, attempt: attemptNumber, executorId, slot, launchTime: Date.now() };
-    executor.slots[slot] = taskId;
+    slots[slot] = taskId;
     manager.running.set(taskId, partition);
     this.tasks.set(taskId, { manager, partition, info });
     this.bus.post({ Event: 'TaskStart', time: info.launchTime, stageId: manager.spec.stageId, stageAttemptId: manager.spec.stageAttemptId, taskInfo: info });
@@ -170,8 +159,8 @@ export class TaskScheduler {
     const { manager, partition, info } = entry;
     this.tasks.delete(message.taskId);
     manager.running.delete(message.taskId);
-    const executor = this.executors.get(info.executorId);
-    if (executor) executor.slots[info.slot] = undefined;
+    const slots = this.executors.get(info.executorId);
+    if (slots) slots[info.slot] = undefined;
     info.finishTime = Date.now();
     const metrics = message.metrics!;
     const taskType = manager.spec.isResultStage ? 'ResultTask' : 'ShuffleMapTask';

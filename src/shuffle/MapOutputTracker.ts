@@ -36,16 +36,10 @@ interface ShuffleStatus {
 
 export class MapOutputTracker {
   private readonly shuffles = new Map<number, ShuffleStatus>();
-  /** Rises whenever an output is lost, as Spark's epoch does. */
-  epoch = 0;
 
   registerShuffle(shuffleId: number, numMaps: number, numPartitions: number): void {
     if (this.shuffles.has(shuffleId)) return;
     this.shuffles.set(shuffleId, { numMaps, numPartitions, outputs: new Array<MapStatus | undefined>(numMaps).fill(undefined) });
-  }
-
-  containsShuffle(shuffleId: number): boolean {
-    return this.shuffles.has(shuffleId);
   }
 
   registerMapOutput(shuffleId: number, status: MapStatus): void {
@@ -62,7 +56,6 @@ export class MapOutputTracker {
     const status = shuffle?.outputs[mapIndex];
     if (!shuffle || status === undefined || status.mapId !== mapId) return undefined;
     shuffle.outputs[mapIndex] = undefined;
-    this.epoch++;
     return status;
   }
 
