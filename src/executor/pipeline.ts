@@ -170,7 +170,7 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
       try {
         yield* got.result;
       } finally {
-        got.result.close();
+        await got.result.close();
       }
       return;
     }

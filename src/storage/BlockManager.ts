@@ -91,21 +91,22 @@ export class BlockResult implements AsyncIterable<RecordBatch> {
     try {
       yield* this.source;
     } finally {
-      this.close();
+      await this.close();
     }
   }
 
   /**
-   * Releases the read lock without reading (further). A source never read is ended too: it may
-   * hold an open block file and unroll memory (a read whose caching back did not fit).
+   * Releases the read lock without reading (further), at once. A source never read is ended
+   * too: it may hold an open block file and unroll memory (a read whose caching back did not
+   * fit); the promise resolves once it has (the file is closed).
    */
-  close(): void {
+  async close(): Promise<void> {
     if (this.released) return;
     this.released = true;
     this.release();
     if (!this.started) {
       const source = this.source as Partial<AsyncIterator<RecordBatch>>;
-      if (typeof source.return === 'function') void Promise.resolve(source.return()).catch(() => undefined);
+      if (typeof source.return === 'function') await Promise.resolve(source.return()).catch(() => undefined);
     }
   }
 

@@ -155,7 +155,7 @@ describe('BlockManager', () => {
     expect(await put(bm, b, [bytesBatch(4000, 2)], StorageLevel.MEMORY_ONLY)).toBe(false);
     expect([bm.memoryStore.contains(a), bm.memoryStore.contains(c)]).toEqual([true, true]);
     expect(contentOf(await reading.toArray())).toEqual(contentOf([bytesBatch(4000, 1)]));
-    readingC.close();
+    await readingC.close();
     await bm.close();
   });
 
@@ -176,7 +176,7 @@ describe('BlockManager', () => {
     expect(bm.releaseAllLocksForTask(7).map((id) => id.name).sort()).toEqual([a.name, b.name]);
     expect(await blockedRemove).toBe(true);
     expect(await bm.removeBlock(a, 8)).toBe(true);
-    unread.close(); // a result closed after its task ended releases nothing twice
+    await unread.close(); // a result closed after its task ended releases nothing twice
     expect(await put(bm, a, batchList(1, 10, 3), StorageLevel.MEMORY_ONLY, 8)).toBe(true);
     bm.releaseAllLocksForTask(8);
     await bm.close();
@@ -320,7 +320,7 @@ describe('BlockManager', () => {
     const big = BlockId.rdd(12, 2);
     await put(small, big, batchList(40, 300, 20), StorageLevel.MEMORY_AND_DISK);
     const fdsBefore = openFiles();
-    for (let i = 0; i < 5; i++) (await small.get(big))!.close();
+    for (let i = 0; i < 5; i++) await (await small.get(big))!.close();
     await settle();
     expect(openFiles()).toBe(fdsBefore);
     await small.close();
