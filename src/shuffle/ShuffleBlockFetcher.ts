@@ -19,16 +19,58 @@
  *      the consumer asks for the next block.
  *   4. A block whose bytes are missing, short, zero-length, or do not match their CRC-32 is a
  *      FetchFailedError at once when it is this executor's; another executor's is fetched once
- *      more first (AC-SH-04), and fails the second time.
+ *      more first (AC-SH-04), and fails the second time. A block in a file on this host is
+ *      checked by reading it through once in 1 MiB chunks, and handed on as the file segment:
+ *      its consumer reads it again as a stream (from the page cache, in practice), so a reduce
+ *      task holds a chunk of it at a time, not the segment (37 MB a block on S2).
  */
+import { open } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { FetchFailedError } from '../errors.js';
 import type { ShuffleBlockRef } from './MapOutputTracker.js';
 
+/** A byte range of a map output's data file on this host. */
+export interface FileSegment {
+  readonly path: string;
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** A fetched block: bytes in memory (from another process), or a segment of a file on this
+ *  host, which is read as a stream as Spark reads local blocks (never whole into memory). */
+export type FetchedSegment = { readonly bytes: Uint8Array; readonly checksum: number } | { readonly file: FileSegment; readonly checksum: number };
+
 /** Reads the segment of one block (from a local file, or another process later). */
 export interface ShuffleClient {
-  /** The segment's bytes and its expected CRC-32. */
-  fetch(block: ShuffleBlockRef): Promise<{ bytes: Uint8Array; checksum: number }>;
+  /** The segment, and its expected CRC-32. */
+  fetch(block: ShuffleBlockRef): Promise<FetchedSegment>;
+}
+
+/** A verified block, handed on: its bytes, or the file segment to stream. */
+export type VerifiedSegment = { readonly block: ShuffleBlockRef } & ({ readonly bytes: Uint8Array } | { readonly file: FileSegment });
+
+const FILE_SEGMENT_CHUNK_BYTES = 1 << 20;
+
+/** A file segment's bytes in chunks of 1 MiB; a file shorter than the segment is an error. */
+export async function* fileSegmentChunks(segment: FileSegment): AsyncGenerator<Uint8Array, void, undefined> {
+  const handle = await open(segment.path, 'r');
+  try {
+    for (let read = 0; read < segment.length; ) {
+      const chunk = Buffer.allocUnsafeSlow(Math.min(FILE_SEGMENT_CHUNK_BYTES, segment.length - read));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.byteLength, segment.offset + read);
+      if (bytesRead === 0) throw new Error(`the data file ended ${segment.length - read} bytes before the segment did`);
+      read += bytesRead;
+      yield bytesRead === chunk.byteLength ? chunk : chunk.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+async function fileSegmentCrc32(segment: FileSegment): Promise<number> {
+  let crc = 0;
+  for await (const chunk of fileSegmentChunks(segment)) crc = crc32(chunk, crc);
+  return crc;
 }
 
 export interface FetcherOptions {
@@ -90,7 +132,7 @@ export async function* fetchShuffleBlocks(
   client: ShuffleClient,
   options: FetcherOptions,
   metrics: FetchMetrics,
-): AsyncGenerator<{ block: ShuffleBlockRef; bytes: Uint8Array }, void, undefined> {
+): AsyncGenerator<VerifiedSegment, void, undefined> {
   const maxBytes = options.maxBytesInFlight;
   const maxReqs = options.maxReqsInFlight ?? Number.MAX_SAFE_INTEGER;
   const queue = groupFetchRequests(blocks, Math.max(Math.floor(maxBytes / 5), 1), options.maxBlocksInFlightPerAddress ?? Number.MAX_SAFE_INTEGER);
@@ -101,22 +143,23 @@ export async function* fetchShuffleBlocks(
   }
   let bytesInFlight = 0;
   let reqsInFlight = 0;
-  const done: { block: ShuffleBlockRef; bytes: Uint8Array }[] = [];
+  const done: VerifiedSegment[] = [];
   let failure: unknown;
   let wake: (() => void) | undefined;
   let pending = 0;
 
-  const fetchVerified = async (block: ShuffleBlockRef): Promise<Uint8Array> => {
+  const fetchVerified = async (block: ShuffleBlockRef): Promise<VerifiedSegment> => {
     const local = block.executorId === options.localExecutorId;
     for (let attempt = 1; ; attempt++) {
       let problem: string;
       let cause: unknown;
       try {
-        const { bytes, checksum } = await client.fetch(block);
-        if (bytes.byteLength === 0) problem = 'the fetched segment is empty';
-        else if (bytes.byteLength !== block.size) problem = `the segment has ${bytes.byteLength} bytes, the map output said ${block.size}`;
-        else if (crc32(bytes) !== checksum) problem = 'the segment does not match its checksum (corrupt)';
-        else return bytes;
+        const fetched = await client.fetch(block);
+        const length = 'bytes' in fetched ? fetched.bytes.byteLength : fetched.file.length;
+        if (length === 0) problem = 'the fetched segment is empty';
+        else if (length !== block.size) problem = `the segment has ${length} bytes, the map output said ${block.size}`;
+        else if (('bytes' in fetched ? crc32(fetched.bytes) : await fileSegmentCrc32(fetched.file)) !== fetched.checksum) problem = 'the segment does not match its checksum (corrupt)';
+        else return 'bytes' in fetched ? { block, bytes: fetched.bytes } : { block, file: fetched.file };
       } catch (error) {
         problem = (error as Error).message;
         cause = error;
@@ -136,15 +179,15 @@ export async function* fetchShuffleBlocks(
     void (async () => {
       try {
         for (const block of request.blocks) {
-          const bytes = await fetchVerified(block);
+          const segment = await fetchVerified(block);
           if (block.executorId === options.localExecutorId) {
-            metrics.localBytesRead += bytes.byteLength;
+            metrics.localBytesRead += block.size;
             metrics.localBlocksFetched++;
           } else {
-            metrics.remoteBytesRead += bytes.byteLength;
+            metrics.remoteBytesRead += block.size;
             metrics.remoteBlocksFetched++;
           }
-          done.push({ block, bytes });
+          done.push(segment);
         }
       } catch (error) {
         failure ??= error;

@@ -1,13 +1,13 @@
 /**
  * The reduce side of a shuffle: the batches of the blocks a reduce task was given, fetched
- * within the in-flight cap (ShuffleBlockFetcher.ts) and decoded segment by segment. A segment
- * that cannot be decoded is a fetch failure too: the map output is re-made, never misread.
+ * within the in-flight cap (ShuffleBlockFetcher.ts), checked against their checksums, and
+ * decoded a batch at a time. A segment that cannot be decoded is a fetch failure too: the map
+ * output is re-made, never misread.
  */
 import type { RecordBatch } from 'apache-arrow';
-import { open } from 'node:fs/promises';
 import { FetchFailedError, TungstenError } from '../errors.js';
-import { deserialize } from '../storage/serialization.js';
-import { type FetcherOptions, fetchShuffleBlocks, type FetchMetrics, type ShuffleClient } from './ShuffleBlockFetcher.js';
+import { deserialize, deserializeAsync } from '../storage/serialization.js';
+import { type FetchedSegment, type FetcherOptions, fetchShuffleBlocks, type FetchMetrics, fileSegmentChunks, type ShuffleClient } from './ShuffleBlockFetcher.js';
 import type { IndexShuffleBlockResolver } from './IndexShuffleBlockResolver.js';
 import type { ShuffleBlockRef } from './MapOutputTracker.js';
 
@@ -15,18 +15,11 @@ import type { ShuffleBlockRef } from './MapOutputTracker.js';
 export class LocalShuffleClient implements ShuffleClient {
   constructor(private readonly resolverOf: (executorId: string) => IndexShuffleBlockResolver | undefined) {}
 
-  async fetch(block: ShuffleBlockRef): Promise<{ bytes: Uint8Array; checksum: number }> {
+  async fetch(block: ShuffleBlockRef): Promise<FetchedSegment> {
     const resolver = this.resolverOf(block.executorId);
     if (!resolver) throw new Error(`executor ${block.executorId} is gone`);
     const segment = await resolver.getBlockData(block.shuffleId, block.mapId, block.reduceId, block.reduceId + 1);
-    const handle = await open(segment.path, 'r');
-    try {
-      const bytes = new Uint8Array(segment.length);
-      const { bytesRead } = await handle.read(bytes, 0, segment.length, segment.offset);
-      return { bytes: bytes.subarray(0, bytesRead), checksum: segment.checksums[0]! };
-    } finally {
-      await handle.close();
-    }
+    return { file: { path: segment.path, offset: segment.offset, length: segment.length }, checksum: segment.checksums[0]! };
   }
 }
 
@@ -55,17 +48,29 @@ export async function* readShuffleBlocks(
   options: FetcherOptions,
   metrics: ShuffleReadMetrics,
 ): AsyncGenerator<RecordBatch, void, undefined> {
-  for await (const { block, bytes } of fetchShuffleBlocks(blocks, client, options, metrics)) {
-    let batches: RecordBatch[];
+  for await (const segment of fetchShuffleBlocks(blocks, client, options, metrics)) {
+    const { block } = segment;
+    // The segment matched its checksum, so it is decoded lazily, a batch at a time (from a
+    // file, a chunk at a time): decoding it whole first held every decompressed batch of a
+    // segment at once (about 100 MB a task on S2, outside any budget). A segment that passed
+    // its checksum and still cannot be decoded was written wrong; that is a fetch failure too,
+    // so the map output is made again.
+    const batches = 'bytes' in segment ? deserialize([segment.bytes]) : deserializeAsync(fileSegmentChunks(segment.file));
     try {
-      batches = [...deserialize([bytes])];
-    } catch (error) {
-      if (error instanceof TungstenError && error.code === 'FETCH_FAILED') throw error;
-      throw new FetchFailedError(block.executorId, block.shuffleId, block.mapId, block.mapIndex, block.reduceId, `the segment cannot be decoded: ${(error as Error).message}`, { cause: error });
-    }
-    for (const batch of batches) {
-      metrics.recordsRead += batch.numRows;
-      yield batch;
+      for (;;) {
+        let next: IteratorResult<RecordBatch>;
+        try {
+          next = await batches.next();
+        } catch (error) {
+          if (error instanceof TungstenError && error.code === 'FETCH_FAILED') throw error;
+          throw new FetchFailedError(block.executorId, block.shuffleId, block.mapId, block.mapIndex, block.reduceId, `the segment cannot be decoded: ${(error as Error).message}`, { cause: error });
+        }
+        if (next.done) break;
+        metrics.recordsRead += next.value.numRows;
+        yield next.value;
+      }
+    } finally {
+      await batches.return(undefined);
     }
   }
 }

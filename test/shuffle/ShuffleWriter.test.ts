@@ -1,14 +1,15 @@
-import { readFileSync, writeFileSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { FetchFailedError } from '../../src/errors.js';
 import { PartitionerKind, type NativePartitioner } from '../../src/native/addon.js';
 import { IndexShuffleBlockResolver } from '../../src/shuffle/IndexShuffleBlockResolver.js';
 import { MapOutputTracker } from '../../src/shuffle/MapOutputTracker.js';
-import { groupFetchRequests } from '../../src/shuffle/ShuffleBlockFetcher.js';
+import { fileSegmentChunks, groupFetchRequests } from '../../src/shuffle/ShuffleBlockFetcher.js';
 import { emptyShuffleReadMetrics, LocalShuffleClient, readShuffleBlocks } from '../../src/shuffle/ShuffleReader.js';
 import { chooseShuffleWriter, type ShuffleWriterKind, writeMapOutput } from '../../src/shuffle/ShuffleWriter.js';
-import { testDiskBlockManager } from '../support/leaks.js';
+import { scratchDir, testDiskBlockManager } from '../support/leaks.js';
 import { canonical, rowsOf } from '../support/referenceSort.js';
 import { task } from '../sort/helpers.js';
 import { asyncOf, keyPayloadBatches, keyPayloadSchema } from './helpers.js';
@@ -173,6 +174,27 @@ describe('shuffle writers', () => {
       expect(metrics.localBlocksFetched).toBe(3);
     } finally {
       await cleanup();
+    }
+  });
+
+  it('a local segment is read as a stream of chunks of at most 1 MiB, and a file shorter than its segment is an error (seed 23)', async () => {
+    const bytes = new Uint8Array((5 << 20) / 2 + 17);
+    let x = 23;
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+    const path = join(scratchDir, 'segment-test.data');
+    writeFileSync(path, bytes);
+    try {
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of fileSegmentChunks({ path, offset: 1000, length: bytes.length - 2000 })) chunks.push(chunk);
+      expect(chunks.every((chunk) => chunk.byteLength <= 1 << 20)).toBe(true);
+      expect(chunks.length).toBe(3);
+      expect(Buffer.concat(chunks).equals(Buffer.from(bytes.subarray(1000, bytes.length - 1000)))).toBe(true);
+      const short = async (): Promise<void> => {
+        for await (const chunk of fileSegmentChunks({ path, offset: bytes.length - 10, length: 20 })) void chunk;
+      };
+      await expect(short()).rejects.toThrow(/ended 10 bytes before the segment did/);
+    } finally {
+      rmSync(path);
     }
   });
 });
