@@ -223,7 +223,7 @@ export class Dataset {
         const result = arrived.get(p);
         if (!result) continue;
         arrived.delete(p);
-        for (const batch of deserialize((await this.session.fetchResult(result)).chunks)) yield batch;
+        yield* this.session.resultBatches(result);
       }
       await job;
       if (failure !== undefined) throw failure;

@@ -28,7 +28,7 @@ import { LocalShuffleClient } from '../shuffle/ShuffleReader.js';
 import { BlockId } from '../storage/BlockId.js';
 import { BlockManager } from '../storage/BlockManager.js';
 import { DiskBlockManager } from '../storage/DiskBlockManager.js';
-import { ChunkedBytes } from '../storage/serialization.js';
+import { ChunkedBytes, deserialize } from '../storage/serialization.js';
 import { Dataset, type SourceInput } from './Dataset.js';
 import type { WorkloadKind } from './generator.js';
 
@@ -254,6 +254,24 @@ export class Session {
     await this.blockManager.removeBlock(id);
     if (!bytes) throw new InvalidArgumentError(`task result ${result.ref.blockId} is gone from executor ${result.executorId}`);
     return bytes;
+  }
+
+  /** @internal The batches of a task's result, read as a stream (an indirect result may be
+   *  larger than memory: it is then on disk) and removed once read or abandoned. */
+  async *resultBatches(result: TaskResultHandle): AsyncGenerator<RecordBatch, void, undefined> {
+    if (result.ref.kind === 'direct') {
+      yield* deserialize([result.payload]);
+      return;
+    }
+    const id = BlockId.parse(result.ref.blockId);
+    const block = await this.blockManager.get(id);
+    if (!block) throw new InvalidArgumentError(`task result ${result.ref.blockId} is gone from executor ${result.executorId}`);
+    try {
+      yield* block;
+    } finally {
+      await block.close();
+      await this.blockManager.removeBlock(id);
+    }
   }
 
   /** @internal Drops a result that will not be read. */

@@ -25,9 +25,9 @@
  * Heartbeats every executor.heartbeatInterval ms carry the running tasks' metrics so far.
  */
 import type { RecordBatch, Schema } from 'apache-arrow';
-import { RecordBatchReader } from 'apache-arrow';
+import { RecordBatchReader, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import type { TungstenConfig } from '../config/options.js';
-import { FetchFailedError, LeakError, TaskKilledError, TungstenError } from '../errors.js';
+import { FetchFailedError, InternalError, LeakError, TaskKilledError, TungstenError } from '../errors.js';
 import type { MemoryManager } from '../memory/MemoryManager.js';
 import { MemoryMode } from '../memory/MemoryMode.js';
 import { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
@@ -53,7 +53,7 @@ import { fieldIndex } from '../sort/columnTypes.js';
 import { BlockId } from '../storage/BlockId.js';
 import type { BlockManager } from '../storage/BlockManager.js';
 import type { DiskBlockManager } from '../storage/DiskBlockManager.js';
-import { ChunkedBytes, SerializationStream, serializeBatches } from '../storage/serialization.js';
+import { ChunkedBytes, serializeBatches } from '../storage/serialization.js';
 import { StorageLevel } from '../storage/StorageLevel.js';
 import { type BatchFunction, checkKilled, compute, type TaskContext } from './pipeline.js';
 
@@ -161,7 +161,7 @@ class TaskRunner {
     };
     this.context = context;
     const warnings: string[] = [];
-    let payload = ChunkedBytes.EMPTY;
+    let value: TaskValue = { kind: 'bytes', bytes: ChunkedBytes.EMPTY };
     let failure: unknown;
     let threw = false;
     try {
@@ -171,7 +171,7 @@ class TaskRunner {
         await env.beforeTaskBody?.(task);
         checkKilled(context);
         // 4. The body.
-        payload = await this.runBody(context);
+        value = await this.runBody(context);
       } catch (error) {
         threw = true;
         failure = error;
@@ -202,36 +202,50 @@ class TaskRunner {
       if (!threw) checkKilled(context);
       if (threw) throw failure;
       // 7. Route the result by size.
-      const metrics = { ...this.metricsSoFar(), resultSize: payload.size };
+      const metrics = { ...this.metricsSoFar(), resultSize: value.kind === 'bytes' ? value.bytes.size : value.size };
       for (const warning of warnings) env.warn(warning);
-      const ref = await this.routeResult(payload);
-      this.send('FINISHED', { result: ref, metrics, warnings }, ref.kind === 'direct' ? payload.toUint8Array() : undefined);
+      const { ref, payload } = await this.routeResult(value);
+      this.send('FINISHED', { result: ref, metrics, warnings }, payload);
     } catch (error) {
+      if (value.kind === 'block') await env.blockManager.removeBlock(BlockId.taskResult(task.taskId)).catch(() => undefined);
       for (const warning of warnings) env.warn(warning);
       const state: TaskState = failureState(error, context);
       this.send(state, { failure: describeFailure(error, context), metrics: this.metricsSoFar(), warnings });
     }
   }
 
-  private async routeResult(bytes: ChunkedBytes): Promise<TaskResultRef> {
+  /**
+   * Direct when small (the bytes go in the status update), indirect through the block manager
+   * when larger, dropped when larger than driver.maxResultSize. A result of batches is a block
+   * already (stored as it was computed); it is read back when direct and removed when dropped.
+   */
+  private async routeResult(value: TaskValue): Promise<{ ref: TaskResultRef; payload?: Uint8Array }> {
     const { config, blockManager } = this.env;
-    const size = bytes.size;
+    const size = value.kind === 'bytes' ? value.bytes.size : value.size;
     const maxResultSize = config['driver.maxResultSize'];
     const maxDirect = Math.min(config['task.maxDirectResultSize'], config['rpc.message.maxSize']);
     const blockId = BlockId.taskResult(this.task.taskId);
     if (maxResultSize > 0 && size > maxResultSize) {
       this.env.warn(`Finished task ${this.task.partition}.${this.task.attemptNumber} in stage ${this.task.stageId} (TID ${this.task.taskId}). Result is larger than maxResultSize (${size} > ${maxResultSize}), dropping it.`);
-      return { kind: 'indirect', blockId: blockId.name, size, stored: false };
+      if (value.kind === 'block') await blockManager.removeBlock(blockId);
+      return { ref: { kind: 'indirect', blockId: blockId.name, size, stored: false } };
     }
     if (size > maxDirect) {
-      const stored = await blockManager.putBytes(blockId, bytes, StorageLevel.MEMORY_AND_DISK_SER, { tellMaster: false });
-      return { kind: 'indirect', blockId: blockId.name, size, stored };
+      const stored = value.kind === 'block' || (await blockManager.putBytes(blockId, value.bytes, StorageLevel.MEMORY_AND_DISK_SER, { tellMaster: false }));
+      return { ref: { kind: 'indirect', blockId: blockId.name, size, stored } };
     }
-    return { kind: 'direct', size };
+    let bytes = value.kind === 'bytes' ? value.bytes : undefined;
+    if (value.kind === 'block') {
+      bytes = await blockManager.getLocalBytes(blockId);
+      await blockManager.removeBlock(blockId);
+      if (!bytes) throw new InternalError('INVARIANT_VIOLATED', `task result ${blockId.name} vanished before it was sent`);
+    }
+    return { ref: { kind: 'direct', size }, payload: bytes!.toUint8Array() };
   }
 
-  /** The task's value, serialized: a MapStatus, a count, a sample, or the batches as IPC. */
-  private async runBody(context: TaskContext): Promise<ChunkedBytes> {
+  /** The task's value: a MapStatus, a count or a sample serialized, or the batches stored as
+   *  the task's result block. */
+  private async runBody(context: TaskContext): Promise<TaskValue> {
     const { task, env } = this;
     if (task.shuffleWrite) {
       const write = task.shuffleWrite;
@@ -274,21 +288,36 @@ class TaskRunner {
       } finally {
         await batches.return(undefined);
       }
-      return jsonBytes({ executorId: env.executorId, mapId: task.taskId, mapIndex: task.partition, sizes });
+      return { kind: 'bytes', bytes: jsonBytes({ executorId: env.executorId, mapId: task.taskId, mapIndex: task.partition, sizes }) };
     }
     const result = task.result ?? { kind: 'batches' };
     if (result.kind === 'count') {
       let rows = 0;
       for await (const batch of compute(task.root, context)) rows += batch.numRows;
-      return jsonBytes(rows);
+      return { kind: 'bytes', bytes: jsonBytes(rows) };
     }
-    if (result.kind === 'sample') return sampleRows(compute(task.root, context), result.sampleSize, seededRandom(result.seed));
-    // Serialized as the batches come: a batch is dropped once its bytes are written.
-    const stream = new SerializationStream('none', 1 << 20);
-    for await (const batch of compute(task.root, context)) stream.write(batch);
-    return stream.finish();
+    if (result.kind === 'sample') return { kind: 'bytes', bytes: await sampleRows(compute(task.root, context), result.sampleSize, seededRandom(result.seed)) };
+    // Stored as the batches come, as a block of the task's (Spark serializes the whole result
+    // first, outside its memory manager): its bytes are storage memory, unrolled under the
+    // task's unroll memory, and go to disk when memory is short, so a result larger than the
+    // budget cannot grow the process. Serialized without compression.
+    const id = BlockId.taskResult(task.taskId);
+    const batches = compute(task.root, context);
+    try {
+      await env.blockManager.putIterator(id, batches, StorageLevel.MEMORY_AND_DISK_SER, { task: task.taskId, tellMaster: false, compression: 'none' });
+    } finally {
+      await batches.return(undefined);
+    }
+    checkKilled(context);
+    // Serialized without compression, the block has the same size in memory and on disk.
+    const status = env.blockManager.getStatus(id);
+    if (!status) throw new InternalError('INVARIANT_VIOLATED', `task result ${id.name} was not stored`);
+    return { kind: 'block', size: Math.max(status.memSize, status.diskSize) };
   }
 }
+
+/** What a task body produced: serialized bytes, or its result block's size. */
+type TaskValue = { readonly kind: 'bytes'; readonly bytes: ChunkedBytes } | { readonly kind: 'block'; readonly size: number };
 
 function jsonBytes(value: unknown): ChunkedBytes {
   return new ChunkedBytes([Buffer.from(JSON.stringify(value))]);
@@ -316,6 +345,12 @@ function describeFailure(error: unknown, context: TaskContext): TaskFailure {
   return { kind: 'exception', name: e.name, code: e instanceof TungstenError ? e.code : undefined, message: e.message, ...(e.stack ? { stack: e.stack } : {}) };
 }
 
+/** Row `i` of a batch, copied: a slice would keep the whole batch's buffers alive, and a
+ *  reservoir of slices kept hundreds of input batches (330 MB on S2) for a sample of 240 rows. */
+function detachedRow(batch: RecordBatch, i: number): RecordBatch {
+  return tableFromIPC(tableToIPC(new Table([batch.slice(i, i + 1)]), 'stream')).batches[0]!;
+}
+
 /**
  * A reservoir sample of `k` rows (Algorithm L: random numbers only for the rows it keeps), as
  * an 8-byte row count followed by the sampled rows as an IPC stream.
@@ -326,10 +361,10 @@ async function sampleRows(batches: AsyncIterable<RecordBatch>, k: number, random
   let w = Math.exp(Math.log(random()) / k);
   let next = k + Math.floor(Math.log(random()) / Math.log(1 - w));
   for await (const batch of batches) {
-    for (let i = 0; i < batch.numRows && reservoir.length < k; i++) reservoir.push(batch.slice(i, i + 1));
+    for (let i = 0; i < batch.numRows && reservoir.length < k; i++) reservoir.push(detachedRow(batch, i));
     while (next < seen + batch.numRows) {
       if (next >= k) {
-        reservoir[Math.floor(random() * k)] = batch.slice(next - seen, next - seen + 1);
+        reservoir[Math.floor(random() * k)] = detachedRow(batch, next - seen);
         w *= Math.exp(Math.log(random()) / k);
       }
       next += Math.floor(Math.log(random()) / Math.log(1 - w)) + 1;

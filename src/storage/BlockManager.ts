@@ -29,7 +29,7 @@ import { BlockInfo, BlockInfoManager, NON_TASK_WRITER } from './BlockInfoManager
 import { DiskBlockManager } from './DiskBlockManager.js';
 import { DiskStore, type DiskStoreOptions } from './DiskStore.js';
 import { type BlockEvictionHandler, type EvictedData, MemoryStore, type MemoryStoreOptions } from './MemoryStore.js';
-import { ChunkedBytes, deserialize, deserializeAsync, SerializationStream, serializeBatches, writeBatchesTo } from './serialization.js';
+import { type BlockCompression, ChunkedBytes, deserialize, deserializeAsync, SerializationStream, serializeBatches, writeBatchesTo } from './serialization.js';
 import { StorageLevel } from './StorageLevel.js';
 
 export type ReadMethod = 'memory' | 'disk' | 'network';
@@ -65,6 +65,8 @@ export interface PutOptions {
   /** Report the block's status (default true; false for task results and temporary blocks). */
   readonly tellMaster?: boolean;
   readonly signal?: AbortSignal | undefined;
+  /** Serialized levels: this block's codec instead of rdd.compress's. */
+  readonly compression?: BlockCompression | undefined;
 }
 
 type Batches = Iterable<RecordBatch> | AsyncIterable<RecordBatch>;
@@ -261,11 +263,10 @@ export class BlockManager implements BlockEvictionHandler {
   private async maybeCacheDiskBytesInMemory(id: BlockId, level: StorageLevel): Promise<Batches> {
     if (!level.useMemory) return this.readFromDisk(id);
     if (this.memoryStore.contains(id)) return this.memoryStore.getValues(id)!;
-    const bytes = await this.diskStore.getBytes(id);
-    // Another reader may have cached it while this one read the file.
-    if (this.memoryStore.contains(id)) return this.memoryStore.getValues(id)!;
-    const cached = await this.memoryStore.putBytes(id, bytes.size, level.memoryMode, () => bytes);
-    return cached ? this.memoryStore.getValues(id)! : deserialize(bytes.chunks);
+    // Spark's order: the storage memory first, then the file is read into it; refused, the
+    // block is read from disk as a stream, never whole into memory nobody granted.
+    const cached = await this.memoryStore.putBytes(id, this.diskStore.getSize(id), level.memoryMode, () => this.diskStore.getBytes(id));
+    return cached ? this.memoryStore.getValues(id)! : this.readFromDisk(id);
   }
 
   // ------------------------------------------------------------------------------- writes
@@ -337,13 +338,13 @@ export class BlockManager implements BlockEvictionHandler {
     return this.doPut(id, level, options, keepReadLock, async () => {
       if (level.useMemory) {
         const iterator = iteratorOf(batches);
-        const unroll = { task, signal: options.signal };
+        const unroll = { task, signal: options.signal, compression: options.compression };
         if (level.deserialized) {
           const put = await this.memoryStore.putIteratorAsValues(id, iterator, unroll);
           if (put.stored) return { kind: 'stored', size: put.size };
           if (!level.useDisk) return { kind: 'returned', batches: put.partial };
           // "Persisting block X to disk instead": the unrolled batches, then the rest.
-          const size = await this.writeBatchesToDisk(id, put.partial);
+          const size = await this.writeBatchesToDisk(id, put.partial, options.compression);
           return { kind: 'stored', size };
         }
         const put = await this.memoryStore.putIteratorAsBytes(id, iterator, level.memoryMode, unroll);
@@ -352,7 +353,7 @@ export class BlockManager implements BlockEvictionHandler {
         const size = await this.diskStore.put(id, (sink) => put.partial.finishWritingToStream(sink));
         return { kind: 'stored', size };
       }
-      const size = await this.writeBatchesToDisk(id, batches);
+      const size = await this.writeBatchesToDisk(id, batches, options.compression);
       return { kind: 'stored', size };
     });
   }
@@ -403,9 +404,9 @@ export class BlockManager implements BlockEvictionHandler {
     return result;
   }
 
-  private async writeBatchesToDisk(id: BlockId, batches: Batches): Promise<number> {
+  private async writeBatchesToDisk(id: BlockId, batches: Batches, compression = this.memoryStore.compression): Promise<number> {
     return this.diskStore.put(id, (sink) =>
-      writeBatchesTo(new SerializationStream(this.memoryStore.compression, this.diskStore.chunkSize, (chunk) => sink.write(chunk)), batches, sink),
+      writeBatchesTo(new SerializationStream(compression, this.diskStore.chunkSize, (chunk) => sink.write(chunk)), batches, sink),
     );
   }
 

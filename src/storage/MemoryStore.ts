@@ -91,6 +91,9 @@ export interface UnrollOptions {
   readonly task?: TaskAttemptId;
   /** A killed task: unrolling stops at the next batch. */
   readonly signal?: AbortSignal | undefined;
+  /** Serialized puts: the codec of this block's bytes instead of the store's (task results are
+   *  not compressed: they are read once, soon, and compressing them costs more than it saves). */
+  readonly compression?: BlockCompression | undefined;
 }
 
 export type PutResult<Partial> = { readonly stored: true; readonly size: number } | { readonly stored: false; readonly partial: Partial };
@@ -200,18 +203,22 @@ export class MemoryStore implements StorageEvictor {
 
   /**
    * Stores bytes whose size is known in advance. If the storage memory is refused, returns
-   * false without calling `bytes` (building them may be expensive). The block must be absent.
+   * false without calling `bytes` (building or reading them may be expensive, and they would
+   * be memory nobody accounted). The block must be absent.
    */
-  async putBytes(id: BlockId, size: number, memoryMode: MemoryMode, bytes: () => ChunkedBytes): Promise<boolean> {
+  async putBytes(id: BlockId, size: number, memoryMode: MemoryMode, bytes: () => ChunkedBytes | Promise<ChunkedBytes>): Promise<boolean> {
     if (this.contains(id)) throw new StorageError(`Block ${id.name} is already present in the MemoryStore`);
     if (!(await this.memoryManager.acquireStorageMemory(id.name, size, memoryMode))) return false;
-    if (this.contains(id)) {
-      // Stored meanwhile by a concurrent put (readers caching the same disk block back).
-      this.memoryManager.releaseStorageMemory(size, memoryMode);
-      return true;
-    }
+    // Stored meanwhile by a concurrent put (readers caching the same disk block back): that
+    // entry stands, and this one's memory goes back.
+    const storedMeanwhile = (): boolean => {
+      if (this.contains(id)) this.memoryManager.releaseStorageMemory(size, memoryMode);
+      return this.contains(id);
+    };
+    if (storedMeanwhile()) return true;
     try {
-      const built = bytes();
+      const built = await bytes();
+      if (storedMeanwhile()) return true;
       if (built.size !== size) throw new InternalError('INVARIANT_VIOLATED', `Block ${id.name}: expected ${size} bytes, got ${built.size}`);
       this.insert({ id, kind: 'bytes', bytes: memoryMode === MemoryMode.OFF_HEAP ? NativeBytes.copyOf(built) : built, size, memoryMode });
       return true;
@@ -249,7 +256,7 @@ export class MemoryStore implements StorageEvictor {
     memoryMode: MemoryMode,
     options: UnrollOptions = {},
   ): Promise<PutResult<PartiallySerializedBlock>> {
-    const stream = new SerializationStream(this.compression, this.chunkSize);
+    const stream = new SerializationStream(options.compression ?? this.compression, this.chunkSize);
     const task = options.task ?? NON_TASK_WRITER;
     const result = await this.putIterator(id, values, memoryMode, options, {
       store: (batch) => stream.write(batch),

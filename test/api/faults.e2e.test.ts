@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Table, tableFromIPC } from 'apache-arrow';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ColumnNotFoundError, JobCancelledError, JobFailedError, ResultTooLargeError, type SchedulerEvent } from '../../src/index.js';
 import { scratchDir } from '../support/leaks.js';
 import { canonical, referenceSort, rowsOf } from '../support/referenceSort.js';
@@ -137,6 +137,20 @@ describe('faults and limits', () => {
       const out = await session.fromArrow(new Table(input), { partitions: 3 }).collect();
       expect(canonical(rowsOf(out.batches))).toEqual(canonical(rowsOf(input)));
       expect(session.lastJob!.totals.resultSize).toBeGreaterThan(3 * 1024);
+      expect(session.blockManager.memoryStore.blocksMemoryUsed).toBe(0);
+    });
+  });
+
+  it('results larger than storage memory are stored on disk as they are computed, and come back whole (seed 56)', async () => {
+    // Results are JavaScript bytes: they are accounted in the ON_HEAP pools, 1.5 MB here.
+    await withSession({ cores: 2, memory: '2m', 'executor.memory': '450m', 'memory.fraction': 0.01 }, async (session) => {
+      const diskPut = vi.spyOn(session.blockManager.diskStore, 'put');
+      const input = keyPayloadBatches(56, 300_000, 5000, 100_000);
+      const out = await session.fromArrow(new Table(input), { partitions: 3 }).collect();
+      expect(canonical(rowsOf(out.batches))).toEqual(canonical(rowsOf(input)));
+      const resultsOnDisk = diskPut.mock.calls.map(([id]) => id.name).filter((name) => name.startsWith('taskresult_'));
+      expect(session.lastJob!.totals.resultSize).toBeGreaterThan(3 * 2 ** 21);
+      expect(resultsOnDisk.length).toBe(3);
       expect(session.blockManager.memoryStore.blocksMemoryUsed).toBe(0);
     });
   });
