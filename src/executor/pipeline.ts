@@ -29,7 +29,7 @@ import type { TaskDescription } from '../scheduler/messages.js';
 export type BatchFunction = (batch: RecordBatch) => RecordBatch | ArrayLike<boolean | number> | null | undefined;
 
 export interface OperatorMetricsSource {
-  readonly metrics: { spillCount: number; memoryBytesSpilled: number; diskBytesSpilled: number; peakExecutionMemory: number };
+  readonly metrics: { spillCount: number; memoryBytesSpilled: number; diskBytesSpilled: number; peakExecutionMemory: number; mergePasses?: number };
 }
 
 /** What one running task can reach. */

@@ -40,6 +40,8 @@ export interface TaskMetrics {
   /** Bytes written to spill files. */
   diskBytesSpilled: number;
   spillCount: number;
+  /** Passes that merged spill files into fewer before the final merge (sorts, aggregations). */
+  mergePasses: number;
   inputRecords: number;
   shuffleWriteBytes: number;
   shuffleWriteRecords: number;
@@ -59,6 +61,7 @@ export function emptyTaskMetrics(): TaskMetrics {
     memoryBytesSpilled: 0,
     diskBytesSpilled: 0,
     spillCount: 0,
+    mergePasses: 0,
     inputRecords: 0,
     shuffleWriteBytes: 0,
     shuffleWriteRecords: 0,
