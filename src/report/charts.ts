@@ -83,10 +83,7 @@ export function timelineSpec(model: ReportModel): TopLevelSpec {
     task: t.taskId,
     outcome: t.succeeded ? 'ok' : 'failed',
   }));
-  const marks = model.spills.map((s) => {
-    const task = model.tasks.find((t) => t.taskId === s.taskId);
-    return { lane: `${task?.executorId ?? 'executor'} slot ${s.slot}`, t: s.t / 1000, task: s.taskId, count: s.count };
-  });
+  const marks = model.spills.map((s) => ({ lane: `${s.executorId} slot ${s.slot}`, t: s.t / 1000, task: s.taskId, count: s.count }));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     width: WIDTH - 120,

@@ -33,12 +33,12 @@ function stageTable(model: ReportModel): string {
       `${s.tasks}/${s.numTasks}`,
       String(s.failedTasks),
       seconds(s.end === undefined ? undefined : s.end - s.start),
-      bytes(s.peakExecutionMemory),
-      bytes(s.memoryBytesSpilled),
-      bytes(s.diskBytesSpilled),
-      String(s.spillCount),
-      bytes(s.shuffleReadBytes),
-      bytes(s.shuffleWriteBytes),
+      bytes(s.totals.peakExecutionMemory),
+      bytes(s.totals.memoryBytesSpilled),
+      bytes(s.totals.diskBytesSpilled),
+      String(s.totals.spillCount),
+      bytes(s.totals.shuffleReadBytes),
+      bytes(s.totals.shuffleWriteBytes),
     ]),
   );
 }

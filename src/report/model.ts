@@ -10,7 +10,7 @@
  */
 import type { MemorySnapshot } from '../memory/MemoryManager.js';
 import type { SchedulerEvent } from '../scheduler/ListenerBus.js';
-import type { TaskMetrics } from '../scheduler/messages.js';
+import { addTaskMetrics, emptyTaskMetrics, type TaskMetrics } from '../scheduler/messages.js';
 
 export interface MemorySample {
   /** Milliseconds from the first event. */
@@ -33,6 +33,7 @@ export interface TaskSpan {
 export interface SpillMark {
   readonly t: number;
   readonly taskId: number;
+  readonly executorId: string;
   readonly stageId: number;
   readonly slot: number;
   readonly count: number;
@@ -48,12 +49,8 @@ export interface StageSummary {
   readonly failureReason: string | undefined;
   readonly tasks: number;
   readonly failedTasks: number;
-  readonly peakExecutionMemory: number;
-  readonly memoryBytesSpilled: number;
-  readonly diskBytesSpilled: number;
-  readonly spillCount: number;
-  readonly shuffleReadBytes: number;
-  readonly shuffleWriteBytes: number;
+  /** The stage's tasks' metrics added up (addTaskMetrics: sums, the peak of peak memory). */
+  readonly totals: TaskMetrics;
 }
 
 export interface ReportModel {
@@ -88,7 +85,13 @@ export function parseEventLog(text: string, source = 'the event log'): Scheduler
 }
 
 export function buildReportModel(events: readonly SchedulerEvent[]): ReportModel {
-  const startTime = events.length > 0 ? Math.min(...events.map((e) => e.time)) : 0;
+  // A loop, not Math.min(...times): a long job's log has more events than a call has arguments.
+  let startTime = events.length > 0 ? Infinity : 0;
+  let endTime = 0;
+  for (const event of events) {
+    startTime = Math.min(startTime, event.time);
+    endTime = Math.max(endTime, event.time);
+  }
   const rel = (time: number): number => time - startTime;
   let cores: number | undefined;
   let config: Record<string, unknown> = {};
@@ -97,7 +100,7 @@ export function buildReportModel(events: readonly SchedulerEvent[]): ReportModel
   const tasks: TaskSpan[] = [];
   const memory: MemorySample[] = [];
   const spills: SpillMark[] = [];
-  const running = new Map<number, { stageId: number; slot: number; spillsSeen: number }>();
+  const running = new Map<number, { stageId: number; executorId: string; slot: number; spillsSeen: number }>();
   for (const event of events) {
     switch (event.Event) {
       case 'ApplicationStart':
@@ -121,14 +124,14 @@ export function buildReportModel(events: readonly SchedulerEvent[]): ReportModel
         break;
       }
       case 'TaskStart':
-        running.set(event.taskInfo.taskId, { stageId: event.stageId, slot: event.taskInfo.slot, spillsSeen: 0 });
+        running.set(event.taskInfo.taskId, { stageId: event.stageId, executorId: event.taskInfo.executorId, slot: event.taskInfo.slot, spillsSeen: 0 });
         break;
       case 'ExecutorMetricsUpdate':
         memory.push({ t: rel(event.time), memory: event.memory });
         for (const { taskId, metrics } of event.tasks) {
           const task = running.get(taskId);
           if (task && metrics.spillCount > task.spillsSeen) {
-            spills.push({ t: rel(event.time), taskId, stageId: task.stageId, slot: task.slot, count: metrics.spillCount - task.spillsSeen });
+            spills.push({ t: rel(event.time), taskId, executorId: task.executorId, stageId: task.stageId, slot: task.slot, count: metrics.spillCount - task.spillsSeen });
             task.spillsSeen = metrics.spillCount;
           }
         }
@@ -137,7 +140,7 @@ export function buildReportModel(events: readonly SchedulerEvent[]): ReportModel
         const info = event.taskInfo;
         const seen = running.get(info.taskId)?.spillsSeen ?? 0;
         if (event.metrics.spillCount > seen) {
-          spills.push({ t: rel(event.time), taskId: info.taskId, stageId: event.stageId, slot: info.slot, count: event.metrics.spillCount - seen });
+          spills.push({ t: rel(event.time), taskId: info.taskId, executorId: info.executorId, stageId: event.stageId, slot: info.slot, count: event.metrics.spillCount - seen });
         }
         running.delete(info.taskId);
         tasks.push({
@@ -159,19 +162,13 @@ export function buildReportModel(events: readonly SchedulerEvent[]): ReportModel
   }
   const stageSummaries = [...stages.values()].map((stage): StageSummary => {
     const own = tasks.filter((t) => t.stageId === stage.stageId && t.stageAttempt === stage.attempt);
-    const sum = (pick: (m: TaskMetrics) => number): number => own.reduce((total, t) => total + pick(t.metrics), 0);
     return {
       ...stage,
       tasks: own.length,
       failedTasks: own.filter((t) => !t.succeeded).length,
-      peakExecutionMemory: own.reduce((peak, t) => Math.max(peak, t.metrics.peakExecutionMemory), 0),
-      memoryBytesSpilled: sum((m) => m.memoryBytesSpilled),
-      diskBytesSpilled: sum((m) => m.diskBytesSpilled),
-      spillCount: sum((m) => m.spillCount),
-      shuffleReadBytes: sum((m) => m.shuffleReadBytes),
-      shuffleWriteBytes: sum((m) => m.shuffleWriteBytes),
+      totals: own.reduce((totals, t) => addTaskMetrics(totals, t.metrics), emptyTaskMetrics()),
     };
   });
-  const durationMs = events.length > 0 ? Math.max(...events.map((e) => e.time)) - startTime : 0;
+  const durationMs = endTime - startTime;
   return { startTime, durationMs, cores, config, jobs: [...jobs.values()], stages: stageSummaries, tasks, memory, spills };
 }

@@ -20,7 +20,7 @@ import { numPartitionsOf, type PlanNode, type ShuffleDependency, shuffleDependen
 import type { MapOutputTracker, MapStatus } from '../shuffle/MapOutputTracker.js';
 import type { ChunkedBytes } from '../storage/serialization.js';
 import type { ListenerBus, SchedulerEvent } from './ListenerBus.js';
-import { emptyTaskMetrics, type TaskDescription, type TaskMetrics } from './messages.js';
+import { addTaskMetrics, emptyTaskMetrics, type TaskDescription, type TaskMetrics } from './messages.js';
 import type { TaskResultHandle, TaskScheduler } from './TaskScheduler.js';
 
 interface ShuffleMapStage {
@@ -93,7 +93,7 @@ export class DAGScheduler {
       tasks++;
       if (event.reason !== 'Success') failedTasks++;
       intervals.push([event.taskInfo.launchTime, event.taskInfo.finishTime ?? event.time]);
-      addMetrics(totals, event.metrics);
+      addTaskMetrics(totals, event.metrics);
     });
     const onAbort = (): void => {
       job.cancelled = String(options.signal?.reason ?? 'cancelled');
@@ -228,14 +228,6 @@ export class DAGScheduler {
         throw new JobFailedError(`Job ${job.jobId} aborted: ${name} failed ${attempt + 1} times on fetch failures; most recent: ${failure.message}`);
       }
     }
-  }
-}
-
-function addMetrics(into: TaskMetrics, from: TaskMetrics): void {
-  for (const key of Object.keys(into) as (keyof TaskMetrics)[]) {
-    if (key === 'executorCpuTimeMs') continue;
-    if (key === 'peakExecutionMemory') into.peakExecutionMemory = Math.max(into.peakExecutionMemory, from.peakExecutionMemory);
-    else (into[key] as number) += from[key] as number;
   }
 }
 

@@ -74,6 +74,17 @@ export function emptyTaskMetrics(): TaskMetrics {
   };
 }
 
+/** Adds `from` into `into`: sums, but the peak of peakExecutionMemory; CPU time stays as it is
+ *  (not measurable per task here). Job totals, stage totals and reports all add this way. */
+export function addTaskMetrics(into: TaskMetrics, from: TaskMetrics): TaskMetrics {
+  for (const key of Object.keys(into) as (keyof TaskMetrics)[]) {
+    if (key === 'executorCpuTimeMs') continue;
+    if (key === 'peakExecutionMemory') into.peakExecutionMemory = Math.max(into.peakExecutionMemory, from.peakExecutionMemory);
+    else (into[key] as number) += from[key] as number;
+  }
+  return into;
+}
+
 /** Why a task failed, as the driver needs to know it. */
 export type TaskFailure =
   | { readonly kind: 'exception'; readonly name: string; readonly code: string | undefined; readonly message: string; readonly stack?: string }
