@@ -11,13 +11,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { Session } from '../api/Session.js';
+import { Session, type SessionOptions } from '../api/Session.js';
 import type { WorkloadKind } from '../api/generator.js';
 import { parseAggregate } from '../aggregate/aggregates.js';
 import { formatBytes, parseSize } from '../config/size.js';
 import { ColumnNotFoundError, ConfigError, InvalidArgumentError, SchemaMismatchError, TungstenError, UnsupportedTypeError } from '../errors.js';
 import type { SchedulerEvent } from '../scheduler/ListenerBus.js';
-import type { JobMetrics } from '../scheduler/DAGScheduler.js';
+import { addTaskMetrics, emptyTaskMetrics, type TaskMetrics } from '../scheduler/messages.js';
 import type { SortKey } from '../sort/ExternalSorter.js';
 import { renderReport } from '../report/html.js';
 import { buildReportModel, parseEventLog } from '../report/model.js';
@@ -103,37 +103,54 @@ function existingFile(path: string, flag: string): string {
   return path;
 }
 
-/** Runs a job's body in a session built from the flags; prints its summary; renders its report. */
-async function withJobSession(options: JobOptions, title: string, body: (session: Session) => Promise<{ rows: number; bytes: number }>): Promise<void> {
-  const memory = size(options.memory, '--memory');
-  const cores = positiveInt(options.cores, '--cores');
-  const partitions = positiveInt(options.partitions, '--partitions');
+/**
+ * Runs `body` in a session that shows its progress (unless quiet) and keeps its events (when a
+ * report is wanted), and closes it whatever happens; returns what the body did with the
+ * session's job totals.
+ */
+async function inObservedSession<R>(
+  sessionOptions: SessionOptions,
+  observe: { readonly quiet?: boolean | undefined; readonly keepEvents: boolean },
+  body: (session: Session) => Promise<R>,
+): Promise<{ result: R; events: SchedulerEvent[]; totals: TaskMetrics; jobs: number }> {
   const events: SchedulerEvent[] = [];
-  const session = await Session.create({
-    memory,
-    ...(cores !== undefined ? { cores } : {}),
-    ...(partitions !== undefined ? { shufflePartitions: partitions } : {}),
-    ...(options.eventLog ? { eventLog: resolve(options.eventLog) } : {}),
-    ...(options.tmpDir ? { localDirs: [options.tmpDir] } : {}),
-    'executor.heartbeatInterval': 250,
-    onWarning: (message) => say(options, `warning: ${message}`),
-  });
-  const progress = options.quiet ? undefined : new ConsoleProgress();
+  // Heartbeats every 250 ms: the progress display and the report's memory chart read them.
+  const session = await Session.create({ 'executor.heartbeatInterval': 250, ...sessionOptions });
+  const progress = observe.quiet ? undefined : new ConsoleProgress();
   const stopProgress = progress ? session.onEvent(progress.onEvent) : undefined;
-  const stopCollecting = options.report ? session.onEvent((event) => events.push(event)) : undefined;
-  const started = performance.now();
-  let written: { rows: number; bytes: number };
+  const stopCollecting = observe.keepEvents ? session.onEvent((event) => events.push(event)) : undefined;
+  let result: R;
   try {
-    written = await body(session);
+    result = await body(session);
   } finally {
     stopProgress?.();
     progress?.stop();
     stopCollecting?.();
     await session.close();
   }
+  const totals = session.jobs.reduce((sum, job) => addTaskMetrics(sum, job.totals), emptyTaskMetrics());
+  return { result, events, totals, jobs: session.jobs.length };
+}
+
+/** Runs a sort or aggregation from the flags; prints its summary; renders its report. */
+async function runJobCommand(options: JobOptions, title: string, body: (session: Session) => Promise<{ rows: number; bytes: number }>): Promise<void> {
+  const memory = size(options.memory, '--memory');
+  const cores = positiveInt(options.cores, '--cores');
+  const partitions = positiveInt(options.partitions, '--partitions');
+  const started = performance.now();
+  const { result: written, events, totals, jobs } = await inObservedSession(
+    {
+      memory,
+      ...(cores !== undefined ? { cores } : {}),
+      ...(partitions !== undefined ? { shufflePartitions: partitions } : {}),
+      ...(options.eventLog ? { eventLog: resolve(options.eventLog) } : {}),
+      ...(options.tmpDir ? { localDirs: [options.tmpDir] } : {}),
+      onWarning: (message) => say(options, `warning: ${message}`),
+    },
+    { quiet: options.quiet, keepEvents: options.report !== undefined },
+    body,
+  );
   const seconds = (performance.now() - started) / 1000;
-  const jobs = session.jobs;
-  const totals = sumTotals(jobs);
   const summary = {
     command: title,
     out: resolve(options.out),
@@ -142,7 +159,7 @@ async function withJobSession(options: JobOptions, title: string, body: (session
     seconds,
     memoryBudgetBytes: memory,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
-    jobs: jobs.length,
+    jobs,
     ...totals,
   };
   say(options, `${title}: ${written.rows.toLocaleString('en')} rows → ${options.out} (${formatBytes(written.bytes)}) in ${seconds.toFixed(2)} s; ${totals.spillCount} spills, ${formatBytes(totals.diskBytesSpilled)} spilled to disk; peak RSS ${formatBytes(summary.peakRssBytes)}`);
@@ -151,18 +168,6 @@ async function withJobSession(options: JobOptions, title: string, body: (session
     say(options, `report: ${resolve(options.report)}`);
   }
   if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-}
-
-function sumTotals(jobs: readonly JobMetrics[]): { spillCount: number; memoryBytesSpilled: number; diskBytesSpilled: number; mergePasses: number; peakExecutionMemory: number } {
-  const totals = { spillCount: 0, memoryBytesSpilled: 0, diskBytesSpilled: 0, mergePasses: 0, peakExecutionMemory: 0 };
-  for (const job of jobs) {
-    totals.spillCount += job.totals.spillCount;
-    totals.memoryBytesSpilled += job.totals.memoryBytesSpilled;
-    totals.diskBytesSpilled += job.totals.diskBytesSpilled;
-    totals.mergePasses += job.totals.mergePasses;
-    totals.peakExecutionMemory = Math.max(totals.peakExecutionMemory, job.totals.peakExecutionMemory);
-  }
-  return totals;
 }
 
 function addCommon(command: Command): Command {
@@ -235,7 +240,7 @@ export function buildProgram(): Command {
   ).action(async (options: JobOptions & { by: string }) => {
     const keys = parseSortKeys(options.by);
     existingFile(options.in, '--in');
-    await withJobSession(options, 'sort', (session) => session.readArrow(options.in).sortBy(keys).writeArrow(options.out, { format: options.format, compression: options.compression }));
+    await runJobCommand(options, 'sort', (session) => session.readArrow(options.in).sortBy(keys).writeArrow(options.out, { format: options.format, compression: options.compression }));
   });
 
   addJobOptions(
@@ -250,7 +255,7 @@ export function buildProgram(): Command {
     if (keys.length === 0) throw new UsageError('--group-by needs at least one column');
     const aggregates = parseAggregates(options.agg);
     existingFile(options.in, '--in');
-    await withJobSession(options, 'agg', (session) => session.readArrow(options.in).groupBy(keys).agg(aggregates).writeArrow(options.out, { format: options.format, compression: options.compression }));
+    await runJobCommand(options, 'agg', (session) => session.readArrow(options.in).groupBy(keys).agg(aggregates).writeArrow(options.out, { format: options.format, compression: options.compression }));
   });
 
   program
@@ -286,13 +291,9 @@ export function buildProgram(): Command {
       const rows = positiveInt(options.rows, '--rows')!;
       const memory = size(options.memory, '--memory');
       const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'tungsten-demo-'));
-      const events: SchedulerEvent[] = [];
-      const session = await Session.create({ memory, shufflePartitions: 8, 'executor.heartbeatInterval': 250, localDirs: [dir], onWarning: (message) => say(options, `warning: ${message}`) });
-      const progress = options.quiet ? undefined : new ConsoleProgress();
-      const stopProgress = progress ? session.onEvent(progress.onEvent) : undefined;
-      const stopCollecting = session.onEvent((event) => events.push(event));
-      try {
-        say(options, `demo: ${rows.toLocaleString('en')} rows, a ${formatBytes(memory)} budget, files in ${dir}`);
+      say(options, `demo: ${rows.toLocaleString('en')} rows, a ${formatBytes(memory)} budget, files in ${dir}`);
+      const sessionOptions = { memory, shufflePartitions: 8, localDirs: [dir], onWarning: (message: string) => say(options, `warning: ${message}`) };
+      const { events, totals } = await inObservedSession(sessionOptions, { quiet: options.quiet, keepEvents: true }, async (session) => {
         const [data, groups] = [join(dir, 'data.arrow'), join(dir, 'groups-data.arrow')];
         await session.generate('keyPayload', { rows, partitions: 2 }).writeArrow(data);
         await session.generate('groups', { rows, groups: Math.max(1, Math.floor(rows / 4)), partitions: 2 }).writeArrow(groups);
@@ -300,13 +301,7 @@ export function buildProgram(): Command {
         say(options, `sorted ${sorted.rows.toLocaleString('en')} rows → ${join(dir, 'sorted.arrow')}`);
         const grouped = await session.readArrow(groups).groupBy('g').agg('count(*)', 'sum(v)', 'avg(v)', 'min(v)', 'max(v)').writeArrow(join(dir, 'groups.arrow'));
         say(options, `aggregated into ${grouped.rows.toLocaleString('en')} groups → ${join(dir, 'groups.arrow')}`);
-      } finally {
-        stopProgress?.();
-        progress?.stop();
-        stopCollecting();
-        await session.close();
-      }
-      const totals = sumTotals(session.jobs);
+      });
       const report = join(dir, 'report.html');
       writeFileSync(report, await renderReport({ title: 'tungsten demo: a sort and an aggregation under a small budget', subtitle: `${rows.toLocaleString('en')} rows, memory ${formatBytes(memory)}`, model: buildReportModel(events) }));
       process.stderr.write(`${totals.spillCount} spills, ${formatBytes(totals.diskBytesSpilled)} written to spill files.\nReport: ${report}\n`);
