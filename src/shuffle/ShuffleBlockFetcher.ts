@@ -27,6 +27,7 @@
 import { open } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { FetchFailedError } from '../errors.js';
+import { readFileRange } from '../util/fileRange.js';
 import type { ShuffleBlockRef } from './MapOutputTracker.js';
 
 /** A byte range of a map output's data file on this host. */
@@ -49,19 +50,11 @@ export interface ShuffleClient {
 /** A verified block, handed on: its bytes, or the file segment to stream. */
 export type VerifiedSegment = { readonly block: ShuffleBlockRef } & ({ readonly bytes: Uint8Array } | { readonly file: FileSegment });
 
-const FILE_SEGMENT_CHUNK_BYTES = 1 << 20;
-
 /** A file segment's bytes in chunks of 1 MiB; a file shorter than the segment is an error. */
 export async function* fileSegmentChunks(segment: FileSegment): AsyncGenerator<Uint8Array, void, undefined> {
   const handle = await open(segment.path, 'r');
   try {
-    for (let read = 0; read < segment.length; ) {
-      const chunk = Buffer.allocUnsafeSlow(Math.min(FILE_SEGMENT_CHUNK_BYTES, segment.length - read));
-      const { bytesRead } = await handle.read(chunk, 0, chunk.byteLength, segment.offset + read);
-      if (bytesRead === 0) throw new Error(`the data file ended ${segment.length - read} bytes before the segment did`);
-      read += bytesRead;
-      yield bytesRead === chunk.byteLength ? chunk : chunk.subarray(0, bytesRead);
-    }
+    yield* readFileRange(handle, segment.offset, segment.length);
   } finally {
     await handle.close();
   }

@@ -24,6 +24,7 @@ import type { RecordBatch, Schema } from 'apache-arrow';
 import { open, type FileHandle, rm } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { InvalidArgumentError } from '../errors.js';
+import { readFileRange } from '../util/fileRange.js';
 import type { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import type { NativePartitioner } from '../native/addon.js';
 import type { DiskBlockManager } from '../storage/DiskBlockManager.js';
@@ -294,14 +295,9 @@ async function assembleSegments(
           reader = await open(piece.path, 'r');
           readers.set(piece.path, reader);
         }
-        for (let done = 0; done < piece.length; ) {
-          const chunk = new Uint8Array(Math.min(1 << 20, piece.length - done));
-          const { bytesRead } = await reader.read(chunk, 0, chunk.byteLength, piece.offset + done);
-          if (bytesRead === 0) throw new Error(`${piece.path} ended early`);
-          const bytes = chunk.subarray(0, bytesRead);
+        for await (const bytes of readFileRange(reader, piece.offset, piece.length)) {
           crc = crc32(bytes, crc);
           await out.write(bytes);
-          done += bytesRead;
         }
       }
       crc = crc32(END_OF_STREAM, crc);

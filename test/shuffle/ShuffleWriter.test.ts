@@ -192,7 +192,7 @@ describe('shuffle writers', () => {
       const short = async (): Promise<void> => {
         for await (const chunk of fileSegmentChunks({ path, offset: bytes.length - 10, length: 20 })) void chunk;
       };
-      await expect(short()).rejects.toThrow(/ended 10 bytes before the segment did/);
+      await expect(short()).rejects.toThrow(/ended 10 bytes before the range did/);
     } finally {
       rmSync(path);
     }
