@@ -356,15 +356,7 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
       this.freePage(array);
       array = await this.allocateArray((this.initialCapacity * SLOT_BYTES) / 8);
     }
-    try {
-      await this.run((h) => addon.aggregatorAdoptSlotArray(h, array.handle));
-    } catch (error) {
-      this.freePage(array);
-      throw error;
-    }
-    const previous = this.array;
-    this.array = array;
-    if (previous) this.freePage(previous);
+    await this.replaceArray(array, (h) => addon.aggregatorAdoptSlotArray(h, array.handle));
   }
 
   /**

@@ -5,7 +5,7 @@
  *
  * What is tracked, and who reserves it: every data page (min(128 MiB, page size): the packed
  * pointer's 27-bit offset) and the pointer array are granted by the task's TaskMemoryManager
- * before native code writes into them. Not counted, bounded: one partition batch being encoded
+ * before native code writes into them (PagedOperator). Not counted, bounded: one partition batch being encoded
  * (at most `batchRows` rows) and the range bounds (partitioner.h).
  *
  * The algorithm:
@@ -20,17 +20,15 @@
  *      and only with rows in memory: writes a spill file whose per-partition lengths are kept.
  */
 import type { RecordBatch, Schema } from 'apache-arrow';
-import { ClosedError, RecordTooLargeError, SchemaMismatchError } from '../errors.js';
+import { ClosedError } from '../errors.js';
 import type { MemoryBlock } from '../memory/MemoryBlock.js';
-import { MemoryConsumer } from '../memory/MemoryConsumer.js';
-import { MemoryMode } from '../memory/MemoryMode.js';
+import type { MemoryConsumer } from '../memory/MemoryConsumer.js';
 import type { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import { addon, type NativeColumnType, type NativePartitioner, type ShuffleSorterHandle } from '../native/addon.js';
 import { fromNativeBatch, toNativeBatch } from '../sort/arrowBatches.js';
 import { nativeColumnType } from '../sort/columnTypes.js';
 import { decodeDictionaries, decodedSchema } from '../sort/dictionaries.js';
-import { describeFields, sameFields } from '../util/schema.js';
-import { AsyncMutex } from '../util/sync.js';
+import { PagedOperator } from '../sort/PagedOperator.js';
 import type { BlockCompression } from '../storage/serialization.js';
 import { SegmentEncoder } from './segments.js';
 
@@ -66,13 +64,10 @@ export interface ShuffleSorterMetrics {
   peakExecutionMemory: number;
 }
 
-export class ShuffleExternalSorter extends MemoryConsumer {
-  private readonly handle: ShuffleSorterHandle;
-  private readonly opLock = new AsyncMutex();
+export class ShuffleExternalSorter extends PagedOperator<ShuffleSorterHandle> {
+  protected readonly handle: ShuffleSorterHandle;
   private readonly types: NativeColumnType[];
   private readonly decoded: Schema;
-  private readonly dataPages: MemoryBlock[] = [];
-  private array: MemoryBlock | undefined;
   private closed = false;
   private readonly batchRows: number;
   private readonly initialBufferEntries: number;
@@ -90,7 +85,7 @@ export class ShuffleExternalSorter extends MemoryConsumer {
     private readonly inputSchema: Schema,
     private readonly options: ShuffleSorterOptions,
   ) {
-    super(taskMemoryManager, MemoryMode.OFF_HEAP, Math.min(MAXIMUM_SHUFFLE_PAGE_SIZE_BYTES, taskMemoryManager.pageSizeBytes));
+    super(taskMemoryManager, 'the shuffle sorter', MAXIMUM_SHUFFLE_PAGE_SIZE_BYTES);
     this.decoded = decodedSchema(inputSchema);
     this.types = this.decoded.fields.map((field) => nativeColumnType(field));
     this.encoder = new SegmentEncoder(this.decoded, options.compression);
@@ -114,10 +109,8 @@ export class ShuffleExternalSorter extends MemoryConsumer {
   }
 
   async insert(batch: RecordBatch): Promise<void> {
-    if (this.closed) throw new ClosedError('the shuffle sorter');
-    if (!sameFields(batch.schema, this.inputSchema)) {
-      throw new SchemaMismatchError(`the batch's schema (${describeFields(batch.schema)}) is not the shuffle's (${describeFields(this.inputSchema)})`);
-    }
+    if (this.closed) throw new ClosedError(this.what);
+    this.checkSchema(batch.schema, this.inputSchema);
     if (batch.numRows === 0) return;
     const nativeBatch = toNativeBatch(decodeDictionaries(batch, this.decoded), this.types);
     let row = 0;
@@ -126,7 +119,7 @@ export class ShuffleExternalSorter extends MemoryConsumer {
       row = progress.nextRow;
       if (row >= batch.numRows) break;
       if (progress.needArray) await this.growPointerArray();
-      else await this.acquirePage(progress.needRecordBytes);
+      else await this.acquireNewPage(progress.needRecordBytes);
     }
   }
 
@@ -134,7 +127,7 @@ export class ShuffleExternalSorter extends MemoryConsumer {
    *  then frees the pages and the array. Returns the rows written. */
   async writeSortedTo(sink: PartitionSink): Promise<number> {
     return this.opLock.run(async () => {
-      if (this.closed) throw new ClosedError('the shuffle sorter');
+      if (this.closed) throw new ClosedError(this.what);
       const rows = addon.shuffleSorterState(this.handle).records;
       if (rows > 0) {
         await addon.shuffleSorterSort(this.handle);
@@ -146,7 +139,7 @@ export class ShuffleExternalSorter extends MemoryConsumer {
       }
       this.lastState = addon.shuffleSorterState(this.handle);
       addon.shuffleSorterReset(this.handle);
-      this.freeAll();
+      this.freeInMemoryData();
       return rows;
     });
   }
@@ -182,35 +175,16 @@ export class ShuffleExternalSorter extends MemoryConsumer {
       this.lastState = addon.shuffleSorterState(this.handle);
       this.closed = true;
       addon.shuffleSorterClose(this.handle);
-      this.freeAll();
+      this.freeInMemoryData();
     });
   }
 
-  private run<R>(operation: (handle: ShuffleSorterHandle) => Promise<R> | R): Promise<R> {
-    return this.opLock.run(() => {
-      if (this.closed) throw new ClosedError('the shuffle sorter');
-      return operation(this.handle);
-    });
+  protected isClosed(): boolean {
+    return this.closed;
   }
 
-  private freeAll(): void {
-    for (const page of this.dataPages.splice(0)) this.freePage(page);
-    if (this.array) this.freePage(this.array);
-    this.array = undefined;
-  }
-
-  private async acquirePage(requiredBytes: number): Promise<void> {
-    if (requiredBytes > MAXIMUM_SHUFFLE_PAGE_SIZE_BYTES) {
-      throw new RecordTooLargeError(`a row needs ${requiredBytes} bytes, more than a shuffle page holds (2^27 bytes)`);
-    }
-    const page = await this.allocatePage(requiredBytes);
-    try {
-      await this.run((h) => addon.shuffleSorterAddDataPage(h, page.handle));
-    } catch (error) {
-      this.freePage(page);
-      throw error;
-    }
-    this.dataPages.push(page);
+  protected nativeAddDataPage(page: MemoryBlock): void {
+    addon.shuffleSorterAddDataPage(this.handle, page.handle);
   }
 
   private async growPointerArray(): Promise<void> {
@@ -219,14 +193,6 @@ export class ShuffleExternalSorter extends MemoryConsumer {
     const bytes = current ? current.size * 2 : this.initialBufferEntries * 16;
     // Granting it may spill this sorter, which frees the old array; the new one serves either way.
     const array = await this.allocateArray(bytes / 8);
-    try {
-      await this.run((h) => addon.shuffleSorterReplacePointerArray(h, array.handle));
-    } catch (error) {
-      this.freePage(array);
-      throw error;
-    }
-    const previous = this.array;
-    this.array = array;
-    if (previous) this.freePage(previous);
+    await this.replaceArray(array, (h) => addon.shuffleSorterReplacePointerArray(h, array.handle));
   }
 }

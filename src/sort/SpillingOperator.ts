@@ -4,23 +4,16 @@
  *
  * What is tracked, and who reserves it: data pages and one array (the sorter's pointer array,
  * the aggregation's slot array) are granted by the task's TaskMemoryManager before native code
- * writes into them; the read buffers of the final merge are acquired before the merge starts
- * (reserveMergeMemory). Native code allocates none of these itself.
- *
- * Every native operation runs on a libuv worker thread, one at a time per operator (`run`,
- * under opLock); the lock is never held while memory is acquired, because acquiring may spill
- * this very operator.
+ * writes into them (PagedOperator, which also serialises native operations); the read buffers
+ * of the final merge are acquired before the merge starts (reserveMergeMemory). Native code
+ * allocates none of these itself.
  */
-import type { RecordBatch, Schema, Table } from 'apache-arrow';
-import { ClosedError, InvalidArgumentError, RecordTooLargeError, SchemaMismatchError } from '../errors.js';
-import type { MemoryBlock } from '../memory/MemoryBlock.js';
-import { MemoryConsumer } from '../memory/MemoryConsumer.js';
-import { MemoryMode } from '../memory/MemoryMode.js';
+import type { RecordBatch, Table } from 'apache-arrow';
+import { InvalidArgumentError } from '../errors.js';
 import { MAXIMUM_PAGE_SIZE_BYTES, type TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import type { SpillRun } from '../native/addon.js';
 import { DiskBlockManager } from '../storage/DiskBlockManager.js';
-import { describeFields, sameFields } from '../util/schema.js';
-import { AsyncMutex } from '../util/sync.js';
+import { PagedOperator } from './PagedOperator.js';
 
 export interface SpillOptions {
   /** Where spill files go; by default a folder in the system temp folder, removed on close. */
@@ -34,11 +27,7 @@ export interface SpillOptions {
   readonly spillBlockBytes?: number;
 }
 
-export abstract class SpillingOperator<Handle> extends MemoryConsumer {
-  protected readonly opLock = new AsyncMutex();
-  protected readonly dataPages: MemoryBlock[] = [];
-  /** The sorter's pointer array or the aggregation's slot array. */
-  protected array: MemoryBlock | undefined;
+export abstract class SpillingOperator<Handle> extends PagedOperator<Handle> {
   protected readonly runs: SpillRun[] = [];
   protected readonly diskBlockManager: DiskBlockManager;
   private readonly ownsDiskBlockManager: boolean;
@@ -47,13 +36,8 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
   private readReservation = 0;
   protected memoryBytesSpilled = 0;
 
-  protected constructor(
-    taskMemoryManager: TaskMemoryManager,
-    options: SpillOptions,
-    /** Names the operator in messages: "the sorter". */
-    private readonly what: string,
-  ) {
-    super(taskMemoryManager, MemoryMode.OFF_HEAP);
+  protected constructor(taskMemoryManager: TaskMemoryManager, options: SpillOptions, what: string) {
+    super(taskMemoryManager, what, MAXIMUM_PAGE_SIZE_BYTES);
     this.spillBlockBytes = Math.max(
       1024,
       Math.min(positiveInteger(options.spillBlockBytes ?? 2 ** 20, 'spillBlockBytes'), taskMemoryManager.pageSizeBytes),
@@ -67,13 +51,10 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
     this.diskBlockManager = options.diskBlockManager ?? new DiskBlockManager();
   }
 
-  protected abstract readonly handle: Handle;
-  protected abstract isClosed(): boolean;
   /** Keeps the final metrics, marks the operator closed and releases the native operator. */
   protected abstract closeNative(): void;
   /** True when records are in memory (they need a read buffer should they be spilled while read). */
   protected abstract hasRecordsInMemory(): boolean;
-  protected abstract nativeAddDataPage(page: MemoryBlock): void;
   protected abstract nativeMergeRuns(runs: SpillRun[], path: string): Promise<SpillRun>;
 
   /** Adds one batch; it must have the operator's input schema. */
@@ -123,13 +104,6 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
     await this.close();
   }
 
-  protected run<R>(operation: (handle: Handle) => Promise<R> | R): Promise<R> {
-    return this.opLock.run(() => {
-      if (this.isClosed()) throw new ClosedError(this.what);
-      return operation(this.handle);
-    });
-  }
-
   /**
    * What spill() does in both operators, under the operation lock: unless the operator is closed
    * or `worthIt()` says there is nothing to gain, writes a run with `nativeSpill` (which lets go
@@ -147,28 +121,6 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
     });
   }
 
-  /** Throws SchemaMismatchError unless `schema` has `expected`'s fields, by name and type. */
-  protected checkSchema(schema: Schema, expected: Schema): void {
-    if (!sameFields(schema, expected)) {
-      throw new SchemaMismatchError(`the batch's schema (${describeFields(schema)}) is not ${this.what}'s (${describeFields(expected)})`);
-    }
-  }
-
-  /** Frees the pages and the array (native code no longer references them); returns the bytes. */
-  protected freeInMemoryData(): number {
-    let freed = 0;
-    for (const page of this.dataPages.splice(0)) {
-      freed += page.size;
-      this.freePage(page);
-    }
-    if (this.array) {
-      freed += this.array.size;
-      this.freePage(this.array);
-      this.array = undefined;
-    }
-    return freed;
-  }
-
   /** Frees the merge's read buffers, which reserveMergeMemory() acquired. */
   protected releaseReadReservation(): void {
     if (this.readReservation > 0) this.freeMemory(this.readReservation);
@@ -181,22 +133,6 @@ export abstract class SpillingOperator<Handle> extends MemoryConsumer {
     const files = this.runs.splice(0).map((r) => r.path);
     await Promise.all(files.map((path) => this.diskBlockManager.remove(path)));
     if (this.ownsDiskBlockManager) this.diskBlockManager.closeSync();
-  }
-
-  protected async acquireNewPage(requiredBytes: number): Promise<void> {
-    if (requiredBytes > MAXIMUM_PAGE_SIZE_BYTES) {
-      throw new RecordTooLargeError(
-        `a row needs ${requiredBytes} bytes, more than the largest page (${MAXIMUM_PAGE_SIZE_BYTES} bytes)`,
-      );
-    }
-    const page = await this.allocatePage(requiredBytes);
-    try {
-      await this.run(() => this.nativeAddDataPage(page));
-    } catch (error) {
-      this.freePage(page);
-      throw error;
-    }
-    this.dataPages.push(page);
   }
 
   /**
