@@ -110,13 +110,16 @@ BorrowedBatch borrowBatch(Napi::Value value, const std::vector<ColumnType>& type
     Napi::Value validity = spec.Get("validity");
     if (!validity.IsNull() && !validity.IsUndefined()) {
       Bytes bytes = typedArrayBytes(validity, "validity");
+      borrowed.buffers.push_back(validity);
       column.validity = bytes.data;
       column.validityBitOffset = byteCount(spec.Get("validityOffset"), "validityOffset");
       if (n > 0 && (column.validityBitOffset + n + 7) / 8 > bytes.length) {
         throw Error(ErrorCode::kInvalidArgument, name + ": the validity bitmap is too short");
       }
     }
-    Bytes values = typedArrayBytes(spec.Get("values"), "values");
+    Napi::Value valuesValue = spec.Get("values");
+    Bytes values = typedArrayBytes(valuesValue, "values");
+    borrowed.buffers.push_back(valuesValue);
     column.values = values.data;
     borrowed.valuesLength.push_back(values.length);
     if (type.physical == PhysicalType::kBool) {
@@ -125,7 +128,9 @@ BorrowedBatch borrowBatch(Napi::Value value, const std::vector<ColumnType>& type
         throw Error(ErrorCode::kInvalidArgument, name + ": the boolean values are too short");
       }
     } else if (type.physical == PhysicalType::kVarBinary) {
-      Bytes offsets = typedArrayBytes(spec.Get("offsets"), "offsets");
+      Napi::Value offsetsValue = spec.Get("offsets");
+      Bytes offsets = typedArrayBytes(offsetsValue, "offsets");
+      borrowed.buffers.push_back(offsetsValue);
       column.offsets = offsets.data;
       if (offsets.length < (n + 1) * type.width) {
         throw Error(ErrorCode::kInvalidArgument, name + ": the offsets are too short");

@@ -32,9 +32,13 @@ Napi::Object runToJs(Napi::Env env, const SpillRunInfo& run);
 std::vector<SpillRunInfo> runsFromJs(Napi::Value value);
 
 // A batch's columns, borrowed from JavaScript, with the sizes the worker validates against.
+// `buffers` are the typed arrays the view points into: a worker must keep each of them alive
+// (KeepAlive), not only the batch object, which JavaScript could change while the worker reads.
+// Valid only within the call that borrowed them.
 struct BorrowedBatch {
   BatchView view;
   std::vector<size_t> valuesLength;
+  std::vector<Napi::Value> buffers;
 };
 // Reads a batch of columns of `types`; `owner` names the operator in messages.
 BorrowedBatch borrowBatch(Napi::Value value, const std::vector<ColumnType>& types, const char* owner);
@@ -80,7 +84,8 @@ class InsertWorker : public OperatorWorker<Handle> {
  public:
   InsertWorker(const Napi::CallbackInfo& info, Handle& handle, BorrowedBatch batch, uint64_t startRow)
       : OperatorWorker<Handle>(info, handle), batch_(std::move(batch)), startRow_(startRow) {
-    this->KeepAlive(info[1]);
+    for (const Napi::Value& buffer : batch_.buffers) this->KeepAlive(buffer);
+    batch_.buffers.clear();
   }
   void Run() override {
     validateOffsets(batch_);
