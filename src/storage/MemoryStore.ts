@@ -257,20 +257,31 @@ export class MemoryStore implements StorageEvictor {
     options: UnrollOptions = {},
   ): Promise<PutResult<PartiallySerializedBlock>> {
     const stream = new SerializationStream(options.compression ?? this.compression, this.chunkSize);
+    // OFF_HEAP: full chunks move into native memory as far as the block's unroll memory covers
+    // them, so JavaScript holds only the chunks serialized since the last reservation.
+    const native = memoryMode === MemoryMode.OFF_HEAP ? new NativeBytes() : undefined;
     const task = options.task ?? NON_TASK_WRITER;
     const result = await this.putIterator(id, values, memoryMode, options, {
       store: (batch) => stream.write(batch),
       estimatedSize: () => stream.bytesWritten,
+      covered: (unrollMemory) => {
+        if (native) for (const chunk of stream.takeChunks(unrollMemory - native.size)) native.append(chunk);
+      },
       build: () => {
         const bytes = stream.finish();
+        if (!native) return { size: bytes.size, entry: () => ({ id, kind: 'bytes', bytes, size: bytes.size, memoryMode }) };
         return {
-          size: bytes.size,
-          entry: () => ({ id, kind: 'bytes', bytes: memoryMode === MemoryMode.OFF_HEAP ? NativeBytes.copyOf(bytes) : bytes, size: bytes.size, memoryMode }),
+          size: native.size + bytes.size,
+          entry: () => {
+            for (const chunk of stream.takeChunks(Number.POSITIVE_INFINITY)) native.append(chunk);
+            return { id, kind: 'bytes', bytes: native, size: native.size, memoryMode };
+          },
         };
       },
+      discard: () => native?.dispose(),
     });
     if (result.stored) return result;
-    return { stored: false, partial: new PartiallySerializedBlock(this, memoryMode, task, result.unrollMemory, stream, values) };
+    return { stored: false, partial: new PartiallySerializedBlock(this, memoryMode, task, result.unrollMemory, stream, values, native) };
   }
 
   private async putIterator(
@@ -282,6 +293,10 @@ export class MemoryStore implements StorageEvictor {
       store(batch: RecordBatch): void;
       estimatedSize(): number;
       build(): { size: number; entry: () => MemoryEntry };
+      /** Called after every reservation with the block's unroll memory so far. */
+      covered?(unrollMemory: number): void;
+      /** Frees what the holder built when the block will not be entered (not when refused: the partial block takes it). */
+      discard?(): void;
     },
   ): Promise<{ stored: true; size: number } | { stored: false; unrollMemory: number }> {
     if (this.contains(id)) throw new StorageError(`Block ${id.name} is already present in the MemoryStore`);
@@ -309,10 +324,12 @@ export class MemoryStore implements StorageEvictor {
             memoryThreshold += amountToRequest;
           }
         }
+        holder.covered?.(unrollMemoryUsedByThisBlock);
         elementsUnrolled += 1;
       }
     } catch (error) {
       this.releaseUnrollMemoryForThisTask(memoryMode, unrollMemoryUsedByThisBlock, task);
+      holder.discard?.();
       throw error;
     }
     // Step 3.
@@ -333,12 +350,14 @@ export class MemoryStore implements StorageEvictor {
       // Stored meanwhile by a concurrent put (readers caching the same disk block back): that
       // entry stands, and this one's memory goes back rather than being counted twice.
       this.memoryManager.releaseStorageMemory(built.size, memoryMode);
+      holder.discard?.();
       return { stored: true, size: this.getSize(id) };
     }
     try {
       this.insert(built.entry());
     } catch (error) {
       this.memoryManager.releaseStorageMemory(built.size, memoryMode);
+      holder.discard?.();
       throw error;
     }
     return { stored: true, size: built.size };
@@ -529,7 +548,14 @@ export class PartiallySerializedBlock {
     private unrollMemory: number,
     private readonly stream: SerializationStream,
     private readonly rest: Iterator<RecordBatch> | AsyncIterator<RecordBatch>,
+    /** An OFF_HEAP block's first chunks, already moved into native memory. */
+    private readonly native?: NativeBytes,
   ) {}
+
+  /** The chunks in native memory as they were appended (each one chunk of the stream). */
+  private nativeChunks(): Iterable<Uint8Array> {
+    return this.native ? this.native.readChunks(Number.POSITIVE_INFINITY) : [];
+  }
 
   private claim(what: string): void {
     if (this.consumed) throw new StorageError(`a partially serialized block can be consumed once; ${what} was called after it was`);
@@ -540,6 +566,8 @@ export class PartiallySerializedBlock {
   async finishWritingToStream(sink: ByteSink): Promise<void> {
     this.claim('finishWritingToStream');
     try {
+      for (const chunk of this.nativeChunks()) sink.write(chunk);
+      this.native?.dispose();
       this.stream.redirect((chunk) => sink.write(chunk));
       // A synchronous iterator serves too: for await awaits whatever next() returns.
       await writeBatchesTo(this.stream, { [Symbol.asyncIterator]: () => this.rest as AsyncIterator<RecordBatch> }, sink);
@@ -551,7 +579,8 @@ export class PartiallySerializedBlock {
   /** The batches serialized so far, then the rest of the input; releases the memory at the end. */
   valuesIterator(): AsyncIterableIterator<RecordBatch> {
     this.claim('valuesIterator');
-    const unrolled = deserialize(this.stream.snapshot());
+    const unrolled = deserialize([...this.nativeChunks(), ...this.stream.snapshot()]);
+    this.native?.dispose();
     const rest = this.rest;
     const release = (): void => this.release();
     let inUnrolled = true;
@@ -585,6 +614,7 @@ export class PartiallySerializedBlock {
   }
 
   private release(): void {
+    this.native?.dispose();
     if (this.unrollMemory > 0) this.memoryStore.releaseUnrollMemoryForThisTask(this.memoryMode, this.unrollMemory, this.task);
     this.unrollMemory = 0;
   }

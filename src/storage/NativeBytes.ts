@@ -1,8 +1,11 @@
 /**
- * Serialized block bytes held in native memory: the OFF_HEAP storage level's form. One native
- * block of exactly the entry's size, allocated only after the storage memory was granted, so
- * off-heap storage is as exact as Tungsten pages. Reads copy out in chunks: a view into native
- * memory would outlive the block if the block were evicted while JavaScript still held it.
+ * Serialized block bytes held in native memory: the OFF_HEAP storage level's form. A list of
+ * native blocks, one per serialized chunk, each allocated when its chunk is appended, which the
+ * caller does only once storage (or unroll) memory covers it: off-heap storage is as exact as
+ * Tungsten pages, and an off-heap block being unrolled moves into native memory a chunk at a
+ * time instead of being held whole in JavaScript and copied at the end. Reads copy out in
+ * chunks: a view into native memory would outlive the block if the block were evicted while
+ * JavaScript still held it.
  */
 import { InternalError } from '../errors.js';
 import { type MemoryBlock, nativeAllocator } from '../memory/MemoryBlock.js';
@@ -10,39 +13,52 @@ import { addon } from '../native/addon.js';
 import type { ChunkedBytes } from './serialization.js';
 
 export class NativeBytes {
-  private block: MemoryBlock | undefined;
+  private blocks: MemoryBlock[] = [];
+  private readonly lengths: number[] = [];
+  private disposed = false;
+  /** Bytes appended so far. */
+  size = 0;
 
-  private constructor(
-    block: MemoryBlock | undefined,
-    readonly size: number,
-  ) {
-    this.block = block;
+  /** Copies `bytes` into native blocks; the caller holds storage memory for `bytes.size`. */
+  static copyOf(bytes: ChunkedBytes): NativeBytes {
+    const native = new NativeBytes();
+    try {
+      for (const chunk of bytes.chunks) native.append(chunk);
+    } catch (error) {
+      native.dispose();
+      throw error;
+    }
+    return native;
   }
 
-  /** Copies `bytes` into a new native block; the caller holds storage memory for `bytes.size`. */
-  static copyOf(bytes: ChunkedBytes): NativeBytes {
+  /** Copies one chunk into a new native block; the caller's memory must cover it. */
+  append(chunk: Uint8Array): void {
+    if (this.disposed) throw new InternalError('INTERNAL', 'an off-heap block was appended to after it was freed');
     // An empty partition serializes to no bytes and needs no native block.
-    if (bytes.size === 0) return new NativeBytes(undefined, 0);
-    const block = nativeAllocator.allocate(bytes.size);
-    if (block === null) throw new InternalError('NATIVE_OUT_OF_MEMORY', `the system has no memory for an off-heap block of ${bytes.size} bytes`);
-    let offset = 0;
-    for (const chunk of bytes.chunks) {
-      addon.blockWrite(block.handle, offset, chunk);
-      offset += chunk.byteLength;
-    }
-    return new NativeBytes(block, bytes.size);
+    if (chunk.byteLength === 0) return;
+    const block = nativeAllocator.allocate(chunk.byteLength);
+    if (block === null) throw new InternalError('NATIVE_OUT_OF_MEMORY', `the system has no memory for an off-heap block of ${chunk.byteLength} bytes`);
+    addon.blockWrite(block.handle, 0, chunk);
+    this.blocks.push(block);
+    this.lengths.push(chunk.byteLength);
+    this.size += chunk.byteLength;
   }
 
   /** The bytes, copied out in chunks of at most `chunkSize`. */
   *readChunks(chunkSize: number): Generator<Uint8Array> {
-    for (let offset = 0; offset < this.size; offset += chunkSize) {
-      if (!this.block) throw new InternalError('INTERNAL', 'an off-heap block was read after it was freed');
-      yield addon.blockRead(this.block.handle, offset, Math.min(chunkSize, this.size - offset));
+    for (let i = 0; i < this.lengths.length; i++) {
+      const length = this.lengths[i]!;
+      for (let offset = 0; offset < length; offset += chunkSize) {
+        const block = this.blocks[i];
+        if (this.disposed || !block) throw new InternalError('INTERNAL', 'an off-heap block was read after it was freed');
+        yield addon.blockRead(block.handle, offset, Math.min(chunkSize, length - offset));
+      }
     }
   }
 
   dispose(): void {
-    if (this.block) nativeAllocator.free(this.block);
-    this.block = undefined;
+    for (const block of this.blocks) nativeAllocator.free(block);
+    this.blocks = [];
+    this.disposed = true;
   }
 }

@@ -201,7 +201,26 @@ export class SerializationStream {
     return [...this.collected];
   }
 
-  /** Ends the stream; returns the collected bytes (empty when chunks went to a consumer). */
+  /**
+   * Removes collected chunks from the front while their total stays within `maxBytes` (an
+   * off-heap block moves them into native memory as its unroll memory grows).
+   */
+  takeChunks(maxBytes: number): Uint8Array[] {
+    let count = 0;
+    let total = 0;
+    for (const chunk of this.collected) {
+      if (total + chunk.byteLength > maxBytes) break;
+      total += chunk.byteLength;
+      count += 1;
+    }
+    return this.collected.splice(0, count);
+  }
+
+  /**
+   * Ends the stream; returns the collected bytes (empty when chunks went to a consumer). They
+   * stay collected too: a block refused at its final reservation, after the stream ended, is
+   * handed on whole (to disk, or read back).
+   */
   finish(): ChunkedBytes {
     if (!this.finished) {
       this.finished = true;
@@ -209,7 +228,7 @@ export class SerializationStream {
       if (this.writer) this.writer.close();
       this.sink.flush();
     }
-    return new ChunkedBytes(this.collected.splice(0));
+    return new ChunkedBytes([...this.collected]);
   }
 }
 

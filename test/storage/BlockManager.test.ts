@@ -136,7 +136,8 @@ describe('BlockManager', () => {
     expect(await put(bm, id, batchList(4, 5000, 7), StorageLevel.OFF_HEAP)).toBe(true);
     const after = nativeAllocator.stats();
     expect(after.liveBytes - before.liveBytes).toBe(bm.memoryStore.getSize(id));
-    expect(after.liveBlocks - before.liveBlocks).toBe(1);
+    // One native block per serialized chunk, moved out of JavaScript as unroll memory covered it.
+    expect(after.liveBlocks - before.liveBlocks).toBeGreaterThan(1);
     expect(bm.memoryManager.snapshot().offHeapStorage.used).toBe(bm.memoryStore.getSize(id));
     await bm.close();
     expect(nativeAllocator.stats().liveBytes).toBe(before.liveBytes);

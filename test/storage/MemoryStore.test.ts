@@ -6,6 +6,7 @@
  */
 import type { RecordBatch } from 'apache-arrow';
 import { describe, expect, test, vi } from 'vitest';
+import { nativeAllocator } from '../../src/memory/MemoryBlock.js';
 import { MemoryMode } from '../../src/memory/MemoryMode.js';
 import { BlockId } from '../../src/storage/BlockId.js';
 import { BlockInfo, type BlockInfoManager, NO_WRITER, NON_TASK_WRITER } from '../../src/storage/BlockInfoManager.js';
@@ -242,6 +243,61 @@ describe('MemoryStore', () => {
     await expect(store.putIteratorAsBytes(BlockId.test('y'), failing(), ON)).rejects.toThrow('source failed');
     expect(store.currentUnrollMemoryForThisTask()).toBe(0);
     expect(store.blockNames()).toEqual([]);
+    clear(bim, store);
+  });
+  test.each([MemoryMode.ON_HEAP, MemoryMode.OFF_HEAP])(
+    '%s: a block refused only at the final exact reservation keeps every byte it serialized (seed 21)',
+    async (mode) => {
+      // Three batches: one size check (after batch 0), then the exact size at the end. For each
+      // capacity between "refused at the first check" and "fits", a refused block must still
+      // hand back everything, read back or finished into a stream.
+      const values = batchList(3, 400, 21);
+      let refusedAtTheEnd = 0;
+      for (let capacity = 600; capacity <= 2400; capacity += 50) {
+        const { store, bim } = memoryStore(capacity);
+        const id = BlockId.test(`end-${capacity}`);
+        expect(await bim.lockNewBlockForWriting(id, new BlockInfo(StorageLevel.MEMORY_ONLY_SER, false), NON_TASK_WRITER)).toBe(true);
+        const result = await store.putIteratorAsBytes(id, values[Symbol.iterator](), mode);
+        bim.unlock(id, NON_TASK_WRITER);
+        if (!result.stored) {
+          // More than the first 512 bytes held: the check after batch 0 was granted, so the
+          // refusal came at the end, after the stream was closed.
+          if (store.currentUnrollMemoryForThisTask() > 512) refusedAtTheEnd += 1;
+          const chunks: Uint8Array[] = [];
+          const sink: ByteSink = { write: (chunk) => void chunks.push(chunk), drain: async () => undefined };
+          await result.partial.finishWritingToStream(sink);
+          expect(contentOf([...deserialize(chunks)])).toEqual(contentOf(values));
+        } else {
+          expect(contentOf(await collect(store.getValues(id)!))).toEqual(contentOf(values));
+        }
+        expect(store.currentUnrollMemoryForThisTask()).toBe(0);
+        clear(bim, store);
+      }
+      expect(refusedAtTheEnd).toBeGreaterThan(0);
+    },
+  );
+  test('an off-heap block moves into native memory while it unrolls, never past its unroll memory (seed 22)', async () => {
+    const { store, bim } = memoryStore(200_000);
+    const values = batchList(40, 1000, 22);
+    const before = nativeAllocator.stats().liveBytes;
+    let largestNative = 0;
+    async function* checked(): AsyncGenerator<RecordBatch> {
+      for (const batch of values) {
+        const native = nativeAllocator.stats().liveBytes - before;
+        expect(native).toBeLessThanOrEqual(store.currentUnrollMemoryForThisTask());
+        largestNative = Math.max(largestNative, native);
+        yield batch;
+      }
+    }
+    const id = BlockId.test('off-heap-unroll');
+    expect(await bim.lockNewBlockForWriting(id, new BlockInfo(StorageLevel.OFF_HEAP, false), NON_TASK_WRITER)).toBe(true);
+    const result = await store.putIteratorAsBytes(id, checked(), MemoryMode.OFF_HEAP);
+    bim.unlock(id, NON_TASK_WRITER);
+    expect(result.stored).toBe(true);
+    // Most of the block was native before it was stored, not copied there at the end.
+    expect(largestNative).toBeGreaterThan(store.getSize(id) / 2);
+    expect(nativeAllocator.stats().liveBytes - before).toBe(store.getSize(id));
+    expect(contentOf(await collect(deserialize(store.getBytes(id)!)))).toEqual(contentOf(values));
     clear(bim, store);
   });
 });
