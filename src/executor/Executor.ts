@@ -16,7 +16,9 @@
  *   6. A kill that arrived meanwhile throws now.
  *   7. The result's bytes: above driver.maxResultSize it is dropped (the driver fails the job);
  *      above min(task.maxDirectResultSize, rpc.message.maxSize) it is stored in the block
- *      manager as taskresult_T (MEMORY_AND_DISK_SER) and sent as a reference; else inline.
+ *      manager as taskresult_T and sent as a reference; else inline. Result blocks are stored
+ *      at the OFF_HEAP level (serialized, memory then disk): their bytes count against the
+ *      native budget (memory.offHeap.size) the user sized, not the ON_HEAP pools.
  *   9. Failures: TaskKilledError, or any error while a kill reason is set → KILLED; a fetch
  *      failure (also wrapped, or swallowed by user code) → FAILED(fetchFailed); else FAILED with
  *      the error's name, code and message.
@@ -232,7 +234,7 @@ class TaskRunner {
       return { ref: { kind: 'indirect', blockId: blockId.name, size, stored: false } };
     }
     if (size > maxDirect) {
-      const stored = value.kind === 'block' || (await blockManager.putBytes(blockId, value.bytes, StorageLevel.MEMORY_AND_DISK_SER, { tellMaster: false }));
+      const stored = value.kind === 'block' || (await blockManager.putBytes(blockId, value.bytes, StorageLevel.OFF_HEAP, RESULT_PUT));
       return { ref: { kind: 'indirect', blockId: blockId.name, size, stored } };
     }
     let bytes = value.kind === 'bytes' ? value.bytes : undefined;
@@ -299,13 +301,13 @@ class TaskRunner {
     }
     if (result.kind === 'sample') return { kind: 'bytes', bytes: await sampleRows(compute(task.root, context), result.sampleSize, seededRandom(result.seed)) };
     // Stored as the batches come, as a block of the task's (Spark serializes the whole result
-    // first, outside its memory manager): its bytes are storage memory, unrolled under the
-    // task's unroll memory, and go to disk when memory is short, so a result larger than the
-    // budget cannot grow the process. Serialized without compression.
+    // first, outside its memory manager): its bytes are off-heap storage memory, unrolled under
+    // the task's unroll memory, and go to disk when memory is short, so a result larger than
+    // the budget cannot grow the process. Serialized without compression.
     const id = BlockId.taskResult(task.taskId);
     const batches = compute(task.root, context);
     try {
-      await env.blockManager.putIterator(id, batches, StorageLevel.MEMORY_AND_DISK_SER, { task: task.taskId, tellMaster: false, compression: 'none' });
+      await env.blockManager.putIterator(id, batches, StorageLevel.OFF_HEAP, { ...RESULT_PUT, task: task.taskId, compression: 'none' });
     } finally {
       await batches.return(undefined);
     }
@@ -316,6 +318,14 @@ class TaskRunner {
     return { kind: 'block', size: Math.max(status.memSize, status.diskSize) };
   }
 }
+
+/**
+ * How task results are put: not reported to the driver's block list, and not borrowing
+ * execution memory. A result unrolls while the task's own operators (and the other slots'
+ * tasks) still need execution memory, which could never take unroll memory back; so results
+ * use the storage pool's free memory, may evict other blocks to disk, and go to disk beyond.
+ */
+const RESULT_PUT = { tellMaster: false, borrowExecution: false } as const;
 
 /** What a task body produced: serialized bytes, or its result block's size. */
 type TaskValue = { readonly kind: 'bytes'; readonly bytes: ChunkedBytes } | { readonly kind: 'block'; readonly size: number };

@@ -42,6 +42,17 @@ export function defaultPageSizeBytes(maxTungstenMemory: number, cores: number): 
   return Math.min(MAX_PAGE_SIZE, Math.max(MIN_PAGE_SIZE, size));
 }
 
+/**
+ * How a storage request may grow the storage pool. By default (Spark's rule) it borrows what
+ * execution does not use. `borrowExecution: false` takes only the storage pool's free memory
+ * and what evicting its blocks frees: for blocks written while operators still run (task
+ * results), whose unroll memory execution could not take back, since unroll memory is never
+ * evicted.
+ */
+export interface StorageRequest {
+  readonly borrowExecution?: boolean;
+}
+
 export abstract class MemoryManager {
   protected readonly lock = new AsyncMutex();
   protected readonly onHeapStorageMemoryPool = new StorageMemoryPool(MemoryMode.ON_HEAP);
@@ -78,9 +89,13 @@ export abstract class MemoryManager {
   abstract get maxOnHeapStorageMemory(): number;
   abstract get maxOffHeapStorageMemory(): number;
 
-  /** Acquires `numBytes` to cache `blockId`, evicting other blocks if needed; all or nothing. */
-  acquireStorageMemory(blockId: string, numBytes: number, memoryMode: MemoryMode): Promise<boolean> {
-    return this.lock.run(() => this.acquireStorageMemoryLocked(blockId, numBytes, memoryMode));
+  /**
+   * Acquires `numBytes` to cache `blockId`, evicting other blocks if needed; all or nothing.
+   * `borrowExecution: false` keeps the request to the storage pool as it is (Spark always lets
+   * storage borrow execution's free memory; task results do not, see StorageRequest).
+   */
+  acquireStorageMemory(blockId: string, numBytes: number, memoryMode: MemoryMode, request: StorageRequest = {}): Promise<boolean> {
+    return this.lock.run(() => this.acquireStorageMemoryLocked(blockId, numBytes, memoryMode, request));
   }
 
   /**
@@ -97,10 +112,10 @@ export abstract class MemoryManager {
   }
 
   /** acquireStorageMemory's rules; the caller holds the manager's lock. */
-  protected abstract acquireStorageMemoryLocked(blockId: string, numBytes: number, memoryMode: MemoryMode): Promise<boolean>;
+  protected abstract acquireStorageMemoryLocked(blockId: string, numBytes: number, memoryMode: MemoryMode, request?: StorageRequest): Promise<boolean>;
 
   /** Acquires unroll memory for `blockId` (a block being materialised); all or nothing. */
-  abstract acquireUnrollMemory(blockId: string, numBytes: number, memoryMode: MemoryMode): Promise<boolean>;
+  abstract acquireUnrollMemory(blockId: string, numBytes: number, memoryMode: MemoryMode, request?: StorageRequest): Promise<boolean>;
 
   /**
    * Acquires up to `numBytes` of execution memory for a task; may wait for the task's fair

@@ -24,7 +24,7 @@ import { type TungstenConfig } from '../config/options.js';
 import { InternalError, InvalidMemoryError } from '../errors.js';
 import { scaleBytes } from './bytes.js';
 import type { TaskAttemptId } from './ExecutionMemoryPool.js';
-import { MemoryManager } from './MemoryManager.js';
+import { MemoryManager, type StorageRequest } from './MemoryManager.js';
 import { MemoryMode } from './MemoryMode.js';
 
 /** Spark's RESERVED_SYSTEM_MEMORY_BYTES. */
@@ -169,7 +169,7 @@ export class UnifiedMemoryManager extends MemoryManager {
     );
   }
 
-  protected acquireStorageMemoryLocked(blockId: string, numBytes: number, memoryMode: MemoryMode): Promise<boolean> {
+  protected acquireStorageMemoryLocked(blockId: string, numBytes: number, memoryMode: MemoryMode, request: StorageRequest = {}): Promise<boolean> {
     return this.checked(async () => {
       const executionPool = this.executionPool(memoryMode);
       const storagePool = this.storagePool(memoryMode);
@@ -180,7 +180,7 @@ export class UnifiedMemoryManager extends MemoryManager {
         // limit (m bytes)"; no eviction is attempted.
         return false;
       }
-      if (numBytes > storagePool.memoryFree) {
+      if (numBytes > storagePool.memoryFree && request.borrowExecution !== false) {
         // Borrow what execution does not use; never evict execution.
         const memoryBorrowedFromExecution = Math.min(executionPool.memoryFree, numBytes - storagePool.memoryFree);
         executionPool.decrementPoolSize(memoryBorrowedFromExecution);
@@ -190,7 +190,7 @@ export class UnifiedMemoryManager extends MemoryManager {
     });
   }
 
-  acquireUnrollMemory(blockId: string, numBytes: number, memoryMode: MemoryMode): Promise<boolean> {
-    return this.acquireStorageMemory(blockId, numBytes, memoryMode);
+  acquireUnrollMemory(blockId: string, numBytes: number, memoryMode: MemoryMode, request: StorageRequest = {}): Promise<boolean> {
+    return this.acquireStorageMemory(blockId, numBytes, memoryMode, request);
   }
 }

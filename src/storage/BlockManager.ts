@@ -67,6 +67,8 @@ export interface PutOptions {
   readonly signal?: AbortSignal | undefined;
   /** Serialized levels: this block's codec instead of rdd.compress's. */
   readonly compression?: BlockCompression | undefined;
+  /** false: the block's memory comes only from the storage pool as it is (StorageRequest). */
+  readonly borrowExecution?: boolean | undefined;
 }
 
 type Batches = Iterable<RecordBatch> | AsyncIterable<RecordBatch>;
@@ -292,7 +294,7 @@ export class BlockManager implements BlockEvictionHandler {
           if (!put.stored) put.partial.close();
           stored = put.stored;
         } else {
-          stored = await this.memoryStore.putBytes(id, bytes.size, level.memoryMode, () => bytes);
+          stored = await this.memoryStore.putBytes(id, bytes.size, level.memoryMode, () => bytes, { borrowExecution: options.borrowExecution ?? true });
         }
       }
       if (!stored && level.useDisk) {
@@ -338,7 +340,7 @@ export class BlockManager implements BlockEvictionHandler {
     return this.doPut(id, level, options, keepReadLock, async () => {
       if (level.useMemory) {
         const iterator = iteratorOf(batches);
-        const unroll = { task, signal: options.signal, compression: options.compression };
+        const unroll = { task, signal: options.signal, compression: options.compression, borrowExecution: options.borrowExecution };
         if (level.deserialized) {
           const put = await this.memoryStore.putIteratorAsValues(id, iterator, unroll);
           if (put.stored) return { kind: 'stored', size: put.size };

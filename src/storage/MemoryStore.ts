@@ -40,7 +40,7 @@
 import type { RecordBatch } from 'apache-arrow';
 import { InternalError, InvalidArgumentError, StorageError } from '../errors.js';
 import type { TaskAttemptId } from '../memory/ExecutionMemoryPool.js';
-import type { MemoryManager } from '../memory/MemoryManager.js';
+import type { MemoryManager, StorageRequest } from '../memory/MemoryManager.js';
 import { MemoryMode } from '../memory/MemoryMode.js';
 import type { StorageEvictor } from '../memory/StorageMemoryPool.js';
 import type { BlockId } from './BlockId.js';
@@ -94,6 +94,8 @@ export interface UnrollOptions {
   /** Serialized puts: the codec of this block's bytes instead of the store's (task results are
    *  not compressed: they are read once, soon, and compressing them costs more than it saves). */
   readonly compression?: BlockCompression | undefined;
+  /** false: unroll only into the storage pool's free memory (StorageRequest). */
+  readonly borrowExecution?: boolean | undefined;
 }
 
 export type PutResult<Partial> = { readonly stored: true; readonly size: number } | { readonly stored: false; readonly partial: Partial };
@@ -206,9 +208,9 @@ export class MemoryStore implements StorageEvictor {
    * false without calling `bytes` (building or reading them may be expensive, and they would
    * be memory nobody accounted). The block must be absent.
    */
-  async putBytes(id: BlockId, size: number, memoryMode: MemoryMode, bytes: () => ChunkedBytes | Promise<ChunkedBytes>): Promise<boolean> {
+  async putBytes(id: BlockId, size: number, memoryMode: MemoryMode, bytes: () => ChunkedBytes | Promise<ChunkedBytes>, request: StorageRequest = {}): Promise<boolean> {
     if (this.contains(id)) throw new StorageError(`Block ${id.name} is already present in the MemoryStore`);
-    if (!(await this.memoryManager.acquireStorageMemory(id.name, size, memoryMode))) return false;
+    if (!(await this.memoryManager.acquireStorageMemory(id.name, size, memoryMode, request))) return false;
     // Stored meanwhile by a concurrent put (readers caching the same disk block back): that
     // entry stands, and this one's memory goes back.
     const storedMeanwhile = (): boolean => {
@@ -301,11 +303,12 @@ export class MemoryStore implements StorageEvictor {
   ): Promise<{ stored: true; size: number } | { stored: false; unrollMemory: number }> {
     if (this.contains(id)) throw new StorageError(`Block ${id.name} is already present in the MemoryStore`);
     const task = options.task ?? NON_TASK_WRITER;
+    const request = { borrowExecution: options.borrowExecution ?? true };
     let elementsUnrolled = 0;
     let memoryThreshold = this.unrollMemoryThreshold;
     let unrollMemoryUsedByThisBlock = 0;
     // Step 1.
-    let keepUnrolling = await this.reserveUnrollMemoryForThisTask(id, memoryThreshold, memoryMode, task);
+    let keepUnrolling = await this.reserveUnrollMemoryForThisTask(id, memoryThreshold, memoryMode, task, request);
     if (keepUnrolling) unrollMemoryUsedByThisBlock += memoryThreshold;
     // Step 2. next() is only called while unrolling continues, so a refusal leaves the rest of
     // the input unread for the caller. If the input throws, the block's unroll memory goes back
@@ -319,7 +322,7 @@ export class MemoryStore implements StorageEvictor {
           const currentSize = holder.estimatedSize();
           if (currentSize >= memoryThreshold) {
             const amountToRequest = Math.trunc(currentSize * this.growthFactor - memoryThreshold);
-            keepUnrolling = await this.reserveUnrollMemoryForThisTask(id, amountToRequest, memoryMode, task);
+            keepUnrolling = await this.reserveUnrollMemoryForThisTask(id, amountToRequest, memoryMode, task, request);
             if (keepUnrolling) unrollMemoryUsedByThisBlock += amountToRequest;
             memoryThreshold += amountToRequest;
           }
@@ -338,7 +341,7 @@ export class MemoryStore implements StorageEvictor {
     const built = holder.build();
     if (built.size > unrollMemoryUsedByThisBlock) {
       const amountToRequest = built.size - unrollMemoryUsedByThisBlock;
-      keepUnrolling = await this.reserveUnrollMemoryForThisTask(id, amountToRequest, memoryMode, task);
+      keepUnrolling = await this.reserveUnrollMemoryForThisTask(id, amountToRequest, memoryMode, task, request);
       if (!keepUnrolling) return { stored: false, unrollMemory: unrollMemoryUsedByThisBlock };
       unrollMemoryUsedByThisBlock += amountToRequest;
     }
@@ -369,8 +372,14 @@ export class MemoryStore implements StorageEvictor {
 
   // ---------------------------------------------------------------- unroll memory
 
-  async reserveUnrollMemoryForThisTask(id: BlockId, memory: number, memoryMode: MemoryMode, task: TaskAttemptId = NON_TASK_WRITER): Promise<boolean> {
-    const success = await this.memoryManager.acquireUnrollMemory(id.name, memory, memoryMode);
+  async reserveUnrollMemoryForThisTask(
+    id: BlockId,
+    memory: number,
+    memoryMode: MemoryMode,
+    task: TaskAttemptId = NON_TASK_WRITER,
+    request: StorageRequest = {},
+  ): Promise<boolean> {
+    const success = await this.memoryManager.acquireUnrollMemory(id.name, memory, memoryMode, request);
     if (success) {
       const map = this.unrollMemory[memoryMode];
       map.set(task, (map.get(task) ?? 0) + memory);

@@ -142,8 +142,8 @@ describe('faults and limits', () => {
   });
 
   it('results larger than storage memory are stored on disk as they are computed, and come back whole (seed 56)', async () => {
-    // Results are JavaScript bytes: they are accounted in the ON_HEAP pools, 1.5 MB here.
-    await withSession({ cores: 2, memory: '2m', 'executor.memory': '450m', 'memory.fraction': 0.01 }, async (session) => {
+    // Result blocks are off-heap storage: they count against the 2 MB native budget.
+    await withSession({ cores: 2, memory: '2m' }, async (session) => {
       const diskPut = vi.spyOn(session.blockManager.diskStore, 'put');
       const input = keyPayloadBatches(56, 300_000, 5000, 100_000);
       const out = await session.fromArrow(new Table(input), { partitions: 3 }).collect();

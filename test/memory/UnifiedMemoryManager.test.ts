@@ -22,6 +22,21 @@ describe.each([MemoryMode.ON_HEAP, MemoryMode.OFF_HEAP])('UnifiedMemoryManager (
       ? { execution: mm.snapshot().onHeapExecution, storage: mm.snapshot().onHeapStorage }
       : { execution: mm.snapshot().offHeapExecution, storage: mm.snapshot().offHeapStorage };
 
+  test('a storage request that may not borrow execution gets only the storage pool as it is', async () => {
+    const { mm } = unified(mode); // 1000 bytes, storage region 500
+    // Spark's rule: storage borrows what execution does not use.
+    expect(await mm.acquireUnrollMemory('lender', 700, mode)).toBe(true);
+    mm.releaseUnrollMemory(700, mode);
+    expect(pools(mm).storage.size).toBe(700);
+    // Without borrowing: the pool's 700 free bytes, not one more, though execution has 300 free.
+    expect(await mm.acquireUnrollMemory('result', 701, mode, { borrowExecution: false })).toBe(false);
+    expect(await mm.acquireStorageMemory('result', 701, mode, { borrowExecution: false })).toBe(false);
+    expect(pools(mm).storage.size).toBe(700);
+    expect(await mm.acquireUnrollMemory('result', 700, mode, { borrowExecution: false })).toBe(true);
+    expect(pools(mm).execution.size).toBe(300);
+    mm.releaseUnrollMemory(700, mode);
+  });
+
   test('AC-MEM-01 basic execution', async () => {
     const { mm, evictor } = unified(mode);
     expect(await mm.acquireExecutionMemory(10, 0, mode)).toBe(10);
