@@ -20,9 +20,8 @@
  *                  key order, partitions are not ordered among themselves
  *   repartition    hash shuffle on keys, or round robin without
  */
-import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { CompressionType, RecordBatchFileWriter, RecordBatchStreamWriter, type RecordBatch, type Schema, Table } from 'apache-arrow';
+import { type FileHandle, open, rm } from 'node:fs/promises';
+import { RecordBatchStreamWriter, type RecordBatch, type Schema, Table } from 'apache-arrow';
 import { HashAggregator } from '../aggregate/HashAggregator.js';
 import type { AggregateSpec } from '../aggregate/aggregates.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -35,10 +34,14 @@ import { inspectIpcFile, type SourceDescriptor } from '../plan/sources.js';
 import type { JobMetrics } from '../scheduler/DAGScheduler.js';
 import type { TaskResultHandle } from '../scheduler/TaskScheduler.js';
 import { StorageLevel, type StorageLevelName } from '../storage/StorageLevel.js';
-import { deserialize, registerLz4, serializeBatches } from '../storage/serialization.js';
+import { deserialize, SerializationStream, serializeBatches } from '../storage/serialization.js';
+import { FileSink, ioError } from '../util/fileSink.js';
 import { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import { generate, type WorkloadKind } from './generator.js';
 import type { Session } from './Session.js';
+
+/** Chunks of output files: the writes writeArrow queues between two drains. */
+const OUTPUT_CHUNK_BYTES = 2 ** 20;
 
 export type SourceInput =
   | { kind: 'table'; registryId: number; table: Table; partitions?: number }
@@ -235,51 +238,40 @@ export class Dataset {
     }
   }
 
-  /** Writes the batches to an Arrow IPC file ('file', the default) or stream, LZ4_FRAME
-   *  compressed unless compression is 'none'; streams, partition by partition. */
+  /**
+   * Writes the batches to an Arrow IPC file ('file', the default) or stream, LZ4_FRAME
+   * compressed unless compression is 'none'; streams, partition by partition, waiting for the
+   * file after each batch so that no more than about a batch of output waits in memory. A
+   * failed write removes the file; a full disk is DISK_FULL.
+   */
   async writeArrow(path: string, options: WriteArrowOptions = {}): Promise<{ rows: number; bytes: number }> {
     const format = options.format ?? 'file';
     if (format !== 'file' && format !== 'stream') throw new InvalidArgumentError(`format must be 'file' or 'stream', got ${String(format)}`);
     const compression = options.compression ?? 'lz4';
     if (compression !== 'lz4' && compression !== 'none') throw new InvalidArgumentError(`compression must be 'lz4' or 'none', got ${String(compression)}`);
-    if (compression === 'lz4') registerLz4();
-    const writerOptions = { compressionType: compression === 'lz4' ? CompressionType.LZ4_FRAME : null };
-    const writer = format === 'file' ? new RecordBatchFileWriter(writerOptions) : new RecordBatchStreamWriter(writerOptions);
-    const out = createWriteStream(path);
-    let bytes = 0;
-    let rows = 0;
-    const done = new Promise<void>((resolve, reject) => {
-      out.on('finish', resolve);
-      out.on('error', reject);
-    });
-    const pipe = (async () => {
-      for await (const chunk of writer) {
-        bytes += chunk.byteLength;
-        if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
-      }
-      out.end();
-    })();
+    const planned = await this.plan();
+    let handle: FileHandle | undefined;
     try {
-      const planned = await this.plan();
-      let started = false;
+      handle = await open(path, 'w');
+      const sink = new FileSink(handle);
+      const stream = new SerializationStream(compression, OUTPUT_CHUNK_BYTES, (chunk) => sink.write(chunk), format);
+      let rows = 0;
       for await (const batch of this.stream(planned, options)) {
-        if (!started) writer.reset(undefined, batch.schema);
-        started = true;
-        writer.write(batch);
+        stream.write(batch);
         rows += batch.numRows;
+        await sink.drain();
       }
-      if (!started && planned.schema) writer.reset(undefined, planned.schema);
-      writer.close();
-      await pipe;
-      await done;
+      if (stream.bytesWritten === 0 && planned.schema) stream.writeSchema(planned.schema);
+      stream.finish();
+      await sink.drain();
+      await handle.close();
+      handle = undefined;
+      return { rows, bytes: sink.size };
     } catch (error) {
-      writer.abort();
-      out.destroy();
-      await pipe.catch(() => undefined);
+      await handle?.close().catch(() => undefined);
       await rm(path, { force: true });
-      throw error;
+      throw ioError(error, `writing ${path}`, 'free space on that device or write the output elsewhere');
     }
-    return { rows, bytes };
   }
 
   /** The output schema, as planned (undefined after an untyped mapBatches). */

@@ -19,7 +19,8 @@
 import { existsSync } from 'node:fs';
 import { type FileHandle, open, rm, stat } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import { BlockCorruptError, BlockNotFoundError, DiskFullError, IoError, StorageError, TungstenError } from '../errors.js';
+import { BlockCorruptError, BlockNotFoundError, StorageError } from '../errors.js';
+import { FileSink, ioError } from '../util/fileSink.js';
 import type { BlockId } from './BlockId.js';
 import type { DiskBlockManager } from './DiskBlockManager.js';
 import { type ByteSink, ChunkedBytes } from './serialization.js';
@@ -159,48 +160,3 @@ export class DiskStore {
   }
 }
 
-/** Appends chunks to a file in order; counts and checksums them. */
-class FileSink implements ByteSink {
-  size = 0;
-  crc = 0;
-  private pending: Promise<void> = Promise.resolve();
-  private failure: unknown;
-
-  constructor(private readonly handle: FileHandle) {}
-
-  write(chunk: Uint8Array): void {
-    if (chunk.byteLength === 0) return;
-    this.size += chunk.byteLength;
-    this.crc = crc32(chunk, this.crc);
-    this.pending = this.pending.then(async () => {
-      if (this.failure !== undefined) return;
-      try {
-        let written = 0;
-        while (written < chunk.byteLength) {
-          const { bytesWritten } = await this.handle.write(chunk, written, chunk.byteLength - written);
-          written += bytesWritten;
-        }
-      } catch (error) {
-        this.failure = error;
-      }
-    });
-  }
-
-  async drain(): Promise<void> {
-    await this.pending;
-    if (this.failure !== undefined) throw this.failure;
-  }
-}
-
-/**
- * File-system failures become typed errors (ENOSPC: DiskFullError, others: IoError); anything
- * else (a typed error, the caller's writer failing) passes through unchanged.
- */
-function ioError(error: unknown, doing: string): unknown {
-  const errno = error as NodeJS.ErrnoException;
-  if (error instanceof TungstenError || typeof errno?.syscall !== 'string') return error;
-  if (errno.code === 'ENOSPC' || errno.code === 'EDQUOT') {
-    return new DiskFullError(`no space left on the device while ${doing}; free space there or point local.dir at another disk`);
-  }
-  return new IoError(`${doing} failed: ${errno.message}`, { cause: error });
-}

@@ -13,7 +13,7 @@
  * Copying also means the bytes never alias the batches' own buffers: what is accounted is
  * what is held.
  */
-import { AsyncByteQueue, CompressionType, compressionRegistry, RecordBatch, RecordBatchReader, RecordBatchStreamWriter, type Schema } from 'apache-arrow';
+import { AsyncByteQueue, CompressionType, compressionRegistry, RecordBatch, RecordBatchFileWriter, RecordBatchReader, RecordBatchStreamWriter, type Schema } from 'apache-arrow';
 import { compressFrameSync, decompressFrameSync } from 'lz4-napi';
 import { InvalidArgumentError, SchemaMismatchError } from '../errors.js';
 import { sameFields } from '../util/schema.js';
@@ -49,24 +49,45 @@ export function batchBytes(batch: RecordBatch): number {
  * rewrites each prefix to the buffer's uncompressed length; a prefix of −1 (stored
  * uncompressed because compression did not help) stays as it is.
  */
+type CompressedBuffers = ReturnType<RecordBatchStreamWriter['_compressBodyBuffers']>;
+
+function conformPrefixes(buffers: ArrayBufferView[], result: CompressedBuffers): CompressedBuffers {
+  buffers.forEach((buffer, i) => {
+    const prefix = result.buffers[2 * i]!;
+    if (prefix.byteLength !== 8) return; // an empty buffer has no prefix
+    const view = new DataView(prefix.buffer, prefix.byteOffset, 8);
+    if (view.getBigInt64(0, true) !== -1n) view.setBigInt64(0, BigInt(buffer.byteLength), true);
+  });
+  return result;
+}
+
 class ConformingStreamWriter extends RecordBatchStreamWriter {
-  protected override _compressBodyBuffers(buffers: ArrayBufferView[]): ReturnType<RecordBatchStreamWriter['_compressBodyBuffers']> {
-    const result = super._compressBodyBuffers(buffers);
-    buffers.forEach((buffer, i) => {
-      const prefix = result.buffers[2 * i]!;
-      if (prefix.byteLength !== 8) return; // an empty buffer has no prefix
-      const view = new DataView(prefix.buffer, prefix.byteOffset, 8);
-      if (view.getBigInt64(0, true) !== -1n) view.setBigInt64(0, BigInt(buffer.byteLength), true);
-    });
-    return result;
+  protected override _compressBodyBuffers(buffers: ArrayBufferView[]): CompressedBuffers {
+    return conformPrefixes(buffers, super._compressBodyBuffers(buffers));
   }
 }
 
-/** An IPC stream writer with `compression` whose compressed buffers carry the format's
+/** Output files (writeArrow) need the same fix: apache-arrow's file writer has the same bug. */
+class ConformingFileWriter extends RecordBatchFileWriter {
+  protected override _compressBodyBuffers(buffers: ArrayBufferView[]): CompressedBuffers {
+    return conformPrefixes(buffers, super._compressBodyBuffers(buffers));
+  }
+}
+
+/** The two Arrow IPC formats: a stream, or a file (magic, the stream's messages, a footer). */
+export type IpcFormat = 'stream' | 'file';
+
+/** An IPC writer with `compression` whose compressed buffers carry the format's
  *  uncompressed-length prefix (the one writer every serialization here uses). */
-export function createStreamWriter(compression: BlockCompression): RecordBatchStreamWriter {
+export function createIpcWriter(compression: BlockCompression, format: IpcFormat): RecordBatchStreamWriter | RecordBatchFileWriter {
   if (compression === 'lz4') registerLz4();
-  return new ConformingStreamWriter({ compressionType: compression === 'lz4' ? CompressionType.LZ4_FRAME : null });
+  const options = { compressionType: compression === 'lz4' ? CompressionType.LZ4_FRAME : null };
+  return format === 'file' ? new ConformingFileWriter(options) : new ConformingStreamWriter(options);
+}
+
+/** createIpcWriter for the stream format. */
+export function createStreamWriter(compression: BlockCompression): RecordBatchStreamWriter {
+  return createIpcWriter(compression, 'stream') as RecordBatchStreamWriter;
 }
 
 /** Where serialized chunks go when they do not stay in memory (a block file being written). */
@@ -150,7 +171,7 @@ class ChunkingSink extends AsyncByteQueue {
  */
 export class SerializationStream {
   private readonly sink: ChunkingSink;
-  private writer: RecordBatchStreamWriter | undefined;
+  private writer: RecordBatchStreamWriter | RecordBatchFileWriter | undefined;
   private schema: Schema | undefined;
   private readonly collected: Uint8Array[] = [];
   private finished = false;
@@ -159,6 +180,8 @@ export class SerializationStream {
     private readonly compression: BlockCompression,
     chunkSize: number,
     onChunk?: (chunk: Uint8Array) => void,
+    /** Blocks and segments are streams; 'file' is for output files (writeArrow). */
+    private readonly format: IpcFormat = 'stream',
   ) {
     if (compression === 'lz4') registerLz4();
     this.sink = new ChunkingSink(chunkSize, onChunk ?? ((chunk) => this.collected.push(chunk)));
@@ -171,7 +194,7 @@ export class SerializationStream {
   /** Starts the stream with `schema` without a batch (a stream of no batches still has one). */
   writeSchema(schema: Schema): void {
     if (this.writer) throw new InvalidArgumentError('the stream has begun');
-    this.writer = createStreamWriter(this.compression);
+    this.writer = createIpcWriter(this.compression, this.format);
     this.writer.reset(this.sink, schema);
     this.schema = schema;
   }

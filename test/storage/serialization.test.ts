@@ -7,7 +7,7 @@
 import { Field, Int64, makeData, RecordBatch, Schema, Struct } from 'apache-arrow';
 import { describe, expect, test } from 'vitest';
 import { SchemaMismatchError } from '../../src/errors.js';
-import { batchBytes, deserialize, serializeBatches } from '../../src/storage/serialization.js';
+import { batchBytes, deserialize, SerializationStream, serializeBatches } from '../../src/storage/serialization.js';
 import { bytesBatch, contentOf } from './helpers.js';
 
 function int64Batch(values: BigInt64Array): RecordBatch {
@@ -41,11 +41,11 @@ interface RawMessage {
 }
 
 /** Arrow's encapsulated message format: 0xFFFFFFFF, int32 metadata size, Message, body. */
-function readMessages(bytes: Uint8Array): RawMessage[] {
+function readMessages(bytes: Uint8Array, count = Number.POSITIVE_INFINITY): RawMessage[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const messages: RawMessage[] = [];
   let pos = 0;
-  for (;;) {
+  while (messages.length < count) {
     expect(view.getUint32(pos, true)).toBe(0xffffffff);
     const metadataSize = view.getInt32(pos + 4, true);
     pos += 8;
@@ -80,7 +80,7 @@ function readMessages(bytes: Uint8Array): RawMessage[] {
     messages.push(raw);
     pos += metadataSize + bodyLength;
   }
-  expect(pos).toBe(bytes.byteLength);
+  if (count === Number.POSITIVE_INFINITY) expect(pos).toBe(bytes.byteLength);
   return messages;
 }
 
@@ -176,5 +176,24 @@ describe('serialization', () => {
     expect(() => serializeBatches([int64Batch(values), bytesBatch(3, 1)], 'lz4', 1024)).toThrow(SchemaMismatchError);
     expect(batchBytes(int64Batch(values))).toBe(24);
     expect(batchBytes(bytesBatch(100, 1))).toBe(100);
+  });
+  test('the file format (output files) carries the same conforming LZ4 buffers, between its magic and its footer', () => {
+    const values = BigInt64Array.from({ length: 3000 }, (_, i) => BigInt(i % 13) * 7n);
+    const chunks: Uint8Array[] = [];
+    const stream = new SerializationStream('lz4', 1000, (chunk) => void chunks.push(chunk), 'file');
+    stream.write(int64Batch(values));
+    stream.finish();
+    const bytes = Buffer.concat(chunks);
+    expect(bytes.subarray(0, 6).toString('latin1')).toBe('ARROW1');
+    expect(bytes.subarray(bytes.byteLength - 6).toString('latin1')).toBe('ARROW1');
+    // apache-arrow's file writer keeps the schema in the footer only: the first message after
+    // the magic is the batch.
+    const [batch] = readMessages(bytes.subarray(8), 1);
+    expect([batch!.headerType, batch!.codec, batch!.length]).toEqual([3, 0, 3000]);
+    const [, valuesBuffer] = batch!.buffers!;
+    // decompressBuffer checks the prefix against the decoded length (apache-arrow writes the
+    // compressed length there, which Arrow C++ readers reject).
+    const decoded = decompressBuffer(batch!.body.subarray(valuesBuffer![0], valuesBuffer![0] + valuesBuffer![1]));
+    expect(new BigInt64Array(decoded.buffer, decoded.byteOffset, 3000)).toEqual(values);
   });
 });
