@@ -19,7 +19,7 @@ import { ColumnNotFoundError, ConfigError, InvalidArgumentError, SchemaMismatchE
 import type { SchedulerEvent } from '../scheduler/ListenerBus.js';
 import { addTaskMetrics, emptyTaskMetrics, type TaskMetrics } from '../scheduler/messages.js';
 import type { SortKey } from '../sort/ExternalSorter.js';
-import { renderReport } from '../report/html.js';
+import type { ReportInput } from '../report/html.js';
 import { buildReportModel, parseEventLog } from '../report/model.js';
 import { ConsoleProgress } from './progress.js';
 import { runSpillLab, SPILL_LAB_WORKLOADS } from './spillLab.js';
@@ -164,7 +164,7 @@ async function runJobCommand(options: JobOptions, title: string, body: (session:
   };
   say(options, `${title}: ${written.rows.toLocaleString('en')} rows → ${options.out} (${formatBytes(written.bytes)}) in ${seconds.toFixed(2)} s; ${totals.spillCount} spills, ${formatBytes(totals.diskBytesSpilled)} spilled to disk; peak RSS ${formatBytes(summary.peakRssBytes)}`);
   if (options.report) {
-    writeFileSync(options.report, await renderReport({ title: `tungsten ${title}`, subtitle: process.argv.slice(2).join(' '), model: buildReportModel(events) }));
+    await writeReport(options.report, { title: `tungsten ${title}`, subtitle: process.argv.slice(2).join(' '), model: buildReportModel(events) });
     say(options, `report: ${resolve(options.report)}`);
   }
   if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -188,6 +188,15 @@ function addJobOptions(command: Command): Command {
     .addOption(new Option('--compression <codec>', 'output compression').choices(['lz4', 'none']).default('lz4'))
     .option('--report <file>', 'write an HTML report of the job (memory, tasks, stages)')
     .option('--tmp-dir <dir>', 'folder for spill and shuffle files (local.dir); default: the system temp folder');
+}
+
+/**
+ * Writes a report. The renderer is imported here, not at start-up: Vega and Vega-Lite add
+ * about 18 MB to the process, which a job's peak RSS (measured against its budget) would carry.
+ */
+async function writeReport(path: string, input: ReportInput): Promise<void> {
+  const { renderReport } = await import('../report/html.js');
+  writeFileSync(path, await renderReport(input));
 }
 
 export function buildProgram(): Command {
@@ -275,7 +284,7 @@ export function buildProgram(): Command {
         throw new UsageError((error as Error).message);
       }
       const model = buildReportModel(events);
-      writeFileSync(options.out, await renderReport({ title: 'tungsten report', subtitle: resolve(eventLog), model }));
+      await writeReport(options.out, { title: 'tungsten report', subtitle: resolve(eventLog), model });
       say(options, `report: ${resolve(options.out)} (${model.jobs.length} jobs, ${model.tasks.length} tasks)`);
       if (options.json) process.stdout.write(`${JSON.stringify({ command: 'report', out: resolve(options.out), jobs: model.jobs.length, tasks: model.tasks.length })}\n`);
     });
@@ -303,7 +312,7 @@ export function buildProgram(): Command {
         say(options, `aggregated into ${grouped.rows.toLocaleString('en')} groups → ${join(dir, 'groups.arrow')}`);
       });
       const report = join(dir, 'report.html');
-      writeFileSync(report, await renderReport({ title: 'tungsten demo: a sort and an aggregation under a small budget', subtitle: `${rows.toLocaleString('en')} rows, memory ${formatBytes(memory)}`, model: buildReportModel(events) }));
+      await writeReport(report, { title: 'tungsten demo: a sort and an aggregation under a small budget', subtitle: `${rows.toLocaleString('en')} rows, memory ${formatBytes(memory)}`, model: buildReportModel(events) });
       process.stderr.write(`${totals.spillCount} spills, ${formatBytes(totals.diskBytesSpilled)} written to spill files.\nReport: ${report}\n`);
     });
 
@@ -329,7 +338,7 @@ export function buildProgram(): Command {
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tungsten-spill-lab-'));
     try {
       const result = await runSpillLab({ workload: options.workload, ...(rows !== undefined ? { rows } : {}), budgets, cores, dataDir, log: (line) => say(options, line) });
-      writeFileSync(options.report, await renderReport({ title: `tungsten spill lab: ${options.workload}`, subtitle: process.argv.slice(2).join(' '), spillLab: result }));
+      await writeReport(options.report, { title: `tungsten spill lab: ${options.workload}`, subtitle: process.argv.slice(2).join(' '), spillLab: result });
       say(options, `report: ${resolve(options.report)}`);
       if (options.json) process.stdout.write(`${JSON.stringify({ command: 'bench spill', ...result })}\n`);
     } finally {
