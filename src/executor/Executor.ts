@@ -26,8 +26,7 @@
  *
  * Heartbeats every executor.heartbeatInterval ms carry the running tasks' metrics so far.
  */
-import type { RecordBatch, Schema } from 'apache-arrow';
-import { RecordBatchReader, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
+import { makeData, RecordBatch, RecordBatchReader, type Schema, Struct, vectorFromArray } from 'apache-arrow';
 import type { TungstenConfig } from '../config/options.js';
 import { FetchFailedError, InternalError, LeakError, TaskKilledError, TungstenError } from '../errors.js';
 import type { MemoryManager } from '../memory/MemoryManager.js';
@@ -356,47 +355,48 @@ function describeFailure(error: unknown, context: TaskContext): TaskFailure {
   return { kind: 'exception', name: e.name, code: e instanceof TungstenError ? e.code : undefined, message: e.message, ...(e.stack ? { stack: e.stack } : {}) };
 }
 
-/** Copies the reservoir's rows taken from the batch just read, in one IPC round trip: a slice
- *  would keep the whole batch's buffers alive, and a reservoir of slices kept hundreds of input
- *  batches (330 MB on S2) for a sample of 240 rows. */
-function detachRows(reservoir: RecordBatch[], taken: ReadonlySet<number>): void {
-  if (taken.size === 0) return;
-  const slots = [...taken];
-  const copy = tableFromIPC(tableToIPC(new Table(slots.map((slot) => reservoir[slot]!)), 'stream')).batches;
-  let row = 0;
-  for (const batch of copy) for (let i = 0; i < batch.numRows; i++) reservoir[slots[row++]!] = batch.slice(i, i + 1);
-}
-
 /**
  * A reservoir sample of `k` rows (Algorithm L: random numbers only for the rows it keeps), as
- * an 8-byte row count followed by the sampled rows as an IPC stream.
+ * an 8-byte row count followed by the sampled rows as an IPC stream of one batch.
+ *
+ * The reservoir holds the sampled values column by column, copied out of the input batches:
+ * a slice per row would keep each input batch's buffers alive (330 MB on S2 for 240 rows), and
+ * a reservoir of thousands of one-row batches costs more to serialize than the scan (6,000
+ * rows per input partition with 200 output partitions).
  */
 async function sampleRows(batches: AsyncIterable<RecordBatch>, k: number, random: () => number): Promise<ChunkedBytes> {
-  const reservoir: RecordBatch[] = [];
+  let schema: Schema | undefined;
+  let columns: unknown[][] = [];
+  let size = 0;
   let seen = 0;
   let w = Math.exp(Math.log(random()) / k);
   let next = k + Math.floor(Math.log(random()) / Math.log(1 - w));
   for await (const batch of batches) {
-    const taken = new Set<number>();
-    for (let i = 0; i < batch.numRows && reservoir.length < k; i++) {
-      taken.add(reservoir.length);
-      reservoir.push(batch.slice(i, i + 1));
+    if (!schema) {
+      schema = batch.schema;
+      columns = schema.fields.map(() => []);
     }
+    const vectors = schema.fields.map((_, c) => batch.getChildAt(c)!);
+    const keep = (slot: number, row: number): void => {
+      for (let c = 0; c < vectors.length; c++) columns[c]![slot] = vectors[c]!.get(row);
+    };
+    for (let i = 0; i < batch.numRows && size < k; i++) keep(size++, i);
     while (next < seen + batch.numRows) {
       if (next >= k) {
-        const slot = Math.floor(random() * k);
-        taken.add(slot);
-        reservoir[slot] = batch.slice(next - seen, next - seen + 1);
+        keep(Math.floor(random() * k), next - seen);
         w *= Math.exp(Math.log(random()) / k);
       }
       next += Math.floor(Math.log(random()) / Math.log(1 - w)) + 1;
     }
-    detachRows(reservoir, taken);
     seen += batch.numRows;
   }
   const header = Buffer.alloc(8);
   header.writeBigInt64BE(BigInt(seen));
-  return new ChunkedBytes([header, ...serializeBatches(reservoir, 'none', 1 << 20).chunks]);
+  if (!schema || size === 0) return new ChunkedBytes([header]);
+  const fields = schema.fields;
+  const children = fields.map((field, c) => vectorFromArray(columns[c]!, field.type).data[0]!);
+  const sample = new RecordBatch(schema, makeData({ type: new Struct(fields), length: size, nullCount: 0, children }));
+  return new ChunkedBytes([header, ...serializeBatches([sample], 'none', 1 << 20).chunks]);
 }
 
 /** The native partitioner of a descriptor, for batches of `schema`. */
