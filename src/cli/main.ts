@@ -22,6 +22,7 @@ import type { SortKey } from '../sort/ExternalSorter.js';
 import type { ReportInput } from '../report/html.js';
 import { buildReportModel, parseEventLog } from '../report/model.js';
 import { ConsoleProgress } from './progress.js';
+import { runDuckdbQuery } from './duckdbPeer.js';
 import { runSpillLab, SPILL_LAB_WORKLOADS } from './spillLab.js';
 
 /** A mistake in the command line: exit code 2, one line, the command's help. */
@@ -325,19 +326,20 @@ export function buildProgram(): Command {
       .option('--rows <n>', 'rows (default: the workload\'s)')
       .requiredOption('--memory <sizes>', 'budgets, comma-separated, e.g. 64m,128m,256m,512m,1g')
       .option('--cores <n>', 'task slots', '2')
-      .option('--peers <engines>', 'peers to run at each budget (duckdb); not available yet')
+      .option('--peers <engines>', 'peers to run at each budget too, each in a fresh process: duckdb (needs @duckdb/node-api installed)')
       .requiredOption('--report <file>', 'the HTML report to write')
       .option('--data-dir <dir>', 'where the generated input is kept between runs (default: a temporary folder)')
-      .addHelpText('after', '\nExample:\n  tungsten bench spill --workload S2 --rows 5000000 --memory 64m,128m,256m,512m --report spill.html'),
+      .addHelpText('after', '\nExamples:\n  tungsten bench spill --workload S2 --rows 5000000 --memory 64m,128m,256m,512m --report spill.html\n  tungsten bench spill --workload A2 --memory 128m,256m,1g --peers duckdb --report a2.html'),
   ).action(async (options: CommonOptions & { workload: string; rows?: string; memory: string; cores: string; peers?: string; report: string; dataDir?: string }) => {
     const budgets = options.memory.split(',').map((m) => m.trim()).filter((m) => m !== '').map((m) => size(m, '--memory'));
     if (budgets.length === 0) throw new UsageError('--memory needs at least one size');
-    if (options.peers) throw new UsageError(`--peers ${options.peers}: peers are not wired into the command yet; compare with DuckDB through npm run bench:jobs`);
+    const peers = (options.peers ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+    for (const peer of peers) if (peer !== 'duckdb') throw new UsageError(`--peers: unknown peer "${peer}"; the spill lab can run duckdb`);
     const rows = positiveInt(options.rows, '--rows');
     const cores = positiveInt(options.cores, '--cores')!;
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tungsten-spill-lab-'));
     try {
-      const result = await runSpillLab({ workload: options.workload, ...(rows !== undefined ? { rows } : {}), budgets, cores, dataDir, log: (line) => say(options, line) });
+      const result = await runSpillLab({ workload: options.workload, ...(rows !== undefined ? { rows } : {}), budgets, cores, dataDir, peers: peers as 'duckdb'[], log: (line) => say(options, line) });
       await writeReport(options.report, { title: `tungsten spill lab: ${options.workload}`, subtitle: process.argv.slice(2).join(' '), spillLab: result });
       say(options, `report: ${resolve(options.report)}`);
       if (options.json) process.stdout.write(`${JSON.stringify({ command: 'bench spill', ...result })}\n`);
@@ -345,6 +347,21 @@ export function buildProgram(): Command {
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     }
   });
+  // The spill lab's peer runs, one per process (spillLab.ts spawns them; not for users).
+  bench
+    .command('peer', { hidden: true })
+    .addOption(new Option('--engine <engine>').choices(['duckdb']).makeOptionMandatory())
+    .requiredOption('--db <file>')
+    .requiredOption('--select <sql>')
+    .requiredOption('--memory <size>')
+    .option('--cores <n>', 'threads', '2')
+    .requiredOption('--tmp-dir <dir>')
+    .option('--json')
+    .option('--quiet')
+    .action(async (options: { db: string; select: string; memory: string; cores: string; tmpDir: string }) => {
+      const run = await runDuckdbQuery(options.db, options.select, size(options.memory, '--memory'), positiveInt(options.cores, '--cores')!, join(options.tmpDir, 'duckdb-tmp'));
+      process.stdout.write(`${JSON.stringify(run)}\n`);
+    });
   return program;
 }
 

@@ -6,7 +6,9 @@
  *   2. For each budget, smallest first: `tungsten sort|agg --memory B --json`; its summary gives
  *      time, peak RSS, spills, memory and disk bytes spilled and merge passes. A run that fails
  *      (a budget too small, say) is a row with its error, not the end of the lab.
- *   3. Outputs are deleted after each run.
+ *   3. With --peers duckdb, DuckDB runs the same job at the same budget and cores, also in a
+ *      fresh process (duckdbPeer.ts), after the input was loaded into a DuckDB file once.
+ *   4. Outputs and peer spill folders are deleted after each run.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, renameSync, rmSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Session } from '../api/Session.js';
 import type { WorkloadKind } from '../api/generator.js';
 import type { SpillLabPoint } from '../report/charts.js';
+import { prepareDuckdbTable } from './duckdbPeer.js';
 
 interface LabWorkload {
   readonly kind: WorkloadKind;
@@ -22,16 +25,22 @@ interface LabWorkload {
   readonly groups?: number;
   /** The command's arguments after sort|agg --in --out. */
   readonly command: readonly string[];
+  /** The same job for a SQL peer, over table t. */
+  readonly peerSelect: string;
 }
+
+const SORT_BY_KEY = 'SELECT * FROM t ORDER BY key';
+const AGGREGATES = 'count(*),sum(v),min(v),max(v)';
+const GROUP_BY_G = 'SELECT g, count(*) AS n, sum(v) AS s, min(v) AS mn, max(v) AS mx FROM t GROUP BY g';
 
 /** The workloads of WORKLOADS.md, as the command runs them. */
 export const SPILL_LAB_WORKLOADS: Readonly<Record<string, LabWorkload>> = {
-  S1: { kind: 'keyPayload', rows: 20_000_000, command: ['sort', '--by', 'key'] },
-  S2: { kind: 'keyPayload', rows: 50_000_000, command: ['sort', '--by', 'key'] },
-  S3: { kind: 'stringKey', rows: 10_000_000, command: ['sort', '--by', 'skey'] },
-  S4: { kind: 'records100', rows: 10_000_000, command: ['sort', '--by', 'key'] },
-  A1: { kind: 'groups', rows: 20_000_000, groups: 1000, command: ['agg', '--group-by', 'g', '--agg', 'count(*),sum(v),min(v),max(v)'] },
-  A2: { kind: 'groups', rows: 20_000_000, groups: 4_000_000, command: ['agg', '--group-by', 'g', '--agg', 'count(*),sum(v),min(v),max(v)'] },
+  S1: { kind: 'keyPayload', rows: 20_000_000, command: ['sort', '--by', 'key'], peerSelect: SORT_BY_KEY },
+  S2: { kind: 'keyPayload', rows: 50_000_000, command: ['sort', '--by', 'key'], peerSelect: SORT_BY_KEY },
+  S3: { kind: 'stringKey', rows: 10_000_000, command: ['sort', '--by', 'skey'], peerSelect: 'SELECT * FROM t ORDER BY skey' },
+  S4: { kind: 'records100', rows: 10_000_000, command: ['sort', '--by', 'key'], peerSelect: SORT_BY_KEY },
+  A1: { kind: 'groups', rows: 20_000_000, groups: 1000, command: ['agg', '--group-by', 'g', '--agg', AGGREGATES], peerSelect: GROUP_BY_G },
+  A2: { kind: 'groups', rows: 20_000_000, groups: 4_000_000, command: ['agg', '--group-by', 'g', '--agg', AGGREGATES], peerSelect: GROUP_BY_G },
 };
 
 /** The command's entry point (bin/tungsten.js), from src/cli or dist/cli alike. */
@@ -43,6 +52,8 @@ export interface SpillLabOptions {
   readonly budgets: readonly number[];
   readonly cores: number;
   readonly dataDir: string;
+  /** Peers run at each budget too, each in a fresh process. */
+  readonly peers?: readonly 'duckdb'[];
   readonly log: (line: string) => void;
 }
 
@@ -67,20 +78,44 @@ export async function runSpillLab(options: SpillLabOptions): Promise<SpillLabRes
     }
     renameSync(`${input}.tmp`, input);
   }
+  const peers = options.peers ?? [];
+  const duckdbFile = join(options.dataDir, `${options.workload}-${rows}.duckdb`);
+  if (peers.includes('duckdb')) {
+    options.log(`spill lab: loading the input into DuckDB (${duckdbFile})`);
+    await prepareDuckdbTable(input, duckdbFile);
+  }
   const points: SpillLabPoint[] = [];
-  for (const budget of [...options.budgets].sort((a, b) => a - b)) {
-    const out = join(options.dataDir, `out-${budget}.arrow`);
-    const args = [CLI_ENTRY, ...workload.command, '--in', input, '--out', out, '--memory', String(budget), '--cores', String(options.cores), '--tmp-dir', options.dataDir, '--json', '--quiet'];
-    options.log(`spill lab: ${options.workload} at ${budget} bytes`);
+  /** One run in a fresh process; a failure is a point with its error, not the lab's end. */
+  const measure = async (engine: string, budget: number, args: readonly string[], cleanUp: () => void): Promise<void> => {
+    options.log(`spill lab: ${options.workload}, ${engine} at ${budget} bytes`);
     try {
-      const summary = JSON.parse(await run(args)) as { seconds: number; peakRssBytes: number; spillCount: number; memoryBytesSpilled: number; diskBytesSpilled: number; mergePasses: number };
-      points.push({ budgetBytes: budget, engine: 'tungsten', seconds: summary.seconds, peakRssBytes: summary.peakRssBytes, spillCount: summary.spillCount, memoryBytesSpilled: summary.memoryBytesSpilled, diskBytesSpilled: summary.diskBytesSpilled, mergePasses: summary.mergePasses });
-      options.log(`  ${summary.seconds.toFixed(2)} s, peak RSS ${Math.round(summary.peakRssBytes / 2 ** 20)} MiB, ${summary.spillCount} spills`);
+      // Ours reports `rows`, the peer `outputRows`.
+      const summary = JSON.parse(await run(args)) as Omit<SpillLabPoint, 'budgetBytes' | 'engine'> & { seconds: number; peakRssBytes: number; rows?: number };
+      const { seconds, peakRssBytes, spillCount, memoryBytesSpilled, diskBytesSpilled, mergePasses } = summary;
+      const outputRows = summary.rows ?? summary.outputRows;
+      points.push({
+        budgetBytes: budget,
+        engine,
+        seconds,
+        peakRssBytes,
+        ...(outputRows !== undefined ? { outputRows } : {}),
+        ...(spillCount !== undefined ? { spillCount, memoryBytesSpilled, diskBytesSpilled, mergePasses } : {}),
+      });
+      options.log(`  ${seconds.toFixed(2)} s, peak RSS ${Math.round(peakRssBytes / 2 ** 20)} MiB${spillCount !== undefined ? `, ${spillCount} spills` : ''}`);
     } catch (error) {
-      points.push({ budgetBytes: budget, engine: 'tungsten', seconds: null, peakRssBytes: null, error: (error as Error).message });
+      points.push({ budgetBytes: budget, engine, seconds: null, peakRssBytes: null, error: (error as Error).message });
       options.log(`  failed: ${(error as Error).message}`);
     } finally {
-      rmSync(out, { force: true });
+      cleanUp();
+    }
+  };
+  const common = (budget: number): string[] => ['--memory', String(budget), '--cores', String(options.cores), '--tmp-dir', options.dataDir, '--json', '--quiet'];
+  for (const budget of [...options.budgets].sort((a, b) => a - b)) {
+    const out = join(options.dataDir, `out-${budget}.arrow`);
+    await measure('tungsten', budget, [CLI_ENTRY, ...workload.command, '--in', input, '--out', out, ...common(budget)], () => rmSync(out, { force: true }));
+    if (peers.includes('duckdb')) {
+      const spillDir = join(options.dataDir, 'duckdb-tmp');
+      await measure('duckdb', budget, [CLI_ENTRY, 'bench', 'peer', '--engine', 'duckdb', '--db', duckdbFile, '--select', workload.peerSelect, ...common(budget)], () => rmSync(spillDir, { recursive: true, force: true }));
     }
   }
   return { workload: options.workload, rows, points };

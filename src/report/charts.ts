@@ -120,6 +120,8 @@ export interface SpillLabPoint {
   readonly memoryBytesSpilled?: number;
   readonly diskBytesSpilled?: number;
   readonly mergePasses?: number;
+  /** Rows the job produced (the same for every engine at every budget, or one is wrong). */
+  readonly outputRows?: number;
   readonly error?: string;
 }
 

@@ -5,11 +5,14 @@
  * afterEach requires empty, so a command that leaves files behind fails here.
  */
 import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadDuckdb } from '../../src/cli/duckdbPeer.js';
+import { InvalidArgumentError } from '../../src/errors.js';
 import { registerLz4 } from '../../src/storage/serialization.js';
 import { scratchDir } from '../support/leaks.js';
 import { referenceAggregate } from '../support/referenceAggregate.js';
@@ -117,5 +120,40 @@ describe('tungsten command', () => {
     }
     expect(result.points[0]!.spillCount).toBeGreaterThan(result.points[1]!.spillCount);
     expect(readFileSync(html, 'utf8').match(/<svg/g)?.length).toBe(4);
+  });
+  // DuckDB is installed into bench/peers (.ci/run does it; npm run bench:* does it on demand).
+  const duckdbMissing = (() => {
+    try {
+      createRequire(resolve(import.meta.dirname, '..', '..', 'bench', 'peers', 'package.json')).resolve('@duckdb/node-api');
+      return false;
+    } catch {
+      return true;
+    }
+  })();
+  if (duckdbMissing && !process.env.CI) console.warn('skipping the spill lab peer test: @duckdb/node-api is not installed in bench/peers (npm install --prefix bench/peers)');
+
+  it.skipIf(duckdbMissing && !process.env.CI)('bench spill --peers duckdb runs DuckDB at each budget in its own process, on the same rows', () => {
+    const html = join(work, 'spill-peers.html');
+    const run = tungsten('bench', 'spill', '--workload', 'S1', '--rows', '50000', '--memory', '16m,64m', '--peers', 'duckdb', '--report', html, '--data-dir', work, '--json', '--quiet');
+    expect(run.status, run.stderr).toBe(0);
+    const { points } = JSON.parse(run.stdout) as { points: Array<{ engine: string; budgetBytes: number; seconds: number | null; peakRssBytes: number; outputRows: number; error?: string }> };
+    expect(points.map((p) => `${p.engine}@${p.budgetBytes / 2 ** 20}`)).toEqual(['tungsten@16', 'duckdb@16', 'tungsten@64', 'duckdb@64']);
+    for (const point of points) {
+      expect(point.error, point.engine).toBeUndefined();
+      expect(point.seconds).toBeGreaterThan(0);
+      expect(point.peakRssBytes).toBeGreaterThan(0);
+      expect(point.outputRows, point.engine).toBe(50_000);
+    }
+    const page = readFileSync(html, 'utf8');
+    expect(page).toMatch(/<td>duckdb<\/td>/);
+  });
+
+  it('--peers names only engines it can run, and says how to install DuckDB when it is missing', async () => {
+    const run = tungsten('bench', 'spill', '--workload', 'S1', '--memory', '16m', '--peers', 'spark', '--report', join(work, 'x.html'));
+    expect(run.status).toBe(2);
+    expect(run.stderr.split('\n')[0]).toMatch(/unknown peer "spark"/);
+    const error = await loadDuckdb([join(work, 'nowhere', 'package.json')]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toMatch(/npm install @duckdb\/node-api/);
   });
 });
