@@ -8,7 +8,7 @@
  * column), which prints one line and the command's help, never a stack trace.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { Session, type SessionOptions } from '../api/Session.js';
@@ -133,17 +133,29 @@ async function inObservedSession<R>(
   return { result, events, totals, jobs: session.jobs.length };
 }
 
+/**
+ * Without --partitions, a job gets one shuffle partition per 64 MiB of input file, and at least
+ * one per core. Spark's adaptive execution coalesces its 200 default partitions toward
+ * spark.sql.adaptive.advisoryPartitionSizeInBytes (64 MB) in the same spirit; 200 tasks over a
+ * small file cost more than the file (300 K rows: 3.5 s, against 0.6 s with 2 partitions).
+ */
+const ADVISORY_PARTITION_BYTES = 64 * 2 ** 20;
+
+function defaultPartitions(input: string, cores: number): number {
+  return Math.max(cores, Math.ceil(statSync(input).size / ADVISORY_PARTITION_BYTES));
+}
+
 /** Runs a sort or aggregation from the flags; prints its summary; renders its report. */
 async function runJobCommand(options: JobOptions, title: string, body: (session: Session) => Promise<{ rows: number; bytes: number }>): Promise<void> {
   const memory = size(options.memory, '--memory');
   const cores = positiveInt(options.cores, '--cores');
-  const partitions = positiveInt(options.partitions, '--partitions');
+  const partitions = positiveInt(options.partitions, '--partitions') ?? defaultPartitions(options.in, cores ?? availableParallelism());
   const started = performance.now();
   const { result: written, events, totals, jobs } = await inObservedSession(
     {
       memory,
       ...(cores !== undefined ? { cores } : {}),
-      ...(partitions !== undefined ? { shufflePartitions: partitions } : {}),
+      shufflePartitions: partitions,
       ...(options.eventLog ? { eventLog: resolve(options.eventLog) } : {}),
       ...(options.tmpDir ? { localDirs: [options.tmpDir] } : {}),
       onWarning: (message) => say(options, `warning: ${message}`),
@@ -184,7 +196,7 @@ function addJobOptions(command: Command): Command {
     .requiredOption('--out <file>', 'output Arrow IPC file')
     .option('--memory <size>', 'the memory budget (memory.offHeap.size)', '256m')
     .option('--cores <n>', 'task slots (executor.cores); default: the machine\'s cores')
-    .option('--partitions <n>', 'shuffle partitions (sql.shuffle.partitions)')
+    .option('--partitions <n>', 'shuffle partitions (sql.shuffle.partitions); default: one per 64 MiB of input, at least one per core')
     .addOption(new Option('--format <format>', 'output format').choices(['file', 'stream']).default('file'))
     .addOption(new Option('--compression <codec>', 'output compression').choices(['lz4', 'none']).default('lz4'))
     .option('--report <file>', 'write an HTML report of the job (memory, tasks, stages)')

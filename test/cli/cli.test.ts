@@ -80,6 +80,17 @@ describe('tungsten command', () => {
     }
   });
 
+  it('without --partitions a job has one shuffle partition per 64 MiB of input, at least one per core', () => {
+    const data = join(work, 'small.arrow');
+    const log = join(work, 'small-events.jsonl');
+    expect(tungsten('gen', '--rows', '50000', '--out', data, '--quiet').status).toBe(0);
+    const run = tungsten('sort', '--in', data, '--out', join(work, 'small-sorted.arrow'), '--by', 'key', '--cores', '3', '--tmp-dir', scratchDir, '--event-log', log, '--quiet');
+    expect(run.status, run.stderr).toBe(0);
+    const stages = readFileSync(log, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { Event: string; name?: string; numTasks?: number });
+    const resultStages = stages.filter((e) => e.Event === 'StageSubmitted' && e.name?.startsWith('result'));
+    expect(resultStages.at(-1)!.numTasks).toBe(3);
+  });
+
   it('--help of every command shows examples', () => {
     for (const command of ['gen', 'sort', 'agg', 'report', 'bench spill']) {
       const run = tungsten(...command.split(' '), '--help');
