@@ -85,7 +85,9 @@ SpillRunInfo ExternalSorter::spill(const std::string& path) {
     metrics_.spillWriteTimeNs += nanosSince(start);
     dropMemory();
   }
-  metrics_.spillCount += 1;
+  // A spill that found nothing left to write (output already read past memory) only let go
+  // of the pages: not a spill.
+  if (run.records > 0) metrics_.spillCount += 1;
   metrics_.diskBytesSpilled += run.fileBytes;
   return run;
 }

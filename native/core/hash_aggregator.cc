@@ -386,7 +386,9 @@ SpillRunInfo HashAggregator::spill(const std::string& path) {
     dropMemory();
   }
   metrics_.spillWriteTimeNs += nanosSince(start);
-  metrics_.spillCount += 1;
+  // A spill that found nothing left to write (output already read past memory) only let go
+  // of the pages: not a spill.
+  if (run.records > 0) metrics_.spillCount += 1;
   metrics_.diskBytesSpilled += run.fileBytes;
   return run;
 }

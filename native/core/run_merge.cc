@@ -110,11 +110,17 @@ SpillRunInfo RunMerge::spillMemory(const std::string& path, SpillCodec codec, ui
   merger_->settle();
   const InMemorySource::Position before = memorySource_->position();
   memorySource_->unreadHead();
+  RecordRef record;
+  // Everything in memory already read: there is nothing to write, and no file is made (an empty
+  // run would only be opened and merged for nothing).
+  const bool anyUnread = memorySource_->next(record);
   try {
-    SpillWriter writer(path, codec, blockBytes);
-    RecordRef record;
-    while (memorySource_->next(record)) writer.write(record.prefix, record.record);
-    run = writer.finish();
+    if (anyUnread) {
+      SpillWriter writer(path, codec, blockBytes);
+      do writer.write(record.prefix, record.record);
+      while (memorySource_->next(record));
+      run = writer.finish();
+    }
   } catch (...) {
     // The file is gone (the writer removed it) and reading goes on from memory as before.
     memorySource_->restore(before);

@@ -114,9 +114,13 @@ export abstract class SpillingOperator<Handle> extends PagedOperator<Handle> {
     return this.opLock.run(async () => {
       if (this.isClosed() || !worthIt()) return 0;
       const run = await nativeSpill(this.diskBlockManager.newTempPath());
-      if (run !== null) this.runs.push(run);
       const freed = this.freeInMemoryData();
-      this.memoryBytesSpilled += freed;
+      // Memory let go of with nothing written (an empty map, output read past memory) is not
+      // spilled memory: it would show memory spilled against no disk bytes.
+      if (run !== null) {
+        this.runs.push(run);
+        this.memoryBytesSpilled += freed;
+      }
       return freed;
     });
   }
