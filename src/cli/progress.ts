@@ -41,11 +41,13 @@ export class ConsoleProgress {
       this.multibar = new cliProgress.MultiBar(
         {
           stream,
-          format: '{stage} [{bar}] {done}/{total} tasks ({running} running) | {rate} rows/s | spilled {spilled}',
+          // Fits 80 columns (cli-progress cuts a line at the terminal's width): "Stage 12 map 3
+          // [████░░░░░░░░░░░░] 120+2/200 | 2.99M rows/s | 5.4 MiB spilled" is 77 characters.
+          format: '{label} [{bar}] {done}+{running}/{total} | {rate} rows/s | {spilled} spilled',
           hideCursor: true,
           clearOnComplete: false,
           stopOnComplete: false,
-          barsize: 24,
+          barsize: 16,
           fps: 5,
         },
         cliProgress.Presets.shades_classic,
@@ -112,11 +114,12 @@ export class ConsoleProgress {
     }
     const seconds = Math.max((now - stage.started) / 1000, 1e-3);
     return {
-      stage: `Stage ${stage.stageId} (${stage.name})`.padEnd(28).slice(0, 28),
+      stage: `Stage ${stage.stageId} (${stage.name})`,
+      label: `Stage ${stage.stageId} ${shortName(stage.name)}`.padEnd(14),
       done: stage.done,
       total: stage.total,
       running: stage.running.size,
-      rate: Math.round(rows / seconds).toLocaleString('en'),
+      rate: compactCount(rows / seconds),
       spilled: spilled > 0 ? formatBytes(spilled) : '0',
     };
   }
@@ -131,6 +134,21 @@ export class ConsoleProgress {
     }
     if (!final && now - stage.lastLine < this.plainIntervalMs) return;
     stage.lastLine = now;
-    this.stream.write(`[${payload.stage!.toString().trim()}] ${payload.done}/${payload.total} tasks (${payload.running} running) | ${payload.rate} rows/s | spilled ${payload.spilled}${final ? ' | done' : ''}\n`);
+    this.stream.write(`[${payload.stage}] ${payload.done}/${payload.total} tasks (${payload.running} running) | ${payload.rate} rows/s | spilled ${payload.spilled}${final ? ' | done' : ''}\n`);
   }
+}
+
+/** "result of job 1" → "result", "shuffle 2 map" → "map 2": the bar's label stays short. */
+function shortName(name: string): string {
+  const map = /^shuffle (\d+) map$/.exec(name);
+  if (map) return `map ${map[1]}`;
+  return name.startsWith('result') ? 'result' : name.slice(0, 8);
+}
+
+/** 2,985,075 → "2.99M"; 950 → "950". */
+function compactCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e4) return `${(n / 1e3).toFixed(1)}K`;
+  return Math.round(n).toString();
 }

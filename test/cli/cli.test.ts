@@ -91,6 +91,22 @@ describe('tungsten command', () => {
     expect(resultStages.at(-1)!.numTasks).toBe(3);
   });
 
+  it('on a terminal the progress is a bar per stage, redrawn in place, ending at all tasks done', () => {
+    // script(1) (util-linux, on every Debian) runs the command on a pseudo-terminal and copies
+    // what it draws to our stdout.
+    const data = join(work, 'tty.arrow');
+    expect(tungsten('gen', '--rows', '200000', '--out', data, '--quiet').status).toBe(0);
+    const command = [process.execPath, bin, 'sort', '--in', data, '--out', join(work, 'tty-sorted.arrow'), '--by', 'key', '--memory', '4m', '--cores', '2', '--partitions', '3', '--tmp-dir', scratchDir];
+    const run = spawnSync('script', ['-qefc', command.map((arg) => `'${arg}'`).join(' '), '/dev/null'], { encoding: 'utf8', env: { ...process.env, COLUMNS: '160' } });
+    expect(run.status, run.stderr).toBe(0);
+    const screen = run.stdout;
+    expect(screen).toContain('\u001b[?25l'); // cli-progress hides the cursor while it draws
+    // Every line fits 80 columns, so the terminal's width never cuts the rate or the spills off.
+    expect(screen).toMatch(/Stage \d+ result +\[█+\] 3\+0\/3 \| [\d.]+[KMG]? rows\/s \| [\d.]+ (B|KiB|MiB) spilled/);
+    expect(screen).toMatch(/Stage \d+ map \d+ +\[█+\] 2\+0\/2 \|/);
+    expect(screen).toMatch(/sort: 200,000 rows → /);
+  });
+
   it('--help of every command shows examples', () => {
     for (const command of ['gen', 'sort', 'agg', 'report', 'bench spill']) {
       const run = tungsten(...command.split(' '), '--help');
