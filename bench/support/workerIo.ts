@@ -5,10 +5,11 @@
  */
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { RecordBatchReader, RecordBatchStreamWriter, type RecordBatch, type Schema } from 'apache-arrow';
+import { peakRssBytes } from '../../src/util/peakRss.js';
 import { loadDuckDB } from './peers.js';
 
 export function report(result: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify({ ...result, peakRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`);
+  process.stdout.write(`${JSON.stringify({ ...result, peakRssBytes: peakRssBytes() })}\n`);
 }
 
 export function median(values: number[]): number {

@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { RecordBatchReader, type Schema, Type } from 'apache-arrow';
 import { InvalidArgumentError, UnsupportedTypeError } from '../errors.js';
+import { peakRssBytes } from '../util/peakRss.js';
 
 interface DuckDBConnection {
   run(sql: string): Promise<unknown>;
@@ -153,7 +154,7 @@ export async function runDuckdbQuery(dbPath: string, select: string, budgetBytes
       const seconds = (performance.now() - start) / 1000;
       const outputRows = Number((await connection.runAndReadAll('SELECT count(*) FROM out')).getRows()[0]![0]);
       await connection.run('DROP TABLE out');
-      return { seconds, peakRssBytes: process.resourceUsage().maxRSS * 1024, outputRows };
+      return { seconds, peakRssBytes: peakRssBytes(), outputRows };
     } finally {
       connection.closeSync();
     }

@@ -24,6 +24,7 @@ import { buildReportModel, parseEventLog } from '../report/model.js';
 import { ConsoleProgress } from './progress.js';
 import { runDuckdbQuery } from './duckdbPeer.js';
 import { runSpillLab, SPILL_LAB_WORKLOADS } from './spillLab.js';
+import { peakRssBytes } from '../util/peakRss.js';
 
 /** A mistake in the command line: exit code 2, one line, the command's help. */
 export class UsageError extends Error {}
@@ -171,7 +172,7 @@ async function runJobCommand(options: JobOptions, title: string, body: (session:
     bytes: written.bytes,
     seconds,
     memoryBudgetBytes: memory,
-    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    peakRssBytes: peakRssBytes(),
     jobs,
     ...totals,
   };

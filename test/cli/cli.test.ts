@@ -107,6 +107,21 @@ describe('tungsten command', () => {
     expect(screen).toMatch(/sort: 200,000 rows → /);
   });
 
+  it("a job's peak RSS is its own, not its parent's: a child of a 400 MB process reports less", () => {
+    const data = join(work, 'rss.arrow');
+    expect(tungsten('gen', '--rows', '20000', '--out', data, '--quiet').status).toBe(0);
+    // The parent fills 400 MB, then runs the job (as the spill lab runs each budget).
+    const parent = `const big = Buffer.alloc(400 * 2 ** 20, 1);
+      const { spawnSync } = require('node:child_process');
+      const run = spawnSync(process.execPath, ${JSON.stringify([bin, 'sort', '--in', data, '--out', join(work, 'rss-sorted.arrow'), '--by', 'key', '--tmp-dir', scratchDir, '--json', '--quiet'])}, { encoding: 'utf8' });
+      process.stdout.write(run.stdout + String(big[0]));`;
+    const run = spawnSync(process.execPath, ['-e', parent], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    const summary = JSON.parse(run.stdout.trim().slice(0, -1)) as { peakRssBytes: number };
+    expect(summary.peakRssBytes).toBeGreaterThan(20 * 2 ** 20);
+    expect(summary.peakRssBytes).toBeLessThan(300 * 2 ** 20);
+  });
+
   it('--help of every command shows examples', () => {
     for (const command of ['gen', 'sort', 'agg', 'report', 'bench spill']) {
       const run = tungsten(...command.split(' '), '--help');
