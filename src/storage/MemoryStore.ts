@@ -12,10 +12,10 @@
  *           buffers' byte lengths. Batches that are views into a larger buffer keep all of it
  *           alive; batches from the engine's operators own their buffers.
  *   bytes   Arrow IPC stream bytes (serialization.ts): ON_HEAP in Buffer chunks, or OFF_HEAP in
- *           one native block (NativeBytes) allocated after the storage memory was granted.
- *           While an OFF_HEAP block is unrolled, its chunks are JavaScript Buffers (accounted
- *           as OFF_HEAP unroll memory); they are copied into the native block once it is stored,
- *           so native memory never exceeds what storage granted.
+ *           native blocks, one per chunk (NativeBytes). While an OFF_HEAP block is unrolled,
+ *           each full chunk moves into a native block as soon as the block's unroll memory
+ *           covers it, so native memory never exceeds what storage granted and JavaScript holds
+ *           only the chunks serialized since the last reservation.
  *
  * Unrolling an iterator of batches (putIterator), Spark's algorithm:
  *   1. Reserve `unrollMemoryThreshold` (1 MiB) of unroll memory; if refused, store nothing.
