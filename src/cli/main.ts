@@ -7,7 +7,7 @@
  * 0 ok, 1 the job failed, 2 bad usage (unknown flag, missing file, unparsable size, unknown
  * column), which prints one line and the command's help, never a stack trace.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
@@ -314,6 +314,7 @@ export function buildProgram(): Command {
       const rows = positiveInt(options.rows, '--rows')!;
       const memory = size(options.memory, '--memory');
       const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'tungsten-demo-'));
+      mkdirSync(dir, { recursive: true }); // --dir may name a folder still to be made
       say(options, `demo: ${rows.toLocaleString('en')} rows, a ${formatBytes(memory)} budget, files in ${dir}`);
       const sessionOptions = { memory, shufflePartitions: 8, localDirs: [dir], onWarning: (message: string) => say(options, `warning: ${message}`) };
       const { events, totals } = await inObservedSession(sessionOptions, { quiet: options.quiet, keepEvents: true }, async (session) => {

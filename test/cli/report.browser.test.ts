@@ -27,9 +27,11 @@ if (!available && !process.env.CI) {
 
 describe.skipIf(!available && !process.env.CI)('the HTML report in headless Chromium', () => {
   it('the demo report draws its charts with no console error, and a screenshot is saved', async () => {
-    const demo = spawnSync(process.execPath, [join(root, 'bin', 'tungsten.js'), 'demo', '--rows', '300000', '--memory', '16m', '--dir', work, '--quiet'], { encoding: 'utf8' });
+    // --dir names a folder the demo makes.
+    const dir = join(work, 'demo');
+    const demo = spawnSync(process.execPath, [join(root, 'bin', 'tungsten.js'), 'demo', '--rows', '300000', '--memory', '16m', '--dir', dir, '--quiet'], { encoding: 'utf8' });
     expect(demo.status, demo.stderr).toBe(0);
-    const report = join(work, 'report.html');
+    const report = join(dir, 'report.html');
     expect(demo.stderr).toContain(`Report: ${report}`);
 
     const browser = await chromium.launch({
