@@ -27,6 +27,7 @@ import { MapOutputTracker } from '../shuffle/MapOutputTracker.js';
 import { LocalShuffleClient } from '../shuffle/ShuffleReader.js';
 import { BlockId } from '../storage/BlockId.js';
 import { BlockManager } from '../storage/BlockManager.js';
+import { NON_TASK_WRITER } from '../storage/BlockInfoManager.js';
 import { DiskBlockManager } from '../storage/DiskBlockManager.js';
 import { ChunkedBytes, deserialize } from '../storage/serialization.js';
 import { Dataset, type SourceInput } from './Dataset.js';
@@ -264,7 +265,7 @@ export class Session {
       return;
     }
     const id = BlockId.parse(result.ref.blockId);
-    const block = await this.blockManager.get(id);
+    const block = await this.blockManager.getLocalValues(id, NON_TASK_WRITER, undefined, { readOnce: true });
     if (!block) throw new InvalidArgumentError(`task result ${result.ref.blockId} is gone from executor ${result.executorId}`);
     try {
       yield* block;

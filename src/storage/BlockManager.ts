@@ -193,8 +193,13 @@ export class BlockManager implements BlockEvictionHandler {
     return result;
   }
 
-  /** The block's batches from this executor's memory or disk; undefined when it has no such block. */
-  async getLocalValues(id: BlockId, task: TaskAttemptId = NON_TASK_WRITER, signal?: AbortSignal): Promise<BlockResult | undefined> {
+  /**
+   * The block's batches from this executor's memory or disk; undefined when it has no such
+   * block. A block on disk whose level allows memory is cached back in memory as it is read
+   * (Spark's maybeCacheDisk…InMemory), unless `readOnce`: the caller reads it once and removes
+   * it (a task result), so caching it would only copy it twice more.
+   */
+  async getLocalValues(id: BlockId, task: TaskAttemptId = NON_TASK_WRITER, signal?: AbortSignal, options: { readOnce?: boolean } = {}): Promise<BlockResult | undefined> {
     const info = await this.blockInfoManager.lockForReading(id, task, { signal });
     if (!info) return undefined;
     const release = (): void => this.releaseLockIfHeld(id, task);
@@ -205,9 +210,11 @@ export class BlockManager implements BlockEvictionHandler {
       }
       if (level.useDisk && this.diskStore.contains(id)) {
         const diskSize = this.diskStore.getSize(id);
-        const batches = level.deserialized
-          ? await this.maybeCacheDiskValuesInMemory(id, level, task)
-          : await this.maybeCacheDiskBytesInMemory(id, level);
+        const batches = options.readOnce
+          ? this.readFromDisk(id)
+          : level.deserialized
+            ? await this.maybeCacheDiskValuesInMemory(id, level, task)
+            : await this.maybeCacheDiskBytesInMemory(id, level);
         return new BlockResult('disk', diskSize, batches, release);
       }
     } catch (error) {

@@ -157,8 +157,11 @@ describe('faults and limits', () => {
     // Result blocks are off-heap storage: they count against the 2 MB native budget.
     await withSession({ cores: 2, memory: '2m' }, async (session) => {
       const diskPut = vi.spyOn(session.blockManager.diskStore, 'put');
+      const memoryPut = vi.spyOn(session.blockManager.memoryStore, 'putBytes');
       const input = keyPayloadBatches(56, 300_000, 5000, 100_000);
       const out = await session.fromArrow(new Table(input), { partitions: 3 }).collect();
+      // Read once from disk by the driver, never cached back in memory on the way.
+      expect(memoryPut.mock.calls.filter(([id]) => id.name.startsWith('taskresult_'))).toEqual([]);
       expect(canonical(rowsOf(out.batches))).toEqual(canonical(rowsOf(input)));
       const resultsOnDisk = diskPut.mock.calls.map(([id]) => id.name).filter((name) => name.startsWith('taskresult_'));
       expect(session.lastJob!.totals.resultSize).toBeGreaterThan(3 * 2 ** 21);
