@@ -139,11 +139,21 @@ class SpillFileSink implements PartitionSink {
     await this.file.write(...message);
   }
 
+  /** Where each partition starts, summed once when the file is complete (the unsafe writer has
+   *  more than 200 partitions; a sum per call made assembling them quadratic). */
+  private offsets: number[] | undefined;
+
   pieces(partition: number): Piece[] {
-    let offset = 0;
-    for (let p = 0; p < partition; p++) offset += this.lengths[p]!;
+    if (!this.offsets) {
+      this.offsets = new Array<number>(this.lengths.length);
+      let offset = 0;
+      for (let p = 0; p < this.lengths.length; p++) {
+        this.offsets[p] = offset;
+        offset += this.lengths[p]!;
+      }
+    }
     const length = this.lengths[partition]!;
-    return length === 0 ? [] : [{ path: this.path, offset, length }];
+    return length === 0 ? [] : [{ path: this.path, offset: this.offsets[partition]!, length }];
   }
 }
 
