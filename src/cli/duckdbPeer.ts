@@ -15,7 +15,7 @@
  */
 import { createReadStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { RecordBatchReader, type Schema, Type } from 'apache-arrow';
 import { InvalidArgumentError, UnsupportedTypeError } from '../errors.js';
@@ -32,25 +32,16 @@ interface DuckDBModule {
   DuckDBInstance: { create(path: string, options?: Record<string, string>): Promise<{ connect(): Promise<DuckDBConnection>; closeSync(): void }> };
   DuckDBDataChunk: { create(types: readonly unknown[], rows: number): { setColumnValues(column: number, values: readonly unknown[]): void } };
   BIGINT: unknown;
-  INTEGER: unknown;
   DOUBLE: unknown;
   VARCHAR: unknown;
 }
 
-/** The package's root: the nearest folder above this module with the package's package.json. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'bin', 'tungsten.js'))) {
-    const parent = dirname(dir);
-    if (parent === dir) return dir;
-    dir = parent;
-  }
-  return dir;
-}
+/** bench/peers of the package (from src/cli or dist/cli alike, as spillLab's CLI_ENTRY). */
+const BENCH_PEERS = fileURLToPath(new URL('../../bench/peers/', import.meta.url));
 
 /** Where @duckdb/node-api is looked for, in order. */
 function duckdbSearchPaths(): string[] {
-  return [join(process.cwd(), 'package.json'), join(packageRoot(), 'bench', 'peers', 'package.json')];
+  return [join(process.cwd(), 'package.json'), join(BENCH_PEERS, 'package.json')];
 }
 
 /** @duckdb/node-api, resolved from `searchPaths` (package.json files) in order. */
@@ -65,11 +56,11 @@ export async function loadDuckdb(searchPaths: readonly string[] = duckdbSearchPa
     return (await import(pathToFileURL(resolved).href)) as DuckDBModule;
   }
   throw new InvalidArgumentError(
-    `--peers duckdb needs @duckdb/node-api, which is not installed: run \`npm install @duckdb/node-api\` here, or \`npm install --prefix ${join(packageRoot(), 'bench', 'peers')}\``,
+    `--peers duckdb needs @duckdb/node-api, which is not installed: run \`npm install @duckdb/node-api\` here, or \`npm install --prefix ${BENCH_PEERS}\``,
   );
 }
 
-/** DuckDB's column type for an Arrow field type; the spill lab's workloads use these four. */
+/** DuckDB's column type for an Arrow field type: the three kinds the spill lab's workloads have. */
 function duckdbType(duckdb: DuckDBModule, typeId: Type, column: string): { name: string; type: unknown } {
   switch (typeId) {
     case Type.Int:
