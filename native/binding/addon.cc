@@ -7,6 +7,7 @@
 #include <napi.h>
 
 #include "binding.h"
+#include "operators.h"
 
 namespace tungsten::binding {
 namespace {
@@ -31,6 +32,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   registerShuffleExports(env, exports);
   addExport(env, exports, "workerConcurrency", guarded<workerConcurrency>);
   addExport(env, exports, "workerConcurrencyReset", guarded<workerConcurrencyReset>);
+  addExport(env, exports, "releaseOutputBuffers", guarded<releaseOutputBuffers>);
+  addExport(env, exports, "outputBytesLive", guarded<outputBytesLive>);
   return exports;
 }
 

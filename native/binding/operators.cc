@@ -181,6 +181,24 @@ Napi::Value toArrayBuffer(Napi::Env env, OutputBuffer& buffer) {
 
 }  // namespace
 
+Napi::Value releaseOutputBuffers(const Napi::CallbackInfo& info) {
+  if (!info[0].IsArray()) throw Error(ErrorCode::kInvalidArgument, "releaseOutputBuffers takes an array of ArrayBuffers");
+  Napi::Array buffers = info[0].As<Napi::Array>();
+  for (uint32_t i = 0; i < buffers.Length(); ++i) {
+    Napi::Value value = buffers.Get(i);
+    if (!value.IsArrayBuffer()) throw Error(ErrorCode::kInvalidArgument, "releaseOutputBuffers takes ArrayBuffers only");
+    Napi::ArrayBuffer buffer = value.As<Napi::ArrayBuffer>();
+    // Detaching drops V8's hold on the backing store; Node then runs toArrayBuffer's finalizer
+    // (on the event loop, as an immediate), which frees the bytes.
+    if (!buffer.IsDetached()) buffer.Detach();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value outputBytesLive(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(tungsten::outputBytesLive()));
+}
+
 void releaseFreedHeapMemory() {
 #if defined(__GLIBC__)
   ::malloc_trim(0);

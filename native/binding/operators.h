@@ -47,6 +47,12 @@ BorrowedBatch borrowBatch(Napi::Value value, const std::vector<ColumnType>& type
 void validateOffsets(const BorrowedBatch& batch);
 // Hands the batch's malloc'd buffers to JavaScript as ArrayBuffers, without copying.
 Napi::Value outputBatchToJs(Napi::Env env, OutputBatch& batch);
+// Detaches ArrayBuffers that outputBatchToJs made, so that their bytes are freed now rather
+// than when V8 collects them. The caller (arrowBatches.ts) passes only those, once consumed:
+// a detached buffer reads as empty, and one a worker still read would be freed under it.
+Napi::Value releaseOutputBuffers(const Napi::CallbackInfo& info);
+// What every output batch not yet freed holds (arrow_output.h).
+Napi::Value outputBytesLive(const Napi::CallbackInfo& info);
 
 inline const char* busyMessage() { return "the operator is busy with another operation; await it first"; }
 

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -12,6 +13,9 @@ namespace tungsten {
 namespace {
 
 constexpr size_t kMappedOutputBytes = size_t{64} << 10;
+
+// Output bytes allocated and not yet freed, over every operator of the process.
+std::atomic<uint64_t> liveOutputBytes{0};
 
 size_t mappedLength(size_t size) {
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
@@ -33,11 +37,15 @@ OutputBuffer allocateOutputBuffer(size_t size, bool zero) {
     if (p == nullptr) throw std::bad_alloc();
   }
   buffer.data = std::unique_ptr<uint8_t, OutputBytesDeleter>(static_cast<uint8_t*>(p), OutputBytesDeleter{size});
+  liveOutputBytes.fetch_add(size, std::memory_order_relaxed);
   return buffer;
 }
 
+uint64_t outputBytesLive() { return liveOutputBytes.load(std::memory_order_relaxed); }
+
 void freeOutputBytes(void* data, size_t size) {
   if (data == nullptr) return;
+  liveOutputBytes.fetch_sub(size, std::memory_order_relaxed);
   if (size >= kMappedOutputBytes) {
     ::munmap(data, mappedLength(size));
   } else {

@@ -1,12 +1,14 @@
 // Rebuilds Arrow column buffers from rows (the inverse of RowLayout::writeRows).
 //
 // Buffers are allocated here and handed to JavaScript, which wraps them as ArrayBuffers without
-// copying and frees them (freeOutputBytes) when the batch is collected. Buffers of 64 KiB and
-// more are mapped directly rather than malloc'd: they are freed on another thread than the worker
-// that allocated them, and glibc would keep such freed chunks in its arenas (its mmap threshold
-// rises after the first large free), which made resident memory grow with every batch read. An output batch is the caller's memory
-// once returned, as rows handed to the consumer of a Spark iterator are; while it is built, it
-// is bounded by the batch row count the caller chose.
+// copying. They are freed (freeOutputBytes) when the engine releases a batch it consumed itself
+// (the binding detaches its ArrayBuffers), or else when the batch is garbage collected. Buffers
+// of 64 KiB and more are mapped directly rather than malloc'd: they are freed on another thread
+// than the worker that allocated them, and glibc would keep such freed chunks in its arenas (its
+// mmap threshold rises after the first large free), which made resident memory grow with every
+// batch read. An output batch is the caller's memory once returned, as rows handed to the
+// consumer of a Spark iterator are; it is bounded by the batch row count the caller chose, and
+// outputBytesLive() counts what all of them hold.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +44,10 @@ struct OutputBatch {
   uint64_t numRows = 0;
   std::vector<OutputColumn> columns;
 };
+
+// Output bytes allocated and not yet freed, over the process: what batches handed to
+// JavaScript hold outside any grant (tests check that the engine frees them as it goes).
+uint64_t outputBytesLive();
 
 // A buffer of `size` bytes (zeroed when asked); throws std::bad_alloc.
 OutputBuffer allocateOutputBuffer(size_t size, bool zero);

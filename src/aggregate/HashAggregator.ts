@@ -47,7 +47,7 @@ import {
   type NativeColumnType,
   type SpillRun,
 } from '../native/addon.js';
-import { fromNativeBatch, toNativeBatch } from '../sort/arrowBatches.js';
+import { fromNativeBatch, releaseNativeOutput, toNativeBatch } from '../sort/arrowBatches.js';
 import { fieldIndex, nativeColumnType } from '../sort/columnTypes.js';
 import { decodeDictionaries, decodedSchema } from '../sort/dictionaries.js';
 import { positiveInteger, SpillingOperator, type SpillOptions } from '../sort/SpillingOperator.js';
@@ -269,7 +269,10 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
       await this.run((h) => addon.aggregatorBeginOutput(h, [...this.runs]));
       for (;;) {
         const output = await this.run((h) => addon.aggregatorNextBatch(h, this.batchRows));
-        if (output.numRows === 0) break;
+        if (output.numRows === 0) {
+          releaseNativeOutput(output);
+          break;
+        }
         yield fromNativeBatch(this.schema, output);
       }
     } finally {

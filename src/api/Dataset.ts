@@ -27,6 +27,7 @@ import type { AggregateSpec } from '../aggregate/aggregates.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { BatchFunction } from '../executor/pipeline.js';
 import { ExternalSorter, type SortKey } from '../sort/ExternalSorter.js';
+import { releaseNativeBatch } from '../sort/arrowBatches.js';
 import { fieldIndex, nativeColumnType } from '../sort/columnTypes.js';
 import { decodedSchema } from '../sort/dictionaries.js';
 import { numPartitionsOf, type PartitionerDescriptor, type PlanNode, rangeDependenciesWithoutBounds, type ShuffleDependency } from '../plan/PlanNode.js';
@@ -477,8 +478,14 @@ async function rangeBounds(session: Session, samples: RecordBatch[], keys: reado
       for await (const batch of joiner.sortedBatches()) joined = batch;
     } finally {
       await joiner.close();
+      // The picks were copied into the joiner: the sorted samples are not read again.
+      for (const batch of sorted) releaseNativeBatch(batch);
     }
-    return Buffer.from(serializeBatches([joined!], 'none', 1 << 20).toUint8Array()).toString('base64');
+    try {
+      return Buffer.from(serializeBatches([joined!], 'none', 1 << 20).toUint8Array()).toString('base64');
+    } finally {
+      releaseNativeBatch(joined!);
+    }
   } finally {
     tmm.cleanUpAllAllocatedMemory();
   }

@@ -56,7 +56,7 @@ import type { BlockManager } from '../storage/BlockManager.js';
 import type { DiskBlockManager } from '../storage/DiskBlockManager.js';
 import { ChunkedBytes, serializeBatches } from '../storage/serialization.js';
 import { StorageLevel } from '../storage/StorageLevel.js';
-import { type BatchFunction, checkKilled, compute, type TaskContext } from './pipeline.js';
+import { type BatchFunction, checkKilled, compute, computeConsumed, type TaskContext } from './pipeline.js';
 
 export interface ExecutorEnv {
   readonly executorId: string;
@@ -251,7 +251,7 @@ class TaskRunner {
     const { task, env } = this;
     if (task.shuffleWrite) {
       const write = task.shuffleWrite;
-      const batches = compute(task.root, context);
+      const batches = computeConsumed(task.root, context);
       let sizes: readonly number[];
       const numPartitions = write.partitioner.kind === 'single' ? 1 : write.partitioner.numPartitions;
       // The input is ended whatever happens (writeMapOutput may fail before it reads it).
@@ -295,7 +295,7 @@ class TaskRunner {
     const result = task.result ?? { kind: 'batches' };
     if (result.kind === 'count') {
       let rows = 0;
-      for await (const batch of compute(task.root, context)) rows += batch.numRows;
+      for await (const batch of computeConsumed(task.root, context)) rows += batch.numRows;
       return { kind: 'bytes', bytes: jsonBytes(rows) };
     }
     if (result.kind === 'sample') return { kind: 'bytes', bytes: await sampleRows(compute(task.root, context), result.sampleSize, seededRandom(result.seed)) };
@@ -304,7 +304,7 @@ class TaskRunner {
     // the task's unroll memory, and go to disk when memory is short, so a result larger than
     // the budget cannot grow the process. Serialized without compression.
     const id = BlockId.taskResult(task.taskId);
-    const batches = compute(task.root, context);
+    const batches = computeConsumed(task.root, context);
     try {
       await env.blockManager.putIterator(id, batches, StorageLevel.OFF_HEAP, { ...RESULT_PUT, task: task.taskId, compression: 'none' });
     } finally {

@@ -13,6 +13,7 @@ import { type RecordBatch, RecordBatchReader, type Schema } from 'apache-arrow';
 import { TaskKilledError } from '../errors.js';
 import type { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import { ExternalSorter } from '../sort/ExternalSorter.js';
+import { releaseNativeBatch } from '../sort/arrowBatches.js';
 import { HashAggregator } from '../aggregate/HashAggregator.js';
 import { BlockId } from '../storage/BlockId.js';
 import type { BlockManager } from '../storage/BlockManager.js';
@@ -59,6 +60,28 @@ export function checkKilled(context: TaskContext): void {
 /** The batches of `node` for the task's partition. */
 export function compute(node: PlanNode, context: TaskContext): AsyncGenerator<RecordBatch, void, undefined> {
   return interruptible(computeNode(node, context), context);
+}
+
+/**
+ * The batches of `node` for a consumer of the engine's own that is done with each batch when it
+ * asks for the next (a task's result serialization, its shuffle writer, a count). A sort's or
+ * an aggregation's output batch is then released at once, its native bytes freed, instead of
+ * waiting for a garbage collection; nothing else can have seen it, as the operator is the root.
+ * Any other root's batches (a user function's, a cached block's) are left to the collector.
+ */
+export function computeConsumed(node: PlanNode, context: TaskContext): AsyncGenerator<RecordBatch, void, undefined> {
+  const batches = compute(node, context);
+  return node.kind === 'sort' || node.kind === 'aggregate' ? releasedAfterUse(batches) : batches;
+}
+
+async function* releasedAfterUse(source: AsyncIterable<RecordBatch>): AsyncGenerator<RecordBatch, void, undefined> {
+  for await (const batch of source) {
+    try {
+      yield batch;
+    } finally {
+      releaseNativeBatch(batch);
+    }
+  }
 }
 
 async function* interruptible(source: AsyncIterable<RecordBatch>, context: TaskContext): AsyncGenerator<RecordBatch, void, undefined> {

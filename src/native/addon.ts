@@ -330,6 +330,12 @@ export interface NativeAddon {
   workerConcurrency(): { running: number; peak: number };
   workerConcurrencyReset(): void;
 
+  /** Frees output batches' buffers now by detaching their ArrayBuffers (they read as empty
+   *  after). Only for buffers of NativeOutputBatch that nothing will read again. */
+  releaseOutputBuffers(buffers: ArrayBuffer[]): void;
+  /** Bytes held by output batches not yet freed, over the process. */
+  outputBytesLive(): number;
+
   /** Test hook: spill writes fail as if the disk were full after `bytes` more bytes; −1: off. */
   spillInjectDiskFullAfter(bytes: number): void;
 

@@ -25,7 +25,7 @@ import type { MemoryBlock } from '../memory/MemoryBlock.js';
 import type { MemoryConsumer } from '../memory/MemoryConsumer.js';
 import type { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import { addon, type NativeColumnType, type NativePartitioner, type ShuffleSorterHandle } from '../native/addon.js';
-import { fromNativeBatch, toNativeBatch } from '../sort/arrowBatches.js';
+import { fromNativeBatch, releaseNativeBatch, releaseNativeOutput, toNativeBatch } from '../sort/arrowBatches.js';
 import { nativeColumnType } from '../sort/columnTypes.js';
 import { decodeDictionaries, decodedSchema } from '../sort/dictionaries.js';
 import { PagedOperator } from '../sort/PagedOperator.js';
@@ -133,8 +133,16 @@ export class ShuffleExternalSorter extends PagedOperator<ShuffleSorterHandle> {
         await addon.shuffleSorterSort(this.handle);
         for (;;) {
           const { partition, batch } = await addon.shuffleSorterNextBatch(this.handle, this.batchRows);
-          if (batch.numRows === 0) break;
-          await sink.append(partition, this.encoder.batchMessage(fromNativeBatch(this.decoded, batch)));
+          if (batch.numRows === 0) {
+          releaseNativeOutput(batch);
+          break;
+        }
+          const rows = fromNativeBatch(this.decoded, batch);
+          const message = this.encoder.batchMessage(rows);
+          // Compressed messages are copies; uncompressed ones are views of the batch, which a
+          // file buffer may hold until it flushes, so that batch waits for the collector.
+          if (!this.encoder.messagesViewBatches) releaseNativeBatch(rows);
+          await sink.append(partition, message);
         }
       }
       this.lastState = addon.shuffleSorterState(this.handle);

@@ -52,6 +52,13 @@ export class SegmentEncoder {
     this.schemaMessage = Buffer.concat(this.sink.take());
   }
 
+  /** Whether batchMessage's pieces are views of the batch's buffers (without compression:
+   *  the writer hands body buffers on as they are; LZ4 writes new ones, also when it falls
+   *  back to storing a buffer uncompressed). */
+  get messagesViewBatches(): boolean {
+    return this.compression === 'none';
+  }
+
   /** The record-batch message of a batch, as the writer's pieces in order. */
   batchMessage(batch: RecordBatch): Uint8Array[] {
     this.writer.write(batch);

@@ -35,7 +35,7 @@ import type { MemoryBlock } from '../memory/MemoryBlock.js';
 import type { MemoryConsumer } from '../memory/MemoryConsumer.js';
 import { MAXIMUM_PAGE_SIZE_BYTES, type TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import { addon, type NativeColumnType, type NativeSorterMetrics, type SorterHandle, type SpillRun } from '../native/addon.js';
-import { fromNativeBatch, toNativeBatch } from './arrowBatches.js';
+import { fromNativeBatch, releaseNativeOutput, toNativeBatch } from './arrowBatches.js';
 import { fieldIndex, nativeColumnType } from './columnTypes.js';
 import { decodeDictionaries, decodedSchema } from './dictionaries.js';
 import { positiveInteger, SpillingOperator, type SpillOptions } from './SpillingOperator.js';
@@ -168,7 +168,10 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
       await this.run((h) => addon.sorterBeginOutput(h, [...this.runs]));
       for (;;) {
         const output = await this.run((h) => addon.sorterNextBatch(h, this.batchRows));
-        if (output.numRows === 0) break;
+        if (output.numRows === 0) {
+          releaseNativeOutput(output);
+          break;
+        }
         yield fromNativeBatch(this.schema, output);
       }
     } finally {
@@ -197,7 +200,10 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
       let skip = startIndex;
       for (;;) {
         const output = await this.run((h) => addon.sorterNextBatch(h, this.batchRows));
-        if (output.numRows === 0) break;
+        if (output.numRows === 0) {
+          releaseNativeOutput(output);
+          break;
+        }
         const batch = fromNativeBatch(this.schema, output);
         if (skip >= batch.numRows) {
           skip -= batch.numRows;

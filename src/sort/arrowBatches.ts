@@ -5,12 +5,19 @@
  * fixed-width values and var-width offsets, so they start at row 0; validity bitmaps and
  * boolean values are not sliced and are passed with the bit offset of row 0 (Data.offset).
  *
- * Out: native code returns malloc'd buffers as ArrayBuffers it gave up (freed when collected);
- * they are viewed with the typed array each Arrow type expects and assembled with makeData.
+ * Out: native code returns malloc'd buffers as ArrayBuffers it gave up; they are viewed with the
+ * typed array each Arrow type expects and assembled with makeData. Their bytes are outside any
+ * grant and, left to V8, live until a garbage collection: a sort's output waiting for GC reached
+ * ~110 MB in S2's reduce stage. So a consumer of the engine's own that copies a batch and never
+ * reads it again (serialization, the shuffle writer) releases it (releaseNativeBatch), which
+ * frees the bytes at once. Batches a user function could have kept are never released.
  */
 import { type Data, makeData, RecordBatch, type Schema, Struct, Type, type TypeMap } from 'apache-arrow';
 import type { NativeBatch, NativeColumn, NativeColumnType, NativeOutputBatch } from '../native/addon.js';
-import { PhysicalType } from '../native/addon.js';
+import { addon, PhysicalType } from '../native/addon.js';
+
+/** The native buffers behind each batch fromNativeBatch made and nobody released yet. */
+const nativeBuffers = new WeakMap<RecordBatch, ArrayBuffer[]>();
 
 /** The batch's columns `columns[i]` (default: all, in order) as native columns of `types[i]`. */
 export function toNativeBatch(
@@ -48,7 +55,38 @@ export function fromNativeBatch<T extends TypeMap>(schema: Schema<T>, output: Na
     } as never) as Data;
   });
   const struct = makeData({ type: new Struct(schema.fields), length, nullCount: 0, children });
-  return new RecordBatch(schema, struct) as RecordBatch<T>;
+  const batch = new RecordBatch(schema, struct) as RecordBatch<T>;
+  nativeBuffers.set(batch, buffersOf(output));
+  return batch;
+}
+
+function buffersOf(output: NativeOutputBatch): ArrayBuffer[] {
+  const buffers: ArrayBuffer[] = [];
+  for (const column of output.columns) {
+    if (column.validity) buffers.push(column.validity);
+    buffers.push(column.values);
+    if (column.offsets) buffers.push(column.offsets);
+  }
+  return buffers;
+}
+
+/** Frees an output batch that is not made a RecordBatch (the empty one that ends an output
+ *  still has its var-width columns' one offset). */
+export function releaseNativeOutput(output: NativeOutputBatch): void {
+  addon.releaseOutputBuffers(buffersOf(output));
+}
+
+/**
+ * Frees the native buffers of a batch fromNativeBatch made; other batches are left alone. The
+ * batch, its slices and every view of its columns read as empty afterwards: call it only where
+ * the engine consumed the batch (copied it, and awaited any native work that read it) and no
+ * user code has seen it.
+ */
+export function releaseNativeBatch(batch: RecordBatch): void {
+  const buffers = nativeBuffers.get(batch);
+  if (!buffers) return;
+  nativeBuffers.delete(batch);
+  addon.releaseOutputBuffers(buffers);
 }
 
 function offsetsView(typeId: Type, buffer: ArrayBuffer): Int32Array | BigInt64Array {

@@ -2,7 +2,7 @@
  * Jobs end to end through the Dataset API, differential against plain JavaScript references,
  * from ample memory to heavy spilling, with one and two cores (seeds in the names).
  */
-import { Dictionary, Float64, Int32, Table, Utf8, vectorFromArray } from 'apache-arrow';
+import { Dictionary, Float64, Int32, type RecordBatch, Table, Utf8, vectorFromArray } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { generate } from '../../src/index.js';
 import { addon } from '../../src/native/addon.js';
@@ -127,6 +127,35 @@ describe('jobs end to end', () => {
       expect(session.lastJob!.stages.length).toBe(1);
     });
   });
+  it('seed 63: a sort\'s and an aggregation\'s output batches are freed as the job consumes them, not at a garbage collection; a user function\'s are not', async () => {
+    const settle = async (): Promise<void> => {
+      // Detached buffers are freed by a finalizer Node runs as an immediate.
+      for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+    };
+    const input = keyPayloadBatches(63, 200_000, 8000, 1_000_000);
+    await withSession({ cores: 2, memory: '64m', shufflePartitions: 3 }, async (session) => {
+      await settle();
+      const before = addon.outputBytesLive();
+      const sorted = await session.fromArrow(new Table(input), { partitions: 2 }).sortBy([{ column: 'key' }]).collect();
+      const grouped = await session.fromArrow(new Table(input), { partitions: 2 }).groupBy('key').agg('count(*)', 'min(payload)').collect();
+      await settle();
+      // The sort alone output ~3 MB; once the jobs are over none of it may wait for the
+      // collector (less than before: the collector may have freed earlier tests' meanwhile).
+      expect(addon.outputBytesLive() - before).toBeLessThanOrEqual(0);
+      expect(sorted.numRows).toBe(200_000);
+      expect(grouped.numRows).toBe(referenceAggregate(input, ['key'], [{ fn: 'count' }]).length);
+
+      // Batches a user function saw are its to keep: they still read after the job.
+      const seen: RecordBatch[] = [];
+      await session.fromArrow(new Table(input), { partitions: 2 }).sortBy([{ column: 'key' }]).mapBatches((batch) => {
+        seen.push(batch);
+        return batch;
+      }).count();
+      expect(seen.reduce((rows, batch) => rows + batch.numRows, 0)).toBe(200_000);
+      expect(canonical(rowsOf(seen)).sort()).toEqual(canonical(rowsOf(input)).sort());
+    });
+  });
+
   it('sortBy seed 62: a nullable dictionary string key and a float key across 60 partitions, sampled and range-partitioned', async () => {
     const rng = new Random(62);
     const n = 30_000;

@@ -10,6 +10,7 @@ import {
   ClosedError,
   ColumnNotFoundError,
   DiskFullError,
+  InvalidArgumentError,
   IoError,
   OutOfMemoryError,
   SchemaMismatchError,
@@ -20,6 +21,7 @@ import {
 import { TaskMemoryManager } from '../../src/memory/TaskMemoryManager.js';
 import { addon } from '../../src/native/addon.js';
 import { ExternalSorter } from '../../src/sort/ExternalSorter.js';
+import { releaseNativeBatch } from '../../src/sort/arrowBatches.js';
 import { DiskBlockManager } from '../../src/storage/DiskBlockManager.js';
 import { generate } from '../../src/api/generator.js';
 import { batchOf, randomColumn } from '../support/arrowData.js';
@@ -326,6 +328,31 @@ describe('a failed spill while reading', () => {
 });
 
 describe('lifecycle and errors', () => {
+  test('a released output batch frees its native bytes at once and reads as empty; other batches are left alone', async () => {
+    const tmm = task(1024 * KiB);
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+    };
+    const sorter = await ExternalSorter.create(tmm, ints([]).schema, { keys: ['v'] });
+    const values = Array.from({ length: 50_000 }, (_, i) => (i * 7919) % 50_000);
+    await sorter.insert(ints(values));
+    const [output] = await collect(sorter);
+    await settle();
+    const live = addon.outputBytesLive();
+    expect(column([output!]).slice(0, 3)).toEqual([0, 1, 2]);
+    const input = ints([5]);
+    releaseNativeBatch(input); // not the engine's output: untouched
+    expect(column([input])).toEqual([5]);
+    releaseNativeBatch(output!);
+    releaseNativeBatch(output!); // a second release is a no-op
+    await settle();
+    // At least the batch's 200,000 bytes (the collector may free earlier garbage meanwhile).
+    expect(live - addon.outputBytesLive()).toBeGreaterThanOrEqual(50_000 * 4);
+    expect(output!.getChildAt(0)!.data[0]!.values.length).toBe(0);
+    expect(() => addon.releaseOutputBuffers([new Uint8Array(4) as never])).toThrow(InvalidArgumentError);
+    expect(() => addon.releaseOutputBuffers('x' as never)).toThrow(InvalidArgumentError);
+  });
+
   test('an unsupported type is refused before any work, naming the column', async () => {
     const tmm = task(1024 * KiB);
     const schema = new Schema([new Field('ok', new Int32()), new Field('tags', new List(new Field('item', new Int32())))]);
