@@ -136,9 +136,11 @@ export class Dataset {
     return new GroupedDataset(this, keys.flat() as string[], undefined);
   }
 
-  /** Hash-partitions by `keys` into n partitions, or spreads rows round robin without keys. */
-  repartition(partitions: number, ...keys: string[]): Dataset {
-    return this.derive((id, parent, session) => ({ op: 'repartition', id, parent, partitions: positive(partitions, 'partitions'), keys, shuffleId: session.nextPlanId() }));
+  /** Hash-partitions by `keys` into n partitions, or spreads rows round robin without keys.
+   *  Keys are given as groupBy's are: `repartition(8, 'a', 'b')` or `repartition(8, ['a', 'b'])`. */
+  repartition(partitions: number, ...keys: Array<string | readonly string[]>): Dataset {
+    const columns = keys.flat() as string[];
+    return this.derive((id, parent, session) => ({ op: 'repartition', id, parent, partitions: positive(partitions, 'partitions'), keys: columns, shuffleId: session.nextPlanId() }));
   }
 
   /** A JavaScript function over each batch (runs in this process). Give `schema` when the output

@@ -156,6 +156,41 @@ describe('jobs end to end', () => {
     });
   });
 
+  it('repartition seed 64: by keys every key\'s rows land in one partition; round robin spreads them evenly; every row is kept', async () => {
+    // Key k has 1000 · 2^k rows, so a partition's row count names the keys it holds (its bits).
+    const rng = new Random(64);
+    const keys = [0, 1, 2, 3].flatMap((k) => new Array<number>(1000 << k).fill(k));
+    for (let i = keys.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [keys[i], keys[j]] = [keys[j]!, keys[i]!];
+    }
+    const table = new Table({ key: vectorFromArray(keys, new Int32()), id: vectorFromArray(keys.map((_, i) => i), new Int32()) });
+    await withSession({ cores: 2, memory: '64m' }, async (session) => {
+      const perPartition = async (run: () => Promise<Table>): Promise<{ counts: number[]; out: Table }> => {
+        const counts = new Array<number>(5).fill(0);
+        const stop = session.onEvent((event) => {
+          if (event.Event === 'TaskEnd' && event.taskType === 'ResultTask') counts[event.taskInfo.index]! += event.metrics.shuffleReadRecords;
+        });
+        try {
+          return { counts, out: await run() };
+        } finally {
+          stop();
+        }
+      };
+      const byKey = await perPartition(() => session.fromArrow(table, { partitions: 4 }).repartition(5, ['key']).collect());
+      const held = byKey.counts.map((count) => count / 1000);
+      expect(held.every((bits) => Number.isInteger(bits)), `per partition ${byKey.counts.join(',')}`).toBe(true);
+      expect(held.reduce((a, b) => a | b, 0)).toBe(0b1111);
+      expect(held.reduce((a, b) => a + b, 0)).toBe(0b1111); // no key split over two partitions
+      expect(canonical(rowsOf(byKey.out.batches)).sort()).toEqual(canonical(rowsOf(table.batches)).sort());
+
+      const roundRobin = await perPartition(() => session.fromArrow(table, { partitions: 4 }).repartition(5).collect());
+      // Each of the 4 map tasks deals its rows in turn: partitions differ by at most one row a map task.
+      expect(Math.max(...roundRobin.counts) - Math.min(...roundRobin.counts)).toBeLessThanOrEqual(4);
+      expect(canonical(rowsOf(roundRobin.out.batches)).sort()).toEqual(canonical(rowsOf(table.batches)).sort());
+    });
+  });
+
   it('sortBy seed 62: a nullable dictionary string key and a float key across 60 partitions, sampled and range-partitioned', async () => {
     const rng = new Random(62);
     const n = 30_000;
