@@ -118,8 +118,10 @@ Napi::Value aggregatorState(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value aggregatorMetrics(const Napi::CallbackInfo& info) {
-  const AggregatorMetrics m = aggregatorHandle(info).op->metrics();
+  AggregatorHandle& handle = aggregatorHandle(info);
+  const AggregatorMetrics m = handle.op->metrics();
   return numbersObject(info.Env(), {{"rowsIn", static_cast<double>(m.rowsIn)},
+                                    {"workerCpuNanos", static_cast<double>(handle.workerCpuNanos.load())},
                                     {"groupsOut", static_cast<double>(m.groupsOut)},
                                     {"spillCount", static_cast<double>(m.spillCount)},
                                     {"diskBytesSpilled", static_cast<double>(m.diskBytesSpilled)},

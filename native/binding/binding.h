@@ -3,6 +3,7 @@
 #pragma once
 
 #include <napi.h>
+#include <time.h>
 
 #include <atomic>
 
@@ -179,19 +180,29 @@ class PromiseWorker : public Napi::AsyncWorker {
   virtual void Run() = 0;
   virtual Napi::Value Result(Napi::Env env) = 0;
   virtual void Finally() {}
+  // The CPU time Run() took on its worker thread (called on that thread).
+  virtual void recordCpuNanos(uint64_t) {}
 
  private:
+  static uint64_t threadCpuNanos() {
+    timespec now{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
+  }
+
   void Execute() override {
     WorkerGauge& gauge = workerGauge();
     const int now = gauge.running.fetch_add(1) + 1;
     for (int seen = gauge.peak.load(); now > seen && !gauge.peak.compare_exchange_weak(seen, now);) {
     }
+    const uint64_t cpuStart = threadCpuNanos();
     try {
       Run();
     } catch (...) {
       error_ = captureCurrentException();
       failed_ = true;
     }
+    recordCpuNanos(threadCpuNanos() - cpuStart);
     gauge.running.fetch_sub(1);
   }
 

@@ -8,6 +8,7 @@
 
 #include <napi.h>
 
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -38,6 +39,8 @@ struct SorterHandle {
   static constexpr const char* kArgument = "sorter";
   std::unique_ptr<ExternalSorter> op;
   // True while a worker thread uses the sorter; every other call is refused meanwhile.
+  // CPU time of the operator's worker threads, summed (read on the main thread meanwhile).
+  std::atomic<uint64_t> workerCpuNanos{0};
   bool busy = false;
   // The column types of an input batch.
   const std::vector<ColumnType>& inputTypes() const { return op->layout().columns(); }
@@ -48,6 +51,8 @@ struct AggregatorHandle {
   static constexpr const char* kName = "Aggregator";
   static constexpr const char* kArgument = "aggregator";
   std::unique_ptr<HashAggregator> op;
+  // CPU time of the operator's worker threads, summed (read on the main thread meanwhile).
+  std::atomic<uint64_t> workerCpuNanos{0};
   bool busy = false;
   // The input batch's column types: keys, then what the aggregates read (or, final mode, the
   // partial aggregation's buffers).
@@ -60,6 +65,8 @@ struct ShuffleSorterHandle {
   static constexpr const char* kName = "ShuffleSorter";
   static constexpr const char* kArgument = "shuffle sorter";
   std::unique_ptr<ShuffleSorter> op;
+  // CPU time of the operator's worker threads, summed (read on the main thread meanwhile).
+  std::atomic<uint64_t> workerCpuNanos{0};
   bool busy = false;
   const std::vector<ColumnType>& inputTypes() const { return op->layout().columns(); }
 };

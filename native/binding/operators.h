@@ -76,6 +76,7 @@ class OperatorWorker : public PromiseWorker {
 
  protected:
   void Finally() override { handle_.busy = false; }
+  void recordCpuNanos(uint64_t nanos) override { handle_.workerCpuNanos.fetch_add(nanos, std::memory_order_relaxed); }
   Handle& handle_;
 };
 

@@ -136,8 +136,10 @@ Napi::Value shuffleSorterNextBatch(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value shuffleSorterState(const Napi::CallbackInfo& info) {
-  ShuffleSorter& sorter = *shuffleHandle(info, 0).op;
+  ShuffleSorterHandle& handle = shuffleHandle(info, 0);
+  ShuffleSorter& sorter = *handle.op;
   return numbersObject(info.Env(), {{"records", static_cast<double>(sorter.numRecords())},
+                                    {"workerCpuNanos", static_cast<double>(handle.workerCpuNanos.load())},
                                     {"dataPages", static_cast<double>(sorter.numDataPages())},
                                     {"pointerArrayBytes", static_cast<double>(sorter.pointerArrayBytes())},
                                     {"rowsInserted", static_cast<double>(sorter.metrics().rowsInserted)},

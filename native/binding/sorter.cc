@@ -92,8 +92,10 @@ Napi::Value sorterState(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value sorterMetrics(const Napi::CallbackInfo& info) {
-  const SorterMetrics& m = sorterHandle(info, 0).op->metrics();
+  SorterHandle& handle = sorterHandle(info, 0);
+  const SorterMetrics& m = handle.op->metrics();
   return numbersObject(info.Env(), {{"rowsInserted", static_cast<double>(m.rowsInserted)},
+                                    {"workerCpuNanos", static_cast<double>(handle.workerCpuNanos.load())},
                                     {"sortTimeNs", static_cast<double>(m.sortTimeNs)},
                                     {"spillWriteTimeNs", static_cast<double>(m.spillWriteTimeNs)},
                                     {"spillCount", static_cast<double>(m.spillCount)},

@@ -78,6 +78,8 @@ export interface HashAggregatorOptions extends SpillOptions {
 }
 
 export interface AggregationMetrics {
+  /** CPU time of the native work, on worker threads. */
+  readonly cpuTimeMs: number;
   readonly rowsIn: number;
   readonly groupsOut: number;
   readonly spillCount: number;
@@ -118,6 +120,7 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
   /** The native metrics at their last reading. They cannot be read while a native operation
    *  runs (its worker writes them; the addon refuses), nor once the native map is closed. */
   private lastMetrics: NativeAggregatorMetrics = {
+    workerCpuNanos: 0,
     rowsIn: 0,
     groupsOut: 0,
     spillCount: 0,
@@ -304,6 +307,7 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
     const m = this.lastMetrics;
     return {
       rowsIn: m.rowsIn,
+      cpuTimeMs: m.workerCpuNanos / 1e6,
       groupsOut: m.groupsOut,
       spillCount: m.spillCount,
       memoryBytesSpilled: this.memoryBytesSpilled,

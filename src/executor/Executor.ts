@@ -120,6 +120,7 @@ class TaskRunner {
       metrics.memoryBytesSpilled += m.memoryBytesSpilled;
       metrics.diskBytesSpilled += m.diskBytesSpilled;
       metrics.peakExecutionMemory = Math.max(metrics.peakExecutionMemory, m.peakExecutionMemory);
+      metrics.executorCpuTimeMs += m.cpuTimeMs;
     }
     metrics.inputRecords = context.inputRecords;
     const read = context.shuffleRead;

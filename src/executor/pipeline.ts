@@ -30,7 +30,7 @@ import type { TaskDescription } from '../scheduler/messages.js';
 export type BatchFunction = (batch: RecordBatch) => RecordBatch | ArrayLike<boolean | number> | null | undefined;
 
 export interface OperatorMetricsSource {
-  readonly metrics: { spillCount: number; memoryBytesSpilled: number; diskBytesSpilled: number; peakExecutionMemory: number; mergePasses?: number };
+  readonly metrics: { spillCount: number; memoryBytesSpilled: number; diskBytesSpilled: number; peakExecutionMemory: number; mergePasses?: number; cpuTimeMs: number };
 }
 
 /** What one running task can reach. */

@@ -130,6 +130,8 @@ export interface SorterState {
 }
 
 export interface NativeSorterMetrics {
+  /** CPU time of the operator's native workers, summed over its calls (thread CPU clocks). */
+  workerCpuNanos: number;
   rowsInserted: number;
   sortTimeNs: number;
   spillWriteTimeNs: number;
@@ -182,6 +184,8 @@ export interface AggregatorState {
 }
 
 export interface NativeAggregatorMetrics {
+  /** CPU time of the operator's native workers, summed over its calls (thread CPU clocks). */
+  workerCpuNanos: number;
   rowsIn: number;
   groupsOut: number;
   spillCount: number;
@@ -216,6 +220,8 @@ export interface NativeShuffleSorterOptions {
 }
 
 export interface ShuffleSorterState {
+  /** CPU time of the operator's native workers, summed over its calls (thread CPU clocks). */
+  workerCpuNanos: number;
   records: number;
   dataPages: number;
   pointerArrayBytes: number;

@@ -32,8 +32,13 @@ export interface TaskDescription {
 /** Per-task metrics (Spark's TaskMetrics, the parts this engine has). */
 export interface TaskMetrics {
   executorRunTimeMs: number;
-  /** CPU time of the task's JavaScript and native work; null: not measurable per task here. */
-  executorCpuTimeMs: number | null;
+  /**
+   * CPU time of the task's native work: its operators' worker threads, by their thread CPU
+   * clocks (sorting, aggregating, shuffle sorting, spilling, merging). The task's JavaScript
+   * (decoding, encoding, file I/O calls) shares one event loop with every other task and is not
+   * measurable per task, so it is not included: run time minus this is not idle time.
+   */
+  executorCpuTimeMs: number;
   peakExecutionMemory: number;
   /** Bytes of memory freed by spilling (logical). */
   memoryBytesSpilled: number;
@@ -56,7 +61,7 @@ export interface TaskMetrics {
 export function emptyTaskMetrics(): TaskMetrics {
   return {
     executorRunTimeMs: 0,
-    executorCpuTimeMs: null,
+    executorCpuTimeMs: 0,
     peakExecutionMemory: 0,
     memoryBytesSpilled: 0,
     diskBytesSpilled: 0,
@@ -74,13 +79,12 @@ export function emptyTaskMetrics(): TaskMetrics {
   };
 }
 
-/** Adds `from` into `into`: sums, but the peak of peakExecutionMemory; CPU time stays as it is
- *  (not measurable per task here). Job totals, stage totals and reports all add this way. */
+/** Adds `from` into `into`: sums, but the peak of peakExecutionMemory. Job totals, stage totals
+ *  and reports all add this way (an event log from before CPU time was measured has null). */
 export function addTaskMetrics(into: TaskMetrics, from: TaskMetrics): TaskMetrics {
   for (const key of Object.keys(into) as (keyof TaskMetrics)[]) {
-    if (key === 'executorCpuTimeMs') continue;
     if (key === 'peakExecutionMemory') into.peakExecutionMemory = Math.max(into.peakExecutionMemory, from.peakExecutionMemory);
-    else (into[key] as number) += from[key] as number;
+    else (into[key] as number) += (from[key] as number | null) ?? 0;
   }
   return into;
 }

@@ -57,6 +57,8 @@ export interface ShuffleSorterOptions {
 
 export interface ShuffleSorterMetrics {
   rows: number;
+  /** CPU time of the native work, on worker threads. */
+  cpuTimeMs: number;
   sortTimeMs: number;
   spillCount: number;
   memoryBytesSpilled: number;
@@ -77,7 +79,7 @@ export class ShuffleExternalSorter extends PagedOperator<ShuffleSorterHandle> {
   private diskBytesSpilled = 0;
   /** The native counters at their last reading (not readable while a worker runs, nor after
    *  close). */
-  private lastState = { rowsInserted: 0, sortTimeNs: 0 };
+  private lastState = { rowsInserted: 0, sortTimeNs: 0, workerCpuNanos: 0 };
   /** Encodes the sorted rows' messages; its schema message heads every segment. */
   readonly encoder: SegmentEncoder;
 
@@ -168,6 +170,7 @@ export class ShuffleExternalSorter extends PagedOperator<ShuffleSorterHandle> {
     if (!this.closed && !this.opLock.isLocked) this.lastState = addon.shuffleSorterState(this.handle);
     return {
       rows: this.lastState.rowsInserted,
+      cpuTimeMs: this.lastState.workerCpuNanos / 1e6,
       sortTimeMs: this.lastState.sortTimeNs / 1e6,
       spillCount: this.spillCount,
       memoryBytesSpilled: this.memoryBytesSpilled,

@@ -58,6 +58,8 @@ export function chooseShuffleWriter(
 
 export interface ShuffleWriteMetrics {
   bytesWritten: number;
+  /** CPU time of the shuffle sorter's native work. */
+  cpuTimeMs: number;
   recordsWritten: number;
   writeTimeMs: number;
   spillCount: number;
@@ -284,6 +286,7 @@ export async function writeMapOutput(
         memoryBytesSpilled: sorterMetrics.memoryBytesSpilled,
         diskBytesSpilled: sorterMetrics.diskBytesSpilled,
         peakExecutionMemory: sorterMetrics.peakExecutionMemory,
+        cpuTimeMs: sorterMetrics.cpuTimeMs,
       },
     };
   } finally {

@@ -60,6 +60,8 @@ export interface ExternalSorterOptions extends SpillOptions {
 }
 
 export interface SorterMetrics {
+  /** CPU time of the native work, on worker threads. */
+  readonly cpuTimeMs: number;
   readonly rows: number;
   readonly sortTimeMs: number;
   readonly spillWriteTimeMs: number;
@@ -84,6 +86,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
   /** The native metrics at their last reading. They cannot be read while a native operation
    *  runs (its worker writes them; the addon refuses), nor once the native sorter is closed. */
   private lastMetrics: NativeSorterMetrics = {
+    workerCpuNanos: 0,
     rowsInserted: 0,
     sortTimeNs: 0,
     spillWriteTimeNs: 0,
@@ -240,6 +243,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
     const m = this.lastMetrics;
     return {
       rows: m.rowsInserted,
+      cpuTimeMs: m.workerCpuNanos / 1e6,
       sortTimeMs: m.sortTimeNs / 1e6,
       spillWriteTimeMs: m.spillWriteTimeNs / 1e6,
       spillCount: m.spillCount,

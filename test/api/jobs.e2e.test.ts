@@ -191,6 +191,31 @@ describe('jobs end to end', () => {
     });
   });
 
+  it('seed 65: a task\'s CPU time is its native workers\' thread time: above zero where an operator ran, within the task\'s run time', async () => {
+    const input = keyPayloadBatches(65, 100_000, 5000, 1_000_000);
+    await withSession({ cores: 2, memory: '64m', shufflePartitions: 3 }, async (session) => {
+      const ends: { type: string; cpu: number; run: number }[] = [];
+      const stop = session.onEvent((event) => {
+        if (event.Event === 'JobStart') ends.length = 0; // the sampling job's tasks run no operator
+        if (event.Event === 'TaskEnd') ends.push({ type: event.taskType, cpu: event.metrics.executorCpuTimeMs, run: event.metrics.executorRunTimeMs });
+      });
+      try {
+        await session.fromArrow(new Table(input), { partitions: 2 }).sortBy([{ column: 'key' }]).count();
+      } finally {
+        stop();
+      }
+      // Map tasks shuffle-sort natively, result tasks sort; each task's native calls run one
+      // at a time, so their thread time cannot exceed the task's wall time.
+      const tasks = ends;
+      expect(tasks.map((t) => t.type).sort()).toEqual(['ResultTask', 'ResultTask', 'ResultTask', 'ShuffleMapTask', 'ShuffleMapTask']);
+      for (const { cpu, run } of tasks) {
+        expect(cpu).toBeGreaterThan(0);
+        expect(cpu).toBeLessThanOrEqual(run + 1);
+      }
+      expect(session.lastJob!.totals.executorCpuTimeMs).toBeCloseTo(tasks.reduce((sum, t) => sum + t.cpu, 0), 6);
+    });
+  });
+
   it('sortBy seed 62: a nullable dictionary string key and a float key across 60 partitions, sampled and range-partitioned', async () => {
     const rng = new Random(62);
     const n = 30_000;
