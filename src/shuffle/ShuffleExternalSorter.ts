@@ -71,8 +71,7 @@ export class ShuffleExternalSorter extends PagedOperator<ShuffleSorterHandle> {
   private readonly types: NativeColumnType[];
   private readonly decoded: Schema;
   private closed = false;
-  /** Rows per encoded message. */
-  readonly batchRows: number;
+  private readonly batchRows: number;
   private readonly initialBufferEntries: number;
   private spillCount = 0;
   private memoryBytesSpilled = 0;
