@@ -43,6 +43,16 @@ export function defaultPageSizeBytes(maxTungstenMemory: number, cores: number): 
 }
 
 /**
+ * The largest spill block a task can still merge: a merge pass holds at least two read buffers
+ * and a write buffer, each twice the block when compressed, and a task is only sure of 1/(2N)
+ * of the execution pool (N ≤ cores). With 1 MiB blocks (the page size floor) a few-MB budget on
+ * 2 cores could not merge runs at all ("Not enough memory to merge 4 spilled runs").
+ */
+export function maxSpillBlockBytes(executionPoolSize: number, cores: number): number {
+  return floorDiv(floorDiv(executionPoolSize, 2 * cores), 2 * 3);
+}
+
+/**
  * How a storage request may grow the storage pool. By default (Spark's rule) it borrows what
  * execution does not use. `borrowExecution: false` takes only the storage pool's free memory
  * and what evicting its blocks frees: for blocks written while operators still run (task
@@ -62,6 +72,8 @@ export abstract class MemoryManager {
   /** Tungsten pages are native memory: always OFF_HEAP. */
   readonly tungstenMemoryMode: MemoryMode = MemoryMode.OFF_HEAP;
   readonly pageSizeBytes: number;
+  /** See maxSpillBlockBytes; from the off-heap execution pool at construction, as the page size. */
+  readonly maxSpillBlockBytes: number;
   readonly numCores: number;
 
   constructor(sizes: MemoryManagerSizes) {
@@ -77,6 +89,7 @@ export abstract class MemoryManager {
     // Sized from the pool at construction, as Spark does, not from what it may grow to.
     this.pageSizeBytes =
       sizes.pageSizeBytes ?? defaultPageSizeBytes(this.offHeapExecutionMemoryPool.poolSize, sizes.numCores);
+    this.maxSpillBlockBytes = maxSpillBlockBytes(this.offHeapExecutionMemoryPool.poolSize, sizes.numCores);
   }
 
   /** Registers the memory store, which evicts blocks when execution or storage needs room. */

@@ -70,6 +70,10 @@ export class TaskMemoryManager {
     return this.memoryManager.pageSizeBytes;
   }
 
+  get maxSpillBlockBytes(): number {
+    return this.memoryManager.maxSpillBlockBytes;
+  }
+
   get tungstenMemoryMode(): MemoryMode {
     return this.memoryManager.tungstenMemoryMode;
   }

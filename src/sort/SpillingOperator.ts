@@ -22,8 +22,9 @@ export interface SpillOptions {
    *  time than the disk saves (see bench/sort.bench.ts). */
   readonly compression?: 'none' | 'lz4';
   /** Bytes per spill block, also each run's read buffer. Default 1 MiB, and never more than the
-   *  page size: read buffers are accounted memory, and a page is at most about 1/16 of a task's
-   *  share (Spark's page size formula), so at least ~16 runs can always be merged per pass. */
+   *  page size nor the memory manager's maxSpillBlockBytes: read buffers are accounted memory,
+   *  and the page size's 1 MiB floor alone could exceed what a task of a small budget may hold,
+   *  so that its runs could never be merged. */
   readonly spillBlockBytes?: number;
 }
 
@@ -38,9 +39,14 @@ export abstract class SpillingOperator<Handle> extends PagedOperator<Handle> {
 
   protected constructor(taskMemoryManager: TaskMemoryManager, options: SpillOptions, what: string) {
     super(taskMemoryManager, what, MAXIMUM_PAGE_SIZE_BYTES);
+    // At most a page, and small enough that the task's share of the pool can merge runs.
     this.spillBlockBytes = Math.max(
       1024,
-      Math.min(positiveInteger(options.spillBlockBytes ?? 2 ** 20, 'spillBlockBytes'), taskMemoryManager.pageSizeBytes),
+      Math.min(
+        positiveInteger(options.spillBlockBytes ?? 2 ** 20, 'spillBlockBytes'),
+        taskMemoryManager.pageSizeBytes,
+        taskMemoryManager.maxSpillBlockBytes,
+      ),
     );
     const compression = options.compression ?? 'none';
     if (compression !== 'none' && compression !== 'lz4') {
