@@ -71,7 +71,8 @@ export class ShuffleExternalSorter extends PagedOperator<ShuffleSorterHandle> {
   private readonly types: NativeColumnType[];
   private readonly decoded: Schema;
   private closed = false;
-  private readonly batchRows: number;
+  /** Rows per encoded message. */
+  readonly batchRows: number;
   private readonly initialBufferEntries: number;
   private spillCount = 0;
   private memoryBytesSpilled = 0;

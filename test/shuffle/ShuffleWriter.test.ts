@@ -69,6 +69,7 @@ describe('shuffle writers', () => {
 
   for (const [kind, budget, partitions] of [
     ['bypass', 8 << 20, 7],
+    ['bypass', 160 * 1024, 7],
     ['unsafe', 8 << 20, 7],
     ['unsafe', 160 * 1024, 300],
   ] as const) {
@@ -91,6 +92,18 @@ describe('shuffle writers', () => {
       }
     });
   }
+
+  it('the bypass writer gathers rows across input batches: one message per partition per map task when they fit (seed 24)', async () => {
+    const inputs = [keyPayloadBatches(24, 9000, 500, 400), keyPayloadBatches(25, 3000, 300, 400)];
+    const { partitions: out, cleanup } = await writeAndRead(inputs, 7, 'bypass', 8 << 20);
+    try {
+      // Each batch read is one message; 18 and 10 input batches would make up to 28 a partition.
+      for (const batches of out) expect(batches.length).toBeLessThanOrEqual(inputs.length);
+      expect(canonical(rowsOf(out.flat())).sort()).toEqual(canonical(rowsOf(inputs.flat())).sort());
+    } finally {
+      await cleanup();
+    }
+  });
 
   it('index file: N + 1 big-endian offsets from 0; segments are standalone IPC streams', async () => {
     const { resolver, tracker, cleanup } = await writeAndRead([keyPayloadBatches(23, 2000, 500, 50)], 5, 'bypass', 8 << 20);
