@@ -247,6 +247,7 @@ export async function writeMapOutput(
     ...(request.bounds ? { bounds: request.bounds } : {}),
     compression: request.compression,
     onSpill: request.kind === 'bypass' ? (s) => s.writeSortedTo(partitionFiles).then(() => 0) : writeSpill,
+    spillsForOthers: request.kind === 'bypass',
   });
   const tmpData = diskBlockManager.createTempShuffleBlock().path;
   let records = 0;

@@ -12,6 +12,7 @@ import { chooseShuffleWriter, type ShuffleWriterKind, writeMapOutput } from '../
 import { scratchDir, testDiskBlockManager } from '../support/leaks.js';
 import { canonical, rowsOf } from '../support/referenceSort.js';
 import { task } from '../sort/helpers.js';
+import { TestMemoryConsumer } from '../support/TestMemoryConsumer.js';
 import { asyncOf, keyPayloadBatches, keyPayloadSchema } from './helpers.js';
 
 const hash = (n: number): NativePartitioner => ({ kind: PartitionerKind.HASH, numPartitions: n, hashColumns: [0] });
@@ -102,6 +103,35 @@ describe('shuffle writers', () => {
       expect(canonical(rowsOf(out.flat())).sort()).toEqual(canonical(rowsOf(inputs.flat())).sort());
     } finally {
       await cleanup();
+    }
+  });
+
+  it('the bypass writer gives its gathered pages back when another consumer of its task is short of memory (seed 26)', async () => {
+    const tmm = task(512 * 1024, 16 * 1024);
+    const other = new TestMemoryConsumer(tmm);
+    const [first, second] = [keyPayloadBatches(26, 6000, 6000, 400)[0]!, keyPayloadBatches(27, 6000, 6000, 400)[0]!];
+    let heldBefore = 0;
+    let granted = 0;
+    async function* source(): AsyncGenerator<RecordBatch> {
+      yield first;
+      // The writer holds the first batch's rows in its pages now; the other consumer needs
+      // more than what is left free, which only the writer can give back.
+      heldBefore = tmm.getMemoryConsumptionForThisTask();
+      granted = await other.acquireMemory(400 * 1024);
+      other.free(granted);
+      yield second;
+    }
+    const disk = testDiskBlockManager();
+    const resolver = new IndexShuffleBlockResolver(disk);
+    const { lengths, metrics } = await writeMapOutput(tmm, disk, resolver, { shuffleId: 5, mapId: 1, numPartitions: 3, schema: keyPayloadSchema, partitioner: hash(3), compression: 'lz4', kind: 'bypass' }, source());
+    try {
+      expect(heldBefore).toBeGreaterThan(512 * 1024 - 400 * 1024);
+      expect(granted).toBe(400 * 1024);
+      expect(metrics.spillCount).toBeGreaterThanOrEqual(1);
+      expect(metrics.recordsWritten).toBe(12_000);
+      expect(tmm.cleanUpAllAllocatedMemory()).toBe(0);
+    } finally {
+      if (lengths.some((length) => length > 0)) await resolver.removeDataByMap(5, 1);
     }
   });
 
