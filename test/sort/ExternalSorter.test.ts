@@ -18,7 +18,9 @@ import {
   TaskKilledError,
   UnsupportedTypeError,
 } from '../../src/errors.js';
+import { resolveConfig } from '../../src/config/options.js';
 import { TaskMemoryManager } from '../../src/memory/TaskMemoryManager.js';
+import { UnifiedMemoryManager } from '../../src/memory/UnifiedMemoryManager.js';
 import { addon } from '../../src/native/addon.js';
 import { ExternalSorter } from '../../src/sort/ExternalSorter.js';
 import { releaseNativeBatch } from '../../src/sort/arrowBatches.js';
@@ -322,6 +324,26 @@ describe('a failed spill while reading', () => {
       }
     }
     expectSortedLike(output, batches, [{ column: 'k' }]);
+    other.free(other.used);
+    expect(tmm.cleanUpAllAllocatedMemory()).toBe(0);
+  });
+});
+
+describe('small budgets', () => {
+  test('seed 43: with 3 MiB on 2 cores and the other task active, a sorter still merges its runs (spill blocks fit its share of the pool)', async () => {
+    // The default page size is 1 MiB here (its floor); spill blocks of a page would need 3 MiB
+    // to merge two runs, and this task is only sure of half the pool.
+    const mm = track(UnifiedMemoryManager.fromConfig(resolveConfig({ 'memory.offHeap.size': 3 * 2 ** 20, 'executor.cores': 2 })));
+    const other = new TestMemoryConsumer(new TaskMemoryManager(mm, 1));
+    await other.use(64 * KiB);
+    const tmm = new TaskMemoryManager(mm, 2);
+    const rng = new Random(43);
+    const batches = Array.from({ length: 8 }, () => ints(Array.from({ length: 100_000 }, () => rng.int(1_000_000))));
+    const sorter = await ExternalSorter.create(tmm, batches[0]!.schema, { keys: ['v'], diskBlockManager: testDiskBlockManager() });
+    for (const batch of batches) await sorter.insert(batch);
+    const out = column(await collect(sorter)) as number[];
+    expect(sorter.metrics.spillCount).toBeGreaterThanOrEqual(4);
+    expect(out).toEqual(batches.flatMap((b) => column([b]) as number[]).sort((a, b) => a - b));
     other.free(other.used);
     expect(tmm.cleanUpAllAllocatedMemory()).toBe(0);
   });
