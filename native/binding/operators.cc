@@ -168,28 +168,44 @@ namespace {
 
 // Hands an output buffer to JavaScript without copying; V8 is told its size so that dropped
 // batches create GC pressure and are freed promptly.
+// Marks the ArrayBuffers made here: releaseOutputBuffers detaches no other (a buffer JavaScript
+// allocated may be what a worker is reading).
+constexpr napi_type_tag kOutputBufferTag = {0x3c5a9e1f7b2d4086ull, 0xd17e4b2a95c3f068ull};
+
 Napi::Value toArrayBuffer(Napi::Env env, OutputBuffer& buffer) {
-  if (buffer.size == 0 || !buffer.data) return Napi::ArrayBuffer::New(env, 0);
-  const size_t size = buffer.size;
-  uint8_t* data = buffer.data.release();
-  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(size));
-  return Napi::ArrayBuffer::New(env, data, size, [size](Napi::Env finalizerEnv, void* p) {
-    freeOutputBytes(p, size);
-    Napi::MemoryManagement::AdjustExternalMemory(finalizerEnv, -static_cast<int64_t>(size));
-  });
+  Napi::ArrayBuffer out;
+  if (buffer.size == 0 || !buffer.data) {
+    out = Napi::ArrayBuffer::New(env, 0);
+  } else {
+    const size_t size = buffer.size;
+    uint8_t* data = buffer.data.release();
+    Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(size));
+    out = Napi::ArrayBuffer::New(env, data, size, [size](Napi::Env finalizerEnv, void* p) {
+      freeOutputBytes(p, size);
+      Napi::MemoryManagement::AdjustExternalMemory(finalizerEnv, -static_cast<int64_t>(size));
+    });
+  }
+  out.TypeTag(&kOutputBufferTag);
+  return out;
 }
 
 }  // namespace
 
 Napi::Value releaseOutputBuffers(const Napi::CallbackInfo& info) {
   if (!info[0].IsArray()) throw Error(ErrorCode::kInvalidArgument, "releaseOutputBuffers takes an array of ArrayBuffers");
-  Napi::Array buffers = info[0].As<Napi::Array>();
-  for (uint32_t i = 0; i < buffers.Length(); ++i) {
-    Napi::Value value = buffers.Get(i);
-    if (!value.IsArrayBuffer()) throw Error(ErrorCode::kInvalidArgument, "releaseOutputBuffers takes ArrayBuffers only");
-    Napi::ArrayBuffer buffer = value.As<Napi::ArrayBuffer>();
-    // Detaching drops V8's hold on the backing store; Node then runs toArrayBuffer's finalizer
-    // (on the event loop, as an immediate), which frees the bytes.
+  Napi::Array array = info[0].As<Napi::Array>();
+  // All are checked before any is detached: a bad element releases nothing.
+  std::vector<Napi::ArrayBuffer> buffers;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value value = array.Get(i);
+    if (!value.IsArrayBuffer() || !value.As<Napi::Object>().CheckTypeTag(&kOutputBufferTag)) {
+      throw Error(ErrorCode::kInvalidArgument, "releaseOutputBuffers takes only ArrayBuffers of the addon's output batches");
+    }
+    buffers.push_back(value.As<Napi::ArrayBuffer>());
+  }
+  // Detaching drops V8's hold on the backing store; Node then runs toArrayBuffer's finalizer
+  // (on the event loop, as an immediate), which frees the bytes.
+  for (Napi::ArrayBuffer& buffer : buffers) {
     if (!buffer.IsDetached()) buffer.Detach();
   }
   return info.Env().Undefined();

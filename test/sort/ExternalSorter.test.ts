@@ -372,6 +372,16 @@ describe('lifecycle and errors', () => {
     expect(live - addon.outputBytesLive()).toBeGreaterThanOrEqual(50_000 * 4);
     expect(output!.getChildAt(0)!.data[0]!.values.length).toBe(0);
     expect(() => addon.releaseOutputBuffers([new Uint8Array(4) as never])).toThrow(InvalidArgumentError);
+    // An ArrayBuffer JavaScript made is not the addon's to free, even next to one that is.
+    const foreign = new ArrayBuffer(8);
+    const again = await ExternalSorter.create(tmm, ints([]).schema, { keys: ['v'] });
+    await again.insert(ints([3, 1, 2]));
+    const [second] = await collect(again);
+    const secondValues = second!.getChildAt(0)!.data[0]!.values.buffer as ArrayBuffer;
+    expect(() => addon.releaseOutputBuffers([secondValues, foreign])).toThrow(InvalidArgumentError);
+    expect(foreign.byteLength).toBe(8);
+    expect(column([second!])).toEqual([1, 2, 3]);
+    releaseNativeBatch(second!);
     expect(() => addon.releaseOutputBuffers('x' as never)).toThrow(InvalidArgumentError);
   });
 
