@@ -82,13 +82,14 @@ describe('ExternalSorter against the reference sort', () => {
 describe('forced external paths', () => {
   test('seed 7: spill every batch, many runs, multi-pass merge', async () => {
     const rng = new Random(7);
-    const batches = Array.from({ length: 60 }, () =>
+    const batches = Array.from({ length: 150 }, () =>
       batchOf([
         { name: 'k', data: randomColumn(rng, 'int64', 400, { nullRate: 0.01, cardinality: 100_000 }) },
         { name: 's', data: randomColumn(rng, 'utf8', 400, { nullRate: 0.1, cardinality: 1000 }) },
       ]),
     );
-    // 96 KiB holds at most 12 read buffers of 8 KiB, fewer than the runs: merged in passes.
+    // 96 KiB holds at most 24 read buffers (blocks are capped at 4 KiB here: a twelfth of the
+    // execution pool), fewer than the runs: merged in passes.
     const { output, metrics } = await sortBatches(task(96 * KiB, 16 * KiB), batches, {
       keys: ['k', 's'],
       spillBlockBytes: 8192,
