@@ -34,14 +34,9 @@ Napi::Value aggregatorCreate(const Napi::CallbackInfo& info) {
   PageTableHandle& table = openTableHandle(info, 0);
   if (!info[1].IsObject()) throw Error(ErrorCode::kInvalidArgument, "options must be an object");
   Napi::Object options = info[1].As<Napi::Object>();
-  Napi::Value typesValue = options.Get("inputTypes");
   Napi::Value aggregatesValue = options.Get("aggregates");
-  if (!typesValue.IsArray() || !aggregatesValue.IsArray()) {
-    throw Error(ErrorCode::kInvalidArgument, "options.inputTypes and options.aggregates must be arrays");
-  }
-  std::vector<ColumnType> inputTypes;
-  Napi::Array types = typesValue.As<Napi::Array>();
-  for (uint32_t c = 0; c < types.Length(); ++c) inputTypes.push_back(columnTypeOf(objectAt(types, c, "input type")));
+  if (!aggregatesValue.IsArray()) throw Error(ErrorCode::kInvalidArgument, "options.aggregates must be an array");
+  std::vector<ColumnType> inputTypes = columnTypesOf(options.Get("inputTypes"), "input type");
   const uint32_t numKeys = uint32Property(options, "numKeys");
   if (numKeys > inputTypes.size()) throw Error(ErrorCode::kInvalidArgument, "numKeys exceeds the input's columns");
   const uint32_t mode = uint32Property(options, "mode");
@@ -96,11 +91,6 @@ Napi::Value aggregatorCreate(const Napi::CallbackInfo& info) {
 
 AggregatorHandle& aggregatorHandle(const Napi::CallbackInfo& info) { return operatorHandle<AggregatorHandle>(info, 0); }
 
-Napi::Value aggregatorAddDataPage(const Napi::CallbackInfo& info) {
-  aggregatorHandle(info).op->addDataPage(blockOf(info, 1));
-  return info.Env().Undefined();
-}
-
 Napi::Value aggregatorAdoptSlotArray(const Napi::CallbackInfo& info) {
   aggregatorHandle(info).op->adoptSlotArray(blockOf(info, 1));
   return info.Env().Undefined();
@@ -136,7 +126,7 @@ Napi::Value aggregatorMetrics(const Napi::CallbackInfo& info) {
 
 void registerAggregatorExports(Napi::Env env, Napi::Object exports) {
   addExport(env, exports, "aggregatorCreate", guarded<aggregatorCreate>);
-  addExport(env, exports, "aggregatorAddDataPage", guarded<aggregatorAddDataPage>);
+  addExport(env, exports, "aggregatorAddDataPage", guarded<operatorAddDataPage<AggregatorHandle>>);
   addExport(env, exports, "aggregatorAdoptSlotArray", guarded<aggregatorAdoptSlotArray>);
   addExport(env, exports, "aggregatorInsert", guarded<operatorInsert<AggregatorHandle>>);
   addExport(env, exports, "aggregatorSpill", guarded<operatorSpill<AggregatorHandle>>);

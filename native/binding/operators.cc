@@ -48,6 +48,14 @@ ColumnType columnTypeOf(Napi::Object spec) {
   return type;
 }
 
+std::vector<ColumnType> columnTypesOf(Napi::Value value, const char* what) {
+  if (!value.IsArray()) throw Error(ErrorCode::kInvalidArgument, std::string("the ") + what + " types must be an array");
+  Napi::Array array = value.As<Napi::Array>();
+  std::vector<ColumnType> types;
+  for (uint32_t c = 0; c < array.Length(); ++c) types.push_back(columnTypeOf(objectAt(array, c, what)));
+  return types;
+}
+
 SpillCodec codecOf(uint32_t codec) {
   if (codec > 1) throw Error(ErrorCode::kInvalidArgument, "codec must be 0 (none) or 1 (lz4)");
   return static_cast<SpillCodec>(codec);

@@ -80,10 +80,34 @@ class OperatorWorker : public PromiseWorker {
   Handle& handle_;
 };
 
-// What insert() asks for, as JavaScript sees it.
-Napi::Value insertResultToJs(Napi::Env env, const ExternalSorter::InsertResult& result);
+// What insert() asks for, as JavaScript sees it: the sorters need record bytes (a page with that
+// much room) or a bigger pointer array...
+template <typename InsertResult>
+Napi::Value insertResultToJs(Napi::Env env, const InsertResult& result) {
+  Napi::Object object = Napi::Object::New(env);
+  object.Set("nextRow", static_cast<double>(result.nextRow));
+  object.Set("needRecordBytes", static_cast<double>(result.needRecordBytes));
+  object.Set("needArray", result.needArray);
+  return object;
+}
+// ...the aggregation a page or a bigger slot array.
 Napi::Value insertResultToJs(Napi::Env env, const HashAggregator::InsertResult& result);
-Napi::Value insertResultToJs(Napi::Env env, const ShuffleSorter::InsertResult& result);
+
+// The column types of an options array (`what` names its elements in messages).
+std::vector<ColumnType> columnTypesOf(Napi::Value value, const char* what);
+
+// addDataPage(handle, page) and replacePointerArray(handle, array): hand a granted block over.
+template <typename Handle>
+Napi::Value operatorAddDataPage(const Napi::CallbackInfo& info) {
+  operatorHandle<Handle>(info, 0).op->addDataPage(blockOf(info, 1));
+  return info.Env().Undefined();
+}
+
+template <typename Handle>
+Napi::Value operatorReplacePointerArray(const Napi::CallbackInfo& info) {
+  operatorHandle<Handle>(info, 0).op->replacePointerArray(blockOf(info, 1));
+  return info.Env().Undefined();
+}
 
 // insert(batch, startRow) -> what the operator needs to go on
 template <typename Handle>

@@ -12,14 +12,6 @@
 
 namespace tungsten::binding {
 
-Napi::Value insertResultToJs(Napi::Env env, const ShuffleSorter::InsertResult& result) {
-  Napi::Object object = Napi::Object::New(env);
-  object.Set("nextRow", static_cast<double>(result.nextRow));
-  object.Set("needRecordBytes", static_cast<double>(result.needRecordBytes));
-  object.Set("needArray", result.needArray);
-  return object;
-}
-
 namespace {
 
 ShuffleSorterHandle& shuffleHandle(const Napi::CallbackInfo& info, size_t index) {
@@ -48,14 +40,9 @@ Napi::Value shuffleSorterCreate(const Napi::CallbackInfo& info) {
   PageTableHandle& table = openTableHandle(info, 0);
   if (!info[1].IsObject()) throw Error(ErrorCode::kInvalidArgument, "options must be an object");
   Napi::Object options = info[1].As<Napi::Object>();
-  Napi::Value columnsValue = options.Get("columns");
   Napi::Value partitionerValue = options.Get("partitioner");
-  if (!columnsValue.IsArray() || !partitionerValue.IsObject()) {
-    throw Error(ErrorCode::kInvalidArgument, "options.columns must be an array and options.partitioner an object");
-  }
-  std::vector<ColumnType> columns;
-  Napi::Array columnArray = columnsValue.As<Napi::Array>();
-  for (uint32_t c = 0; c < columnArray.Length(); ++c) columns.push_back(columnTypeOf(objectAt(columnArray, c, "column")));
+  if (!partitionerValue.IsObject()) throw Error(ErrorCode::kInvalidArgument, "options.partitioner must be an object");
+  std::vector<ColumnType> columns = columnTypesOf(options.Get("columns"), "column");
   Napi::Object partitioner = partitionerValue.As<Napi::Object>();
   PartitionerSpec spec;
   const uint32_t kind = uint32Property(partitioner, "kind");
@@ -83,16 +70,6 @@ Napi::Value shuffleSorterCreate(const Napi::CallbackInfo& info) {
   auto* handle = new ShuffleSorterHandle{
       std::make_unique<ShuffleSorter>(std::move(columns), std::move(spec), hasBounds ? &bounds.view : nullptr, table.table)};
   return wrapHandle(info.Env(), handle);
-}
-
-Napi::Value shuffleSorterAddDataPage(const Napi::CallbackInfo& info) {
-  shuffleHandle(info, 0).op->addDataPage(blockOf(info, 1));
-  return info.Env().Undefined();
-}
-
-Napi::Value shuffleSorterReplacePointerArray(const Napi::CallbackInfo& info) {
-  shuffleHandle(info, 0).op->replacePointerArray(blockOf(info, 1));
-  return info.Env().Undefined();
 }
 
 Napi::Value shuffleSorterReset(const Napi::CallbackInfo& info) {
@@ -150,8 +127,8 @@ Napi::Value shuffleSorterState(const Napi::CallbackInfo& info) {
 
 void registerShuffleExports(Napi::Env env, Napi::Object exports) {
   addExport(env, exports, "shuffleSorterCreate", guarded<shuffleSorterCreate>);
-  addExport(env, exports, "shuffleSorterAddDataPage", guarded<shuffleSorterAddDataPage>);
-  addExport(env, exports, "shuffleSorterReplacePointerArray", guarded<shuffleSorterReplacePointerArray>);
+  addExport(env, exports, "shuffleSorterAddDataPage", guarded<operatorAddDataPage<ShuffleSorterHandle>>);
+  addExport(env, exports, "shuffleSorterReplacePointerArray", guarded<operatorReplacePointerArray<ShuffleSorterHandle>>);
   addExport(env, exports, "shuffleSorterInsert", guarded<operatorInsert<ShuffleSorterHandle>>);
   addExport(env, exports, "shuffleSorterSort", guarded<shuffleSorterSort>);
   addExport(env, exports, "shuffleSorterNextBatch", guarded<shuffleSorterNextBatch>);

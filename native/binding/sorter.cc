@@ -18,32 +18,14 @@ SorterHandle& sorterHandle(const Napi::CallbackInfo& info, size_t index) {
   return operatorHandle<SorterHandle>(info, index);
 }
 
-}  // namespace
-
-Napi::Value insertResultToJs(Napi::Env env, const ExternalSorter::InsertResult& result) {
-  Napi::Object object = Napi::Object::New(env);
-  object.Set("nextRow", static_cast<double>(result.nextRow));
-  object.Set("needRecordBytes", static_cast<double>(result.needRecordBytes));
-  object.Set("needArray", result.needArray);
-  return object;
-}
-
-namespace {
-
 Napi::Value sorterCreate(const Napi::CallbackInfo& info) {
   PageTableHandle& table = openTableHandle(info, 0);
   if (!info[1].IsObject()) throw Error(ErrorCode::kInvalidArgument, "options must be an object");
   Napi::Object options = info[1].As<Napi::Object>();
   SorterOptions sorterOptions;
-  Napi::Value columnsValue = options.Get("columns");
   Napi::Value keysValue = options.Get("keys");
-  if (!columnsValue.IsArray() || !keysValue.IsArray()) {
-    throw Error(ErrorCode::kInvalidArgument, "options.columns and options.keys must be arrays");
-  }
-  Napi::Array columns = columnsValue.As<Napi::Array>();
-  for (uint32_t c = 0; c < columns.Length(); ++c) {
-    sorterOptions.columns.push_back(columnTypeOf(objectAt(columns, c, "column")));
-  }
+  if (!keysValue.IsArray()) throw Error(ErrorCode::kInvalidArgument, "options.keys must be an array");
+  sorterOptions.columns = columnTypesOf(options.Get("columns"), "column");
   Napi::Array keys = keysValue.As<Napi::Array>();
   for (uint32_t k = 0; k < keys.Length(); ++k) {
     Napi::Object key = objectAt(keys, k, "sort key");
@@ -58,16 +40,6 @@ Napi::Value sorterCreate(const Napi::CallbackInfo& info) {
   if (sorterOptions.spillBlockBytes < 1024) throw Error(ErrorCode::kInvalidArgument, "spillBlockBytes must be at least 1024");
   auto* handle = new SorterHandle{std::make_unique<ExternalSorter>(std::move(sorterOptions), table.table)};
   return wrapHandle(info.Env(), handle);
-}
-
-Napi::Value sorterAddDataPage(const Napi::CallbackInfo& info) {
-  sorterHandle(info, 0).op->addDataPage(blockOf(info, 1));
-  return info.Env().Undefined();
-}
-
-Napi::Value sorterReplacePointerArray(const Napi::CallbackInfo& info) {
-  sorterHandle(info, 0).op->replacePointerArray(blockOf(info, 1));
-  return info.Env().Undefined();
 }
 
 Napi::Value sorterPointerArrayGrown(const Napi::CallbackInfo& info) {
@@ -113,8 +85,8 @@ Napi::Value spillInjectDiskFullAfter(const Napi::CallbackInfo& info) {
 
 void registerSorterExports(Napi::Env env, Napi::Object exports) {
   addExport(env, exports, "sorterCreate", guarded<sorterCreate>);
-  addExport(env, exports, "sorterAddDataPage", guarded<sorterAddDataPage>);
-  addExport(env, exports, "sorterReplacePointerArray", guarded<sorterReplacePointerArray>);
+  addExport(env, exports, "sorterAddDataPage", guarded<operatorAddDataPage<SorterHandle>>);
+  addExport(env, exports, "sorterReplacePointerArray", guarded<operatorReplacePointerArray<SorterHandle>>);
   addExport(env, exports, "sorterPointerArrayGrown", guarded<sorterPointerArrayGrown>);
   addExport(env, exports, "sorterInsert", guarded<operatorInsert<SorterHandle>>);
   addExport(env, exports, "sorterSpill", guarded<operatorSpill<SorterHandle>>);
