@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "clock.h"
 #include "in_memory_sorter.h"
 #include "merger.h"
 #include "spill_file.h"
@@ -27,12 +28,6 @@ namespace tungsten {
 // Writes sorted in-memory entries to a run, prefetching rows ahead: they sit at random places
 // in the pages.
 void writeSortedRun(const InMemorySorter::Sorted& sorted, const TaskPageTable& pages, SpillWriter& writer);
-
-// Nanoseconds since `start`, for the operators' time metrics.
-inline uint64_t nanosSince(std::chrono::steady_clock::time_point start) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
-}
 
 // Opens a reader per run into `readers`; returns them as merge sources, in order.
 std::vector<RecordSource*> openRunReaders(const std::vector<SpillRunInfo>& runs,

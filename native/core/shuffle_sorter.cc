@@ -4,6 +4,7 @@
 #include <chrono>
 #include <string>
 
+#include "clock.h"
 #include "errors.h"
 
 namespace tungsten {
@@ -101,8 +102,7 @@ void ShuffleSorter::sort() {
   }
   cursor_ = 0;
   isSorted_ = true;
-  metrics_.sortTimeNs += static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+  metrics_.sortTimeNs += nanosSince(start);
 }
 
 ShuffleSorter::PartitionBatch ShuffleSorter::nextBatch(uint64_t maxRows) {
