@@ -201,17 +201,16 @@ class TaskRunner {
           }
         }
       }
+      for (const warning of warnings) env.warn(warning);
       // 6. A kill that came while the task finished.
       if (!threw) checkKilled(context);
       if (threw) throw failure;
       // 7. Route the result by size.
       const metrics = { ...this.metricsSoFar(), resultSize: value.kind === 'bytes' ? value.bytes.size : value.size };
-      for (const warning of warnings) env.warn(warning);
       const { ref, payload } = await this.routeResult(value);
       this.send('FINISHED', { result: ref, metrics, warnings }, payload);
     } catch (error) {
       if (value.kind === 'block') await env.blockManager.removeBlock(BlockId.taskResult(task.taskId)).catch(() => undefined);
-      for (const warning of warnings) env.warn(warning);
       const state: TaskState = failureState(error, context);
       this.send(state, { failure: describeFailure(error, context), metrics: this.metricsSoFar(), warnings });
     }
