@@ -359,7 +359,8 @@ function describeFailure(error: unknown, context: TaskContext): TaskFailure {
  * A reservoir sample of `k` rows (Algorithm L: random numbers only for the rows it keeps), as
  * an 8-byte row count followed by the sampled rows as an IPC stream of one batch.
  *
- * The reservoir holds the sampled values column by column, copied out of the input batches:
+ * The reservoir holds the sampled values column by column, copied out of the input batches
+ * (binary values too, which apache-arrow returns as views):
  * a slice per row would keep each input batch's buffers alive (330 MB on S2 for 240 rows), and
  * a reservoir of thousands of one-row batches costs more to serialize than the scan (6,000
  * rows per input partition with 200 output partitions).
@@ -378,7 +379,11 @@ async function sampleRows(batches: AsyncIterable<RecordBatch>, k: number, random
     }
     const vectors = schema.fields.map((_, c) => batch.getChildAt(c)!);
     const keep = (slot: number, row: number): void => {
-      for (let c = 0; c < vectors.length; c++) columns[c]![slot] = vectors[c]!.get(row);
+      for (let c = 0; c < vectors.length; c++) {
+        // Binary values come as views of the batch's buffer: copied, not to keep it alive.
+        const value: unknown = vectors[c]!.get(row);
+        columns[c]![slot] = value instanceof Uint8Array ? value.slice() : value;
+      }
     };
     for (let i = 0; i < batch.numRows && size < k; i++) keep(size++, i);
     while (next < seen + batch.numRows) {

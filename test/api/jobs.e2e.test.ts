@@ -10,6 +10,8 @@ import { canonical, referenceSort, rowsOf } from '../support/referenceSort.js';
 import { referenceAggregate } from '../support/referenceAggregate.js';
 import { keyPayloadBatches } from '../shuffle/helpers.js';
 import { Random } from '../support/random.js';
+import { batchOf, randomColumn } from '../support/arrowData.js';
+import { expectSortedLike } from '../sort/helpers.js';
 import { expectSameGroups, withSession } from './helpers.js';
 
 const MEMORY = [
@@ -213,6 +215,20 @@ describe('jobs end to end', () => {
         expect(cpu).toBeLessThanOrEqual(run + 1);
       }
       expect(session.lastJob!.totals.executorCpuTimeMs).toBeCloseTo(tasks.reduce((sum, t) => sum + t.cpu, 0), 6);
+    });
+  });
+
+  it('sortBy seed 66: a nullable binary key across 5 range partitions (sampled binary values are copies)', async () => {
+    const rng = new Random(66);
+    const input = Array.from({ length: 6 }, () =>
+      batchOf([
+        { name: 'b', data: randomColumn(rng, 'binary', 3000, { nullRate: 0.05, cardinality: 2000 }) },
+        { name: 'i', data: randomColumn(rng, 'int32', 3000, { nullRate: 0, cardinality: 1_000_000 }) },
+      ]),
+    );
+    await withSession({ cores: 2, memory: '16m', shufflePartitions: 5 }, async (session) => {
+      const out = await session.fromArrow(new Table(input), { partitions: 3 }).sortBy([{ column: 'b' }]).collect();
+      expectSortedLike(out.batches, input, [{ column: 'b' }]);
     });
   });
 
