@@ -181,6 +181,8 @@ export async function* fetchShuffleBlocks(
             metrics.remoteBlocksFetched++;
           }
           done.push(segment);
+          // The consumer may start on this block while the request's next ones are read.
+          wake?.();
         }
       } catch (error) {
         failure ??= error;
