@@ -19,7 +19,7 @@
  *      into place.
  */
 import { randomUUID } from 'node:crypto';
-import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { IoError } from '../errors.js';
 import { BlockId } from '../storage/BlockId.js';
 import type { DiskBlockManager } from '../storage/DiskBlockManager.js';
@@ -62,7 +62,7 @@ export class IndexShuffleBlockResolver {
     let offsets: number[];
     let dataLength: number;
     try {
-      const indexBytes = await readWhole(index);
+      const indexBytes = await readFile(index);
       if (indexBytes.byteLength !== (numPartitions + 1) * 8) return null;
       offsets = readOffsets(indexBytes);
       dataLength = (await stat(data)).size;
@@ -120,28 +120,8 @@ export class IndexShuffleBlockResolver {
    */
   async getBlockData(shuffleId: number, mapId: number, start: number, end: number): Promise<FileSegment> {
     const index = this.indexFile(shuffleId, mapId);
-    const handle = await open(index, 'r');
-    let offsets: number[];
-    let checksums: number[];
-    try {
-      const bytes = new Uint8Array((end - start + 1) * 8);
-      const { bytesRead } = await handle.read(bytes, 0, bytes.byteLength, start * 8);
-      if (bytesRead !== bytes.byteLength) {
-        throw new IoError(`the index file ${index} is shorter than partition ${end} needs (SPARK-22982)`);
-      }
-      offsets = readOffsets(bytes);
-    } finally {
-      await handle.close();
-    }
-    const checksumHandle = await open(this.checksumFile(shuffleId, mapId), 'r');
-    try {
-      const bytes = new Uint8Array((end - start) * 8);
-      const { bytesRead } = await checksumHandle.read(bytes, 0, bytes.byteLength, start * 8);
-      if (bytesRead !== bytes.byteLength) throw new IoError(`the checksum file of shuffle ${shuffleId} map ${mapId} is short`);
-      checksums = readOffsets(bytes);
-    } finally {
-      await checksumHandle.close();
-    }
+    const offsets = await readLongsAt(index, start, end - start + 1, `the index file ${index} is shorter than partition ${end} needs (SPARK-22982)`);
+    const checksums = await readLongsAt(this.checksumFile(shuffleId, mapId), start, end - start, `the checksum file of shuffle ${shuffleId} map ${mapId} is short`);
     return {
       path: this.dataFile(shuffleId, mapId),
       offset: offsets[0]!,
@@ -180,13 +160,15 @@ function readOffsets(bytes: Uint8Array): number[] {
   return out;
 }
 
-async function readWhole(path: string): Promise<Uint8Array> {
+/** `count` big-endian int64s of `path` from the `first`-th; IoError(`short`) when the file ends
+ *  before them. Reads only those bytes. */
+async function readLongsAt(path: string, first: number, count: number, short: string): Promise<number[]> {
   const handle = await open(path, 'r');
   try {
-    const { size } = await handle.stat();
-    const bytes = new Uint8Array(size);
-    const { bytesRead } = await handle.read(bytes, 0, size, 0);
-    return bytes.subarray(0, bytesRead);
+    const bytes = new Uint8Array(count * 8);
+    const { bytesRead } = await handle.read(bytes, 0, bytes.byteLength, first * 8);
+    if (bytesRead !== bytes.byteLength) throw new IoError(short);
+    return readOffsets(bytes);
   } finally {
     await handle.close();
   }
