@@ -224,6 +224,10 @@ export async function* fetchShuffleBlocks(
       bytesInFlight -= result.block.size;
       admit();
     }
+    // A request can fail while the consumer holds the last good block; the loop then ends with
+    // nothing pending, and the failure must still be thrown, or the blocks it lost are missing
+    // from the task's input without a word.
+    if (failure !== undefined) throw failure;
   } finally {
     // Abandoned early: let running reads finish so no file stays open behind the caller.
     while (pending > 0) {

@@ -1,12 +1,13 @@
 import { readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import type { RecordBatch } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { FetchFailedError } from '../../src/errors.js';
 import { PartitionerKind, type NativePartitioner } from '../../src/native/addon.js';
 import { IndexShuffleBlockResolver } from '../../src/shuffle/IndexShuffleBlockResolver.js';
 import { MapOutputTracker } from '../../src/shuffle/MapOutputTracker.js';
-import { fileSegmentChunks, groupFetchRequests } from '../../src/shuffle/ShuffleBlockFetcher.js';
+import { fetchShuffleBlocks, fileSegmentChunks, groupFetchRequests } from '../../src/shuffle/ShuffleBlockFetcher.js';
 import { emptyShuffleReadMetrics, LocalShuffleClient, readShuffleBlocks } from '../../src/shuffle/ShuffleReader.js';
 import { chooseShuffleWriter, type ShuffleWriterKind, writeMapOutput } from '../../src/shuffle/ShuffleWriter.js';
 import { scratchDir, testDiskBlockManager } from '../support/leaks.js';
@@ -133,6 +134,25 @@ describe('shuffle writers', () => {
     } finally {
       if (lengths.some((length) => length > 0)) await resolver.removeDataByMap(5, 1);
     }
+  });
+
+  it('a request that fails while the consumer holds the last good block still fails the read', async () => {
+    const good = Uint8Array.of(1, 2, 3, 4);
+    let failBlock: (error: Error) => void = () => undefined;
+    const client = {
+      fetch: (block: { mapId: number }) =>
+        block.mapId === 1
+          ? Promise.resolve({ bytes: good, checksum: crc32(good) })
+          : new Promise<never>((_, reject) => (failBlock = reject)),
+    };
+    const block = (mapId: number) => ({ executorId: 'other', shuffleId: 0, mapId, mapIndex: mapId, reduceId: 0, size: 4 });
+    // Each block is its own request (a fifth of 8 bytes is below a block's size); both fit in flight.
+    const segments = fetchShuffleBlocks([block(1), block(2)], client, { maxBytesInFlight: 8, localExecutorId: 'e1' }, emptyShuffleReadMetrics());
+    const first = await segments.next();
+    expect(first.done).toBe(false);
+    failBlock(new Error('connection reset'));
+    await new Promise((resolve) => setImmediate(resolve));
+    await expect(segments.next()).rejects.toBeInstanceOf(FetchFailedError);
   });
 
   it('index file: N + 1 big-endian offsets from 0; segments are standalone IPC streams', async () => {
