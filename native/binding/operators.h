@@ -80,17 +80,17 @@ class OperatorWorker : public PromiseWorker {
   Handle& handle_;
 };
 
-// What insert() asks for, as JavaScript sees it: the sorters need record bytes (a page with that
-// much room) or a bigger pointer array...
+// What insert() asks for, as JavaScript sees it (InsertProgress in src/native/addon.ts): a page
+// of at least needPageBytes, or a bigger array. The sorters need a page with room for a record...
 template <typename InsertResult>
 Napi::Value insertResultToJs(Napi::Env env, const InsertResult& result) {
   Napi::Object object = Napi::Object::New(env);
   object.Set("nextRow", static_cast<double>(result.nextRow));
-  object.Set("needRecordBytes", static_cast<double>(result.needRecordBytes));
+  object.Set("needPageBytes", static_cast<double>(result.needRecordBytes));
   object.Set("needArray", result.needArray);
   return object;
 }
-// ...the aggregation a page or a bigger slot array.
+// ...the aggregation a page for its groups.
 Napi::Value insertResultToJs(Napi::Env env, const HashAggregator::InsertResult& result);
 
 // The column types of an options array (`what` names its elements in messages).

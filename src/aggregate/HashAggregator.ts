@@ -251,13 +251,7 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
     this.checkSchema(batch.schema, this.inputSchema);
     if (batch.numRows === 0) return;
     const nativeBatch = toNativeBatch(decodeDictionaries(batch, this.decodedInput), this.nativeTypes, this.inputColumns);
-    let row = 0;
-    while (row < batch.numRows) {
-      const progress = await this.run((h) => addon.aggregatorInsert(h, nativeBatch, row));
-      row = progress.nextRow;
-      if (progress.needArray) await this.growSlotArray();
-      else if (progress.needPageBytes > 0) await this.acquireNewPage(progress.needPageBytes);
-    }
+    await this.insertRows(batch.numRows, (h, row) => addon.aggregatorInsert(h, nativeBatch, row), () => this.growSlotArray());
   }
 
   /**

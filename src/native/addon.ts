@@ -100,12 +100,13 @@ export interface SpillRun {
   maxBlockBytes: number;
 }
 
+/** What an operator's insert asks for before it can go on (the grant protocol, DESIGN.md §2). */
 export interface InsertProgress {
-  /** Rows before this one are in the sorter. */
+  /** Rows before this one are in the operator. */
   nextRow: number;
-  /** > 0: the sorter needs a page with room for a record of this many bytes. */
-  needRecordBytes: number;
-  /** The pointer array is full (or there is none). */
+  /** > 0: a page of at least this many bytes (a sorter's: room for the next record). */
+  needPageBytes: number;
+  /** The pointer or slot array is full (or there is none): grow it, or spill. */
   needArray: boolean;
 }
 
@@ -164,15 +165,6 @@ export interface NativeAggregatorOptions {
   aggregates: NativeAggregateSpec[];
   codec: 0 | 1;
   spillBlockBytes: number;
-}
-
-export interface AggregatorInsertProgress {
-  /** Rows before this one are aggregated. */
-  nextRow: number;
-  /** > 0: the aggregation needs a page of at least this many bytes. */
-  needPageBytes: number;
-  /** The map is full, or has no slot array: grow it, or spill. */
-  needArray: boolean;
 }
 
 export interface AggregatorState {
@@ -303,7 +295,7 @@ export interface NativeAddon {
   /** Adopts a (larger) slot array of 16-byte slots, a power of two of 64 to 2^29; the caller
    *  frees the previous one. */
   aggregatorAdoptSlotArray(aggregator: AggregatorHandle, array: BlockHandle): void;
-  aggregatorInsert(aggregator: AggregatorHandle, batch: NativeBatch, startRow: number): Promise<AggregatorInsertProgress>;
+  aggregatorInsert(aggregator: AggregatorHandle, batch: NativeBatch, startRow: number): Promise<InsertProgress>;
   /** Writes the groups in memory (or, while output is read, the unread ones) as a run sorted by
    *  key; null when there were none. Afterwards no page or slot array is referenced. */
   aggregatorSpill(aggregator: AggregatorHandle, path: string): Promise<SpillRun | null>;

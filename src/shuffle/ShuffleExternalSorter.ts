@@ -121,14 +121,7 @@ export class ShuffleExternalSorter extends PagedOperator<ShuffleSorterHandle> {
     this.checkSchema(batch.schema, this.inputSchema);
     if (batch.numRows === 0) return;
     const nativeBatch = toNativeBatch(decodeDictionaries(batch, this.decoded), this.types);
-    let row = 0;
-    while (row < batch.numRows) {
-      const progress = await this.run((h) => addon.shuffleSorterInsert(h, nativeBatch, row));
-      row = progress.nextRow;
-      if (row >= batch.numRows) break;
-      if (progress.needArray) await this.growPointerArray();
-      else await this.acquireNewPage(progress.needRecordBytes);
-    }
+    await this.insertRows(batch.numRows, (h, row) => addon.shuffleSorterInsert(h, nativeBatch, row), () => this.growPointerArray());
   }
 
   /** Sorts the rows in memory by partition and appends each partition's messages to `sink`;

@@ -149,14 +149,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
     this.checkSchema(batch.schema, this.inputSchema);
     if (batch.numRows === 0) return;
     const nativeBatch = toNativeBatch(decodeDictionaries(batch, this.schema), this.types);
-    let row = 0;
-    while (row < batch.numRows) {
-      const progress = await this.run((h) => addon.sorterInsert(h, nativeBatch, row));
-      row = progress.nextRow;
-      if (row >= batch.numRows) break;
-      if (progress.needArray) await this.growPointerArray();
-      else await this.acquireNewPage(progress.needRecordBytes);
-    }
+    await this.insertRows(batch.numRows, (h, row) => addon.sorterInsert(h, nativeBatch, row), () => this.growPointerArray());
   }
 
   /**

@@ -20,6 +20,7 @@ import type { MemoryBlock } from '../memory/MemoryBlock.js';
 import { MemoryConsumer } from '../memory/MemoryConsumer.js';
 import { MemoryMode } from '../memory/MemoryMode.js';
 import type { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
+import type { InsertProgress } from '../native/addon.js';
 import { describeFields, sameFields } from '../util/schema.js';
 import { AsyncMutex } from '../util/sync.js';
 
@@ -58,6 +59,25 @@ export abstract class PagedOperator<Handle> extends MemoryConsumer {
   }
 
   /** Grants a data page of at least `requiredBytes` and hands it to native code. */
+  /**
+   * Inserts rows [0, numRows) of a batch through the native `insert`, granting between calls
+   * what it asks for (a page, or a bigger array through `growArray`), until it asks for nothing
+   * and has taken every row.
+   */
+  protected async insertRows(
+    numRows: number,
+    insert: (handle: Handle, row: number) => Promise<InsertProgress>,
+    growArray: () => Promise<void>,
+  ): Promise<void> {
+    for (let row = 0; ; ) {
+      const progress = await this.run((handle) => insert(handle, row));
+      row = progress.nextRow;
+      if (progress.needArray) await growArray();
+      else if (progress.needPageBytes > 0) await this.acquireNewPage(progress.needPageBytes);
+      else if (row >= numRows) return;
+    }
+  }
+
   protected async acquireNewPage(requiredBytes: number): Promise<void> {
     if (requiredBytes > this.maxPageBytes) {
       throw new RecordTooLargeError(`a row needs ${requiredBytes} bytes, more than the largest page ${this.what} can address (${this.maxPageBytes} bytes)`);
