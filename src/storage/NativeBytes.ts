@@ -14,7 +14,6 @@ import type { ChunkedBytes } from './serialization.js';
 
 export class NativeBytes {
   private blocks: MemoryBlock[] = [];
-  private readonly lengths: number[] = [];
   private disposed = false;
   /** Bytes appended so far. */
   size = 0;
@@ -40,17 +39,20 @@ export class NativeBytes {
     if (block === null) throw new InternalError('NATIVE_OUT_OF_MEMORY', `the system has no memory for an off-heap block of ${chunk.byteLength} bytes`);
     addon.blockWrite(block.handle, 0, chunk);
     this.blocks.push(block);
-    this.lengths.push(chunk.byteLength);
     this.size += chunk.byteLength;
   }
 
   /** The bytes, copied out in chunks of at most `chunkSize`. */
   *readChunks(chunkSize: number): Generator<Uint8Array> {
-    for (let i = 0; i < this.lengths.length; i++) {
-      const length = this.lengths[i]!;
+    // Freed while a reader was between chunks: a freed block's handle must not be read again.
+    const checkLive = (): void => {
+      if (this.disposed) throw new InternalError('INTERNAL', 'an off-heap block was read after it was freed');
+    };
+    for (const block of this.blocks) {
+      checkLive();
+      const length = block.size;
       for (let offset = 0; offset < length; offset += chunkSize) {
-        const block = this.blocks[i];
-        if (this.disposed || !block) throw new InternalError('INTERNAL', 'an off-heap block was read after it was freed');
+        checkLive();
         yield addon.blockRead(block.handle, offset, Math.min(chunkSize, length - offset));
       }
     }
