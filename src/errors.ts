@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'SCHEMA_MISMATCH'
   | 'RECORD_TOO_LARGE'
   | 'SPILL_CORRUPT'
+  | 'IPC_CORRUPT'
   | 'DISK_FULL'
   | 'IO_ERROR'
   | 'ARITHMETIC_OVERFLOW'
@@ -217,6 +218,13 @@ export class SpillCorruptError extends TungstenError {
   }
 }
 
+/** Arrow IPC bytes (a shuffle segment's message or LZ4 frame) that cannot be decoded. */
+export class IpcCorruptError extends TungstenError {
+  constructor(message: string) {
+    super('IPC_CORRUPT', message);
+  }
+}
+
 /** The spill device is full. Free space there or point the local directories elsewhere. */
 export class DiskFullError extends TungstenError {
   constructor(message: string) {
@@ -359,6 +367,8 @@ export function errorFromCode(code: string, message: string): TungstenError {
       return new RecordTooLargeError(message);
     case 'SPILL_CORRUPT':
       return new SpillCorruptError(message);
+    case 'IPC_CORRUPT':
+      return new IpcCorruptError(message);
     case 'DISK_FULL':
       return new DiskFullError(message);
     case 'IO_ERROR':
@@ -381,6 +391,7 @@ export const NATIVE_ERROR_CODES: readonly ErrorCode[] = [
   'INVALID_PAGE_STATE',
   'RECORD_TOO_LARGE',
   'SPILL_CORRUPT',
+  'IPC_CORRUPT',
   'DISK_FULL',
   'IO_ERROR',
   'ARITHMETIC_OVERFLOW',

@@ -20,6 +20,7 @@ export {
   SchemaMismatchError,
   RecordTooLargeError,
   SpillCorruptError,
+  IpcCorruptError,
   DiskFullError,
   IoError,
   ArithmeticOverflowError,

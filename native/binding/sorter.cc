@@ -8,6 +8,7 @@
 
 #include "binding.h"
 #include "external_sorter.h"
+#include "file_io.h"
 #include "operators.h"
 #include "spill_file.h"
 
@@ -77,7 +78,7 @@ Napi::Value sorterMetrics(const Napi::CallbackInfo& info) {
 
 Napi::Value spillInjectDiskFullAfter(const Napi::CallbackInfo& info) {
   if (!info[0].IsNumber()) throw Error(ErrorCode::kInvalidArgument, "argument 'bytes' must be a number");
-  injectSpillDiskFullAfter(info[0].As<Napi::Number>().Int64Value());
+  injectDiskFullAfter(info[0].As<Napi::Number>().Int64Value());
   return info.Env().Undefined();
 }
 

@@ -21,13 +21,14 @@ enum class ErrorCode {
   kDiskFull,          // no space left on the spill device
   kIoError,           // any other failure to create, write, read or remove a spill file
   kArithmeticOverflow,  // an integer sum left the int64 range (Spark's ANSI-mode overflow)
+  kIpcCorrupt,          // Arrow IPC bytes (a message, an LZ4 frame) that cannot be decoded
 };
 
 // Every code, for the binding's list that test/native/addon.test.ts compares with TypeScript's.
 inline constexpr ErrorCode kAllErrorCodes[] = {
     ErrorCode::kInvalidArgument, ErrorCode::kTooLargePage, ErrorCode::kPageTableFull, ErrorCode::kInvalidPageState,
     ErrorCode::kRecordTooLarge,  ErrorCode::kSpillCorrupt, ErrorCode::kDiskFull,      ErrorCode::kIoError,
-    ErrorCode::kArithmeticOverflow};
+    ErrorCode::kArithmeticOverflow, ErrorCode::kIpcCorrupt};
 
 // The string form crosses the N-API boundary; it is the `code` of the TypeScript error.
 inline const char* errorCodeName(ErrorCode code) {
@@ -41,6 +42,7 @@ inline const char* errorCodeName(ErrorCode code) {
     case ErrorCode::kDiskFull: return "DISK_FULL";
     case ErrorCode::kIoError: return "IO_ERROR";
     case ErrorCode::kArithmeticOverflow: return "ARITHMETIC_OVERFLOW";
+    case ErrorCode::kIpcCorrupt: return "IPC_CORRUPT";
   }
   return "INTERNAL";
 }

@@ -84,11 +84,12 @@ size_t lz4Compress(const uint8_t* src, size_t length, uint8_t* dst) {
   return static_cast<size_t>(emitSequence(op, src + anchor, length - anchor, 0, 0) - dst);
 }
 
-bool lz4Decompress(const uint8_t* src, size_t storedLength, uint8_t* dst, size_t rawLength) {
+size_t lz4DecompressPrefixed(const uint8_t* src, size_t storedLength, const uint8_t* window, uint8_t* dst,
+                             size_t capacity) {
   const uint8_t* ip = src;
   const uint8_t* const ipEnd = src + storedLength;
   uint8_t* op = dst;
-  uint8_t* const opEnd = dst + rawLength;
+  uint8_t* const opEnd = dst + capacity;
   auto readLength = [&](size_t& length) -> bool {
     uint8_t byte;
     do {
@@ -101,20 +102,22 @@ bool lz4Decompress(const uint8_t* src, size_t storedLength, uint8_t* dst, size_t
   while (ip < ipEnd) {
     const uint8_t token = *ip++;
     size_t literalLength = token >> 4;
-    if (literalLength == 15 && !readLength(literalLength)) return false;
-    if (literalLength > static_cast<size_t>(ipEnd - ip) || literalLength > static_cast<size_t>(opEnd - op)) return false;
+    if (literalLength == 15 && !readLength(literalLength)) return kLz4Malformed;
+    if (literalLength > static_cast<size_t>(ipEnd - ip) || literalLength > static_cast<size_t>(opEnd - op)) {
+      return kLz4Malformed;
+    }
     if (literalLength > 0) std::memcpy(op, ip, literalLength);
     ip += literalLength;
     op += literalLength;
     if (ip == ipEnd) break;  // the last sequence has no match
-    if (ipEnd - ip < 2) return false;
+    if (ipEnd - ip < 2) return kLz4Malformed;
     const size_t offset = ip[0] | (size_t{ip[1]} << 8);
     ip += 2;
-    if (offset == 0 || offset > static_cast<size_t>(op - dst)) return false;
+    if (offset == 0 || offset > static_cast<size_t>(op - window)) return kLz4Malformed;
     size_t matchLength = token & 15;
-    if (matchLength == 15 && !readLength(matchLength)) return false;
+    if (matchLength == 15 && !readLength(matchLength)) return kLz4Malformed;
     matchLength += kMinMatch;
-    if (matchLength > static_cast<size_t>(opEnd - op)) return false;
+    if (matchLength > static_cast<size_t>(opEnd - op)) return kLz4Malformed;
     const uint8_t* match = op - offset;
     if (offset >= matchLength) {
       std::memcpy(op, match, matchLength);
@@ -123,7 +126,11 @@ bool lz4Decompress(const uint8_t* src, size_t storedLength, uint8_t* dst, size_t
       for (size_t i = 0; i < matchLength; ++i) *op++ = match[i];  // overlapping copy
     }
   }
-  return op == opEnd;
+  return static_cast<size_t>(op - dst);
+}
+
+bool lz4Decompress(const uint8_t* src, size_t storedLength, uint8_t* dst, size_t rawLength) {
+  return lz4DecompressPrefixed(src, storedLength, dst, dst, rawLength) == rawLength;
 }
 
 }  // namespace tungsten

@@ -19,6 +19,15 @@ inline size_t lz4CompressBound(size_t length) { return length + length / 255 + 1
 // Compresses src into dst (capacity >= lz4CompressBound(length)); returns the compressed size.
 size_t lz4Compress(const uint8_t* src, size_t length, uint8_t* dst);
 
+// What lz4DecompressPrefixed returns for malformed input.
+inline constexpr size_t kLz4Malformed = SIZE_MAX;
+
+// Decompresses a block into dst (at most `capacity` bytes) and returns how many bytes it wrote,
+// or kLz4Malformed. Matches may reach back before dst as far as `window` (window <= dst): the
+// bytes in between are earlier output, as in an LZ4 frame's linked blocks.
+size_t lz4DecompressPrefixed(const uint8_t* src, size_t storedLength, const uint8_t* window, uint8_t* dst,
+                             size_t capacity);
+
 // Decompresses exactly `rawLength` bytes; returns false if the input is malformed.
 bool lz4Decompress(const uint8_t* src, size_t storedLength, uint8_t* dst, size_t rawLength);
 

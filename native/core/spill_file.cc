@@ -9,6 +9,7 @@
 
 #include "crc32c.h"
 #include "errors.h"
+#include "file_io.h"
 #include "lz4_block.h"
 #include "row_format.h"
 
@@ -23,8 +24,6 @@ constexpr uint32_t kBlockHeaderBytes = 24;
 constexpr uint32_t kFooterMagic = 0x444E4554;  // "TEND"
 constexpr uint32_t kFooterBytes = 32;
 constexpr uint32_t kPrefixBytes = 8;
-
-std::atomic<int64_t> diskFullAfter{-1};
 
 void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 void put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
@@ -42,8 +41,6 @@ uint64_t get64(const uint8_t* p) {
 std::string describeErrno(int error) { return std::strerror(error); }
 
 }  // namespace
-
-void injectSpillDiskFullAfter(int64_t bytes) { diskFullAfter.store(bytes); }
 
 void removeSpillFile(const std::string& path) {
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
@@ -83,26 +80,8 @@ SpillWriter::~SpillWriter() {
 }
 
 void SpillWriter::writeAll(const uint8_t* data, size_t length) {
-  while (length > 0) {
-    int64_t budget = diskFullAfter.load();
-    size_t chunk = length;
-    if (budget >= 0 && static_cast<uint64_t>(budget) < chunk) chunk = static_cast<size_t>(budget);
-    ssize_t written = chunk == 0 ? -1 : ::write(fd_, data, chunk);
-    if (chunk == 0) errno = ENOSPC;
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      throw Error(error == ENOSPC || error == EDQUOT ? ErrorCode::kDiskFull : ErrorCode::kIoError,
-                  (error == ENOSPC || error == EDQUOT
-                       ? "no space left on the spill device writing " + info_.path +
-                             "; free space there or point local directories elsewhere"
-                       : "cannot write spill file " + info_.path + ": " + describeErrno(error)));
-    }
-    if (budget >= 0) diskFullAfter.fetch_sub(written);
-    data += written;
-    length -= static_cast<size_t>(written);
-    info_.fileBytes += static_cast<uint64_t>(written);
-  }
+  writeFileFully(fd_, data, length, -1, info_.path, "spill device");
+  info_.fileBytes += length;
 }
 
 void SpillWriter::makeRoom(size_t entryBytes) {

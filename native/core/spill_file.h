@@ -114,10 +114,6 @@ class SpillReader : public RecordSource {
   uint32_t recordsLeftInBlock_ = 0;
 };
 
-// Test hook: after `bytes` more bytes are written to spill files (process-wide), writes fail as
-// if the disk were full. A negative value switches the fault off.
-void injectSpillDiskFullAfter(int64_t bytes);
-
 // Removes a file, ignoring "not found". Throws kIoError otherwise.
 void removeSpillFile(const std::string& path);
 

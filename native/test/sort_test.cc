@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "external_sorter.h"
+#include "file_io.h"
 #include "harness.h"
 #include "lz4_block.h"
 #include "page_allocator.h"
@@ -278,7 +279,7 @@ TEST(spill_file_round_trip_and_damage_detection) {
 
 TEST(spill_writer_disk_full_leaves_no_file) {
   const std::string path = tempPath("diskfull");
-  injectSpillDiskFullAfter(1000);
+  injectDiskFullAfter(1000);
   CHECK_THROWS_CODE({
     SpillWriter writer(path, SpillCodec::kNone, 256);
     std::vector<uint8_t> record(4 + 100, 7);
@@ -287,7 +288,7 @@ TEST(spill_writer_disk_full_leaves_no_file) {
     for (int i = 0; i < 100; ++i) writer.write(i, record.data());
     writer.finish();
   }, ErrorCode::kDiskFull);
-  injectSpillDiskFullAfter(-1);
+  injectDiskFullAfter(-1);
   CHECK(!fileExists(path));
 }
 
