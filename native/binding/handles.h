@@ -14,6 +14,7 @@
 
 #include "external_sorter.h"
 #include "hash_aggregator.h"
+#include "ipc_segment_reader.h"
 #include "memory_block.h"
 #include "shuffle_sorter.h"
 #include "task_page_table.h"
@@ -69,6 +70,15 @@ struct ShuffleSorterHandle {
   std::atomic<uint64_t> workerCpuNanos{0};
   bool busy = false;
   const std::vector<ColumnType>& inputTypes() const { return op->layout().columns(); }
+};
+
+struct SegmentReaderHandle {
+  static constexpr napi_type_tag kTag = {0x9b3e6d1a4f2c8057ull, 0x5a0d7c3e1b9f4862ull};
+  static constexpr const char* kName = "SegmentReader";
+  static constexpr const char* kArgument = "segment reader";
+  std::unique_ptr<IpcSegmentReader> op;
+  std::atomic<uint64_t> workerCpuNanos{0};
+  bool busy = false;
 };
 
 template <typename Handle>

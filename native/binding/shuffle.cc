@@ -1,6 +1,8 @@
-// Exports for the shuffle sorter (native/core/shuffle_sorter.h). insert, sort and nextBatch
-// return promises and run on libuv worker threads (operators.h); the rest are synchronous and
-// cheap. Range bounds are read once, at creation, and copied into the partitioner.
+// Exports for the shuffle: the map side's sorter (native/core/shuffle_sorter.h) and the reduce
+// side's segment reader (ipc_segment_reader.h). insert, sort, nextBatch, writeSorted and the
+// reader's next return promises and run on libuv worker threads (operators.h); the rest are
+// synchronous and cheap. Range bounds are read once, at creation, and copied into the
+// partitioner.
 #include <napi.h>
 
 #include <string>
@@ -112,6 +114,80 @@ Napi::Value shuffleSorterNextBatch(const Napi::CallbackInfo& info) {
   return (new PartitionBatchWorker(info, handle, maxRows))->Queue();
 }
 
+// writeSorted(handle, files: [{fd, offset, path}], maxRows, compress, writeBufferBytes) -> bytes
+// per partition.
+// The files are JavaScript's open FileHandles' descriptors; it neither reads nor closes them
+// until the promise settles.
+class WriteSortedWorker : public OperatorWorker<ShuffleSorterHandle> {
+ public:
+  WriteSortedWorker(const Napi::CallbackInfo& info, ShuffleSorterHandle& handle,
+                    std::vector<ShuffleSorter::PartitionFile> files, uint64_t maxRows, IpcCompression compression,
+                    uint64_t writeBufferBytes)
+      : OperatorWorker(info, handle),
+        files_(std::move(files)),
+        maxRows_(maxRows),
+        compression_(compression),
+        writeBufferBytes_(writeBufferBytes) {}
+  void Run() override { written_ = handle_.op->writeSorted(files_, maxRows_, compression_, writeBufferBytes_); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array out = Napi::Array::New(env, written_.size());
+    for (uint32_t p = 0; p < written_.size(); ++p) out.Set(p, static_cast<double>(written_[p]));
+    return out;
+  }
+
+ private:
+  std::vector<ShuffleSorter::PartitionFile> files_;
+  uint64_t maxRows_;
+  IpcCompression compression_;
+  uint64_t writeBufferBytes_;
+  std::vector<uint64_t> written_;
+};
+
+Napi::Value shuffleSorterWriteSorted(const Napi::CallbackInfo& info) {
+  ShuffleSorterHandle& handle = shuffleHandle(info, 0);
+  if (!info[1].IsArray()) throw Error(ErrorCode::kInvalidArgument, "files must be an array");
+  Napi::Array array = info[1].As<Napi::Array>();
+  std::vector<ShuffleSorter::PartitionFile> files;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Object file = objectAt(array, i, "file");
+    ShuffleSorter::PartitionFile entry;
+    entry.fd = static_cast<int>(uint32Property(file, "fd"));
+    entry.offset = byteCount(file.Get("offset"), "offset");
+    entry.path = file.Get("path").ToString().Utf8Value();
+    files.push_back(std::move(entry));
+  }
+  const uint64_t maxRows = byteCount(info, 2, "maxRows");
+  if (maxRows == 0) throw Error(ErrorCode::kInvalidArgument, "maxRows must be at least 1");
+  const IpcCompression compression = info[3].ToBoolean().Value() ? IpcCompression::kLz4Frame : IpcCompression::kNone;
+  const uint64_t writeBufferBytes = byteCount(info, 4, "writeBufferBytes");
+  return (new WriteSortedWorker(info, handle, std::move(files), maxRows, compression, writeBufferBytes))->Queue();
+}
+
+// segmentReaderOpen(path, offset, length, columns) -> handle
+Napi::Value segmentReaderOpen(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) throw Error(ErrorCode::kInvalidArgument, "path must be a string");
+  const uint64_t offset = byteCount(info, 1, "offset");
+  const uint64_t length = byteCount(info, 2, "length");
+  std::vector<ColumnType> columns = columnTypesOf(info[3], "column");
+  auto* handle = new SegmentReaderHandle{
+      std::make_unique<IpcSegmentReader>(info[0].As<Napi::String>().Utf8Value(), offset, length, std::move(columns))};
+  return wrapHandle(info.Env(), handle);
+}
+
+class SegmentNextWorker : public OperatorWorker<SegmentReaderHandle> {
+ public:
+  using OperatorWorker::OperatorWorker;
+  void Run() override { batch_ = handle_.op->next(); }
+  Napi::Value Result(Napi::Env env) override { return outputBatchToJs(env, batch_); }
+
+ private:
+  OutputBatch batch_;
+};
+
+Napi::Value segmentReaderNext(const Napi::CallbackInfo& info) {
+  return (new SegmentNextWorker(info, operatorHandle<SegmentReaderHandle>(info, 0)))->Queue();
+}
+
 Napi::Value shuffleSorterState(const Napi::CallbackInfo& info) {
   ShuffleSorterHandle& handle = shuffleHandle(info, 0);
   ShuffleSorter& sorter = *handle.op;
@@ -135,6 +211,10 @@ void registerShuffleExports(Napi::Env env, Napi::Object exports) {
   addExport(env, exports, "shuffleSorterReset", guarded<shuffleSorterReset>);
   addExport(env, exports, "shuffleSorterState", guarded<shuffleSorterState>);
   addExport(env, exports, "shuffleSorterClose", guarded<operatorClose<ShuffleSorterHandle>>);
+  addExport(env, exports, "shuffleSorterWriteSorted", guarded<shuffleSorterWriteSorted>);
+  addExport(env, exports, "segmentReaderOpen", guarded<segmentReaderOpen>);
+  addExport(env, exports, "segmentReaderNext", guarded<segmentReaderNext>);
+  addExport(env, exports, "segmentReaderClose", guarded<operatorClose<SegmentReaderHandle>>);
 }
 
 }  // namespace tungsten::binding

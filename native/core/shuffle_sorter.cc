@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "errors.h"
+#include "file_io.h"
 
 namespace tungsten {
 
@@ -125,6 +126,46 @@ ShuffleSorter::PartitionBatch ShuffleSorter::nextBatch(uint64_t maxRows) {
   result.partition = partition;
   result.batch = buildOutputBatch(layout_, batchRecords_.data(), batchRecords_.size());
   return result;
+}
+
+std::vector<uint64_t> ShuffleSorter::writeSorted(const std::vector<PartitionFile>& files, uint64_t maxRows,
+                                                 IpcCompression compression, uint64_t writeBufferBytes) {
+  const uint32_t n = numPartitions();
+  if (files.size() != 1 && files.size() != n) {
+    throw Error(ErrorCode::kInvalidArgument, "writeSorted takes one file, or one per partition (" + std::to_string(n) + ")");
+  }
+  if (!isSorted_) sort();
+  const bool shared = files.size() == 1;
+  std::vector<uint64_t> written(n, 0);
+  // Bytes already in each file (one entry when shared); the buffer holds the rest.
+  std::vector<uint64_t> flushed(files.size(), 0);
+  uint32_t bufferedPartition = 0;
+  encoded_.clear();
+  auto flush = [&]() {
+    if (encoded_.empty()) return;
+    const uint32_t f = shared ? 0 : bufferedPartition;
+    writeFileFully(files[f].fd, encoded_.data(), encoded_.size(), static_cast<int64_t>(files[f].offset + flushed[f]),
+                   files[f].path, "shuffle device");
+    flushed[f] += encoded_.size();
+    encoded_.clear();
+  };
+  std::vector<IpcColumnBuffers> buffers(layout_.numColumns());
+  for (;;) {
+    PartitionBatch next = nextBatch(maxRows);
+    if (next.batch.numRows == 0) break;
+    if (!shared && next.partition != bufferedPartition) flush();
+    bufferedPartition = next.partition;
+    for (uint32_t c = 0; c < layout_.numColumns(); ++c) {
+      buffers[c] = ipcBuffersOf(layout_.columns()[c], next.batch.columns[c], next.batch.numRows);
+    }
+    const size_t before = encoded_.size();
+    appendRecordBatchMessage(layout_.columns(), buffers, next.batch.numRows, compression, encoded_);
+    written[next.partition] += encoded_.size() - before;
+    if (encoded_.size() >= writeBufferBytes) flush();
+  }
+  flush();
+  std::vector<uint8_t>().swap(encoded_);  // its capacity is not kept between writes
+  return written;
 }
 
 void ShuffleSorter::reset() {

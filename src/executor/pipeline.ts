@@ -106,7 +106,8 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
       const started = performance.now();
       const metrics = emptyShuffleReadMetrics();
       try {
-        yield* readShuffleBlocks(blocks, context.shuffleClient, { ...context.fetch, localExecutorId: context.executorId }, metrics);
+        const fetch = { ...context.fetch, localExecutorId: context.executorId };
+        yield* readShuffleBlocks(blocks, schemaOfEmpty(node), context.shuffleClient, fetch, metrics);
       } finally {
         addReadMetrics(context.shuffleRead, metrics, performance.now() - started);
       }
@@ -137,9 +138,11 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
           diskBlockManager: context.diskBlockManager,
         });
         context.operators.push(sorter);
+        const releaseInserted = readsShuffleDirectly(node);
         try {
           await sorter.insert(first.value);
-          await sorter.insertAll(input);
+          if (releaseInserted) releaseNativeBatch(first.value);
+          await sorter.insertAll(input, { releaseInserted });
           yield* sorter.sortedBatches();
         } finally {
           await sorter.close();
@@ -166,8 +169,10 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
         context.operators.push(aggregator);
         try {
           if (!first.done) {
+            const releaseInserted = readsShuffleDirectly(node);
             await aggregator.insert(first.value);
-            await aggregator.insertAll(input);
+            if (releaseInserted) releaseNativeBatch(first.value);
+            await aggregator.insertAll(input, { releaseInserted });
           }
           yield* aggregator.results();
         } finally {
@@ -198,6 +203,12 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
       return;
     }
   }
+}
+
+/** Whether an operator's input batches come straight from a shuffle read: then nothing but the
+ *  operator sees them (no user function), and each is released once the operator copied it. */
+function readsShuffleDirectly(node: PlanNode & { parent: PlanNode }): boolean {
+  return node.parent.kind === 'shuffled';
 }
 
 /** The schema a node's output would have, where the plan says it without data: a shuffle's. */

@@ -21,6 +21,7 @@ declare const blockBrand: unique symbol;
 declare const sorterBrand: unique symbol;
 declare const aggregatorBrand: unique symbol;
 declare const shuffleSorterBrand: unique symbol;
+declare const segmentReaderBrand: unique symbol;
 /** A task's native page table. Closed by {@link NativeAddon.pageTableClose}. */
 export type PageTableHandle = { readonly [pageTableBrand]: true };
 /** A native memory block: a page of a page table, or a direct allocation. */
@@ -34,6 +35,17 @@ export type AggregatorHandle = { readonly [aggregatorBrand]: true };
 
 /** A native shuffle sorter. Closed by {@link NativeAddon.shuffleSorterClose}. */
 export type ShuffleSorterHandle = { readonly [shuffleSorterBrand]: true };
+
+/** A native reader of one shuffle segment. Closed by {@link NativeAddon.segmentReaderClose}. */
+export type SegmentReaderHandle = { readonly [segmentReaderBrand]: true };
+
+/** Where the shuffle sorter appends a partition's messages: an open file's descriptor, the
+ *  offset to write at, and its path (for messages). */
+export interface NativePartitionFile {
+  fd: number;
+  offset: number;
+  path: string;
+}
 
 /** native/core's PhysicalType. */
 export const PhysicalType = {
@@ -322,6 +334,19 @@ export interface NativeAddon {
   shuffleSorterReset(sorter: ShuffleSorterHandle): void;
   shuffleSorterState(sorter: ShuffleSorterHandle): ShuffleSorterState;
   shuffleSorterClose(sorter: ShuffleSorterHandle): void;
+  /** Sorts if needed and writes every row as Arrow IPC record-batch messages of at most
+   *  maxRows rows (LZ4_FRAME buffers when `compress`), partition after partition: to one file,
+   *  or each partition to its own, through a buffer of writeBufferBytes. Resolves to the bytes
+   *  written per partition. The files must stay open, and unused by anything else, until it
+   *  settles. */
+  shuffleSorterWriteSorted(sorter: ShuffleSorterHandle, files: NativePartitionFile[], maxRows: number, compress: boolean, writeBufferBytes: number): Promise<number[]>;
+
+  /** Opens [offset, offset + length) of `path`, an Arrow IPC stream of columns `columns`. */
+  segmentReaderOpen(path: string, offset: number, length: number, columns: NativeColumnType[]): SegmentReaderHandle;
+  /** The next record batch with rows, decoded; 0 rows at the end of the stream. */
+  segmentReaderNext(reader: SegmentReaderHandle): Promise<NativeOutputBatch>;
+  /** Closes the file; idempotent; refused while next() runs. */
+  segmentReaderClose(reader: SegmentReaderHandle): void;
 
   /** Native workers running now, and the most at once since the last reset (tests observe
    *  that two tasks' native work overlaps). */

@@ -5,17 +5,18 @@
  *
  * What is tracked, and who reserves it: every data page (min(128 MiB, page size): the packed
  * pointer's 27-bit offset) and the pointer array are granted by the task's TaskMemoryManager
- * before native code writes into them (PagedOperator). Not counted, bounded: one partition batch being encoded
- * (at most `batchRows` rows) and the range bounds (partitioner.h).
+ * before native code writes into them (PagedOperator). Not counted, bounded: while writing, one
+ * partition batch (at most `batchRows` rows), its encoded message and a 1 MiB write buffer
+ * (shuffle_sorter.h), and the range bounds (partitioner.h).
  *
  * The algorithm:
  *   1. insert(batch): native code copies rows into pages, computes each row's partition and
  *      appends its packed pointer, until a page or the array is full; this class grants what is
  *      asked (a page, or an array twice as large, into which native code copies the pointers) and native code goes on.
- *   2. writeSortedTo(sink): radix sort on the partition id, then the rows of each partition are
- *      encoded as IPC record-batch messages and appended to the sink, partition after partition
- *      (a spill file, or on the bypass path the partitions' own files); then the pages and the
- *      array are freed.
+ *   2. writeSortedTo(sink): in one native call on a worker thread, radix sort on the partition
+ *      id, then the rows of each partition are encoded as IPC record-batch messages (LZ4_FRAME
+ *      buffers) and appended to the sink's files, partition after partition (a spill file, or on
+ *      the bypass path the partitions' own files); then the pages and the array are freed.
  *   3. spill(): as Spark's, only when this sorter itself is short of memory (trigger == this),
  *      and only with rows in memory: writes a spill file whose per-partition lengths are kept.
  */
@@ -24,22 +25,27 @@ import { ClosedError } from '../errors.js';
 import type { MemoryBlock } from '../memory/MemoryBlock.js';
 import type { MemoryConsumer } from '../memory/MemoryConsumer.js';
 import type { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
-import { addon, type NativeColumnType, type NativePartitioner, type ShuffleSorterHandle } from '../native/addon.js';
-import { fromNativeBatch, releaseNativeBatch, releaseNativeOutput, toNativeBatch } from '../sort/arrowBatches.js';
+import { addon, type NativeColumnType, type NativePartitionFile, type NativePartitioner, type ShuffleSorterHandle } from '../native/addon.js';
+import { toNativeBatch } from '../sort/arrowBatches.js';
 import { nativeColumnType } from '../sort/columnTypes.js';
 import { decodeDictionaries, decodedSchema } from '../sort/dictionaries.js';
 import { PagedOperator } from '../sort/PagedOperator.js';
 import type { BlockCompression } from '../storage/serialization.js';
-import { SegmentEncoder } from './segments.js';
+import { segmentSchemaMessage } from './segments.js';
 
 /** Spark's PackedRecordPointer.MAXIMUM_PAGE_SIZE_BYTES: 2^27. */
 export const MAXIMUM_SHUFFLE_PAGE_SIZE_BYTES = 2 ** 27;
 /** Spark's PackedRecordPointer.MAXIMUM_PARTITION_ID + 1. */
 export const MAXIMUM_SHUFFLE_PARTITIONS = 2 ** 24;
 
-/** Where sorted partition messages go (a message as the IPC writer's pieces, in order). */
+/** Where sorted partition messages go: files native code appends to. */
 export interface PartitionSink {
-  append(partition: number, message: readonly Uint8Array[]): Promise<void>;
+  /** One open file for every partition in order, or one per partition, each at its end. */
+  files(): Promise<NativePartitionFile[]>;
+  /** Bytes of messages gathered before each write. */
+  readonly writeBufferBytes: number;
+  /** What was appended, per partition. */
+  appended(bytesPerPartition: readonly number[]): void;
 }
 
 export interface ShuffleSorterOptions {
@@ -85,8 +91,8 @@ export class ShuffleExternalSorter extends PagedOperator<ShuffleSorterHandle> {
   /** The native counters at their last reading (not readable while a worker runs, nor after
    *  close). */
   private lastState = { rowsInserted: 0, sortTimeNs: 0, workerCpuNanos: 0 };
-  /** Encodes the sorted rows' messages; its schema message heads every segment. */
-  readonly encoder: SegmentEncoder;
+  /** The schema message that heads every segment. */
+  readonly schemaMessage: Uint8Array;
 
   constructor(
     taskMemoryManager: TaskMemoryManager,
@@ -96,7 +102,7 @@ export class ShuffleExternalSorter extends PagedOperator<ShuffleSorterHandle> {
     super(taskMemoryManager, 'the shuffle sorter', MAXIMUM_SHUFFLE_PAGE_SIZE_BYTES);
     this.decoded = decodedSchema(inputSchema);
     this.types = this.decoded.fields.map((field) => nativeColumnType(field));
-    this.encoder = new SegmentEncoder(this.decoded, options.compression);
+    this.schemaMessage = segmentSchemaMessage(this.decoded);
     this.batchRows = options.batchRows ?? 65_536;
     this.initialBufferEntries = options.initialBufferEntries ?? 4096;
     const bounds = options.bounds ? toNativeBatch(decodeDictionaries(options.bounds, this.decoded), this.types) : undefined;
@@ -131,20 +137,9 @@ export class ShuffleExternalSorter extends PagedOperator<ShuffleSorterHandle> {
       if (this.closed) throw new ClosedError(this.what);
       const rows = addon.shuffleSorterState(this.handle).records;
       if (rows > 0) {
-        await addon.shuffleSorterSort(this.handle);
-        for (;;) {
-          const { partition, batch } = await addon.shuffleSorterNextBatch(this.handle, this.batchRows);
-          if (batch.numRows === 0) {
-          releaseNativeOutput(batch);
-          break;
-        }
-          const rows = fromNativeBatch(this.decoded, batch);
-          const message = this.encoder.batchMessage(rows);
-          // Compressed messages are copies; uncompressed ones are views of the batch, which a
-          // file buffer may hold until it flushes, so that batch waits for the collector.
-          if (!this.encoder.messagesViewBatches) releaseNativeBatch(rows);
-          await sink.append(partition, message);
-        }
+        const files = await sink.files();
+        const compress = this.options.compression === 'lz4';
+        sink.appended(await addon.shuffleSorterWriteSorted(this.handle, files, this.batchRows, compress, sink.writeBufferBytes));
       }
       this.lastState = addon.shuffleSorterState(this.handle);
       addon.shuffleSorterReset(this.handle);

@@ -4,10 +4,14 @@
  * decoded a batch at a time. A segment that cannot be decoded is a fetch failure too: the map
  * output is re-made, never misread.
  */
-import type { RecordBatch } from 'apache-arrow';
+import type { RecordBatch, Schema } from 'apache-arrow';
 import { FetchFailedError, TungstenError } from '../errors.js';
+import { addon, type NativeColumnType } from '../native/addon.js';
+import { fromNativeBatch, releaseNativeOutput } from '../sort/arrowBatches.js';
+import { nativeColumnType } from '../sort/columnTypes.js';
+import { decodedSchema } from '../sort/dictionaries.js';
 import { deserialize, deserializeAsync } from '../storage/serialization.js';
-import { type FetchedSegment, type FetcherOptions, fetchShuffleBlocks, type FetchMetrics, fileSegmentChunks, type ShuffleClient } from './ShuffleBlockFetcher.js';
+import { type FetchedSegment, type FetcherOptions, type FileSegment, fetchShuffleBlocks, type FetchMetrics, fileSegmentChunks, type ShuffleClient } from './ShuffleBlockFetcher.js';
 import type { IndexShuffleBlockResolver } from './IndexShuffleBlockResolver.js';
 import type { ShuffleBlockRef } from './MapOutputTracker.js';
 
@@ -42,12 +46,38 @@ export function emptyShuffleReadMetrics(): ShuffleReadMetrics {
   };
 }
 
+/** A segment in a file, decoded natively on a worker thread a batch at a time. */
+async function* nativeSegmentBatches(file: FileSegment, schema: Schema, types: NativeColumnType[]): AsyncGenerator<RecordBatch, void, undefined> {
+  const reader = addon.segmentReaderOpen(file.path, file.offset, file.length, types);
+  try {
+    for (;;) {
+      const output = await addon.segmentReaderNext(reader);
+      if (output.numRows === 0) {
+        releaseNativeOutput(output);
+        return;
+      }
+      yield fromNativeBatch(schema, output);
+    }
+  } finally {
+    addon.segmentReaderClose(reader);
+  }
+}
+
+/**
+ * The batches of `blocks`, in the order they arrive. With the map side's `schema` known, file
+ * segments are decoded natively (ipc_segment_reader.h); segments fetched as bytes, and any
+ * segment when the schema is not known, by apache-arrow's reader.
+ */
 export async function* readShuffleBlocks(
   blocks: readonly ShuffleBlockRef[],
+  schema: Schema | undefined,
   client: ShuffleClient,
   options: FetcherOptions,
   metrics: ShuffleReadMetrics,
 ): AsyncGenerator<RecordBatch, void, undefined> {
+  // Segments hold dictionary columns decoded (the shuffle sorter's output schema).
+  const decoded = schema && decodedSchema(schema);
+  const types = decoded?.fields.map((field) => nativeColumnType(field));
   for await (const segment of fetchShuffleBlocks(blocks, client, options, metrics)) {
     const { block } = segment;
     // The segment matched its checksum, so it is decoded lazily, a batch at a time (from a
@@ -55,7 +85,12 @@ export async function* readShuffleBlocks(
     // segment at once (about 100 MB a task on S2, outside any budget). A segment that passed
     // its checksum and still cannot be decoded was written wrong; that is a fetch failure too,
     // so the map output is made again.
-    const batches = 'bytes' in segment ? deserialize([segment.bytes]) : deserializeAsync(fileSegmentChunks(segment.file));
+    const batches =
+      'bytes' in segment
+        ? deserialize([segment.bytes])
+        : decoded && types
+          ? nativeSegmentBatches(segment.file, decoded, types)
+          : deserializeAsync(fileSegmentChunks(segment.file));
     try {
       for (;;) {
         let next: IteratorResult<RecordBatch>;

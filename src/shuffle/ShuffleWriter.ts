@@ -30,11 +30,11 @@ import { crc32 } from 'node:zlib';
 import { InvalidArgumentError } from '../errors.js';
 import { readFileRange } from '../util/fileRange.js';
 import type { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
-import type { NativePartitioner } from '../native/addon.js';
+import type { NativePartitionFile, NativePartitioner } from '../native/addon.js';
 import type { DiskBlockManager } from '../storage/DiskBlockManager.js';
 import type { IndexShuffleBlockResolver } from './IndexShuffleBlockResolver.js';
 import type { BlockCompression } from '../storage/serialization.js';
-import { END_OF_STREAM, type SegmentEncoder } from './segments.js';
+import { END_OF_STREAM } from './segments.js';
 import { MAXIMUM_SHUFFLE_PARTITIONS, type PartitionSink, ShuffleExternalSorter } from './ShuffleExternalSorter.js';
 
 export type ShuffleWriterKind = 'bypass' | 'unsafe' | 'sort';
@@ -136,18 +136,26 @@ interface Piece {
 /** One spill file of the unsafe writer: the partitions in order, with their lengths. */
 class SpillFileSink implements PartitionSink {
   readonly lengths: number[];
+  readonly writeBufferBytes = 1 << 20;
 
   constructor(
     readonly path: string,
-    private readonly file: BufferedFile,
+    private readonly handle: FileHandle,
     numPartitions: number,
   ) {
     this.lengths = new Array<number>(numPartitions).fill(0);
   }
 
-  async append(partition: number, message: readonly Uint8Array[]): Promise<void> {
-    for (const piece of message) this.lengths[partition]! += piece.byteLength;
-    await this.file.write(...message);
+  async files(): Promise<NativePartitionFile[]> {
+    return [{ fd: this.handle.fd, offset: this.size, path: this.path }];
+  }
+
+  appended(bytesPerPartition: readonly number[]): void {
+    bytesPerPartition.forEach((bytes, p) => (this.lengths[p]! += bytes));
+  }
+
+  get size(): number {
+    return this.lengths.reduce((sum, length) => sum + length, 0);
   }
 
   /** Where each partition starts, summed once when the file is complete (the unsafe writer has
@@ -168,36 +176,55 @@ class SpillFileSink implements PartitionSink {
   }
 }
 
-/** The bypass writer's files, one per partition, opened when first written. */
+/** The bypass writer's files, one per partition, all opened at the first write (Spark's bypass
+ *  writer opens its N writers at once too). */
 class PartitionFilesSink implements PartitionSink {
-  private readonly files = new Map<number, { path: string; file: BufferedFile }>();
+  /** Per partition: its file's path, handle (while open) and size. */
+  private readonly partitionFiles: { path: string; handle: FileHandle | undefined; size: number }[] = [];
+  private opening: Promise<void> | undefined;
 
   constructor(
     private readonly diskBlockManager: DiskBlockManager,
-    private readonly bufferBytes: number,
+    private readonly numPartitions: number,
+    readonly writeBufferBytes: number,
   ) {}
 
-  async append(partition: number, message: readonly Uint8Array[]): Promise<void> {
-    let entry = this.files.get(partition);
-    if (!entry) {
-      const path = this.diskBlockManager.createTempShuffleBlock().path;
-      entry = { path, file: await BufferedFile.create(path, this.bufferBytes) };
-      this.files.set(partition, entry);
-    }
-    await entry.file.write(...message);
+  async files(): Promise<NativePartitionFile[]> {
+    this.opening ??= this.openAll();
+    await this.opening;
+    return this.partitionFiles.map(({ path, handle, size }) => ({ fd: handle!.fd, offset: size, path }));
   }
 
+  private async openAll(): Promise<void> {
+    for (let p = 0; p < this.numPartitions; p++) {
+      const file = { path: this.diskBlockManager.createTempShuffleBlock().path, handle: undefined as FileHandle | undefined, size: 0 };
+      // Listed before it exists, so that a failure part-way still removes every file made.
+      this.partitionFiles.push(file);
+      file.handle = await open(file.path, 'w');
+    }
+  }
+
+  appended(bytesPerPartition: readonly number[]): void {
+    bytesPerPartition.forEach((bytes, p) => (this.partitionFiles[p]!.size += bytes));
+  }
+
+  /** Idempotent (a FileHandle closed twice aborts the process). */
   async closeFiles(): Promise<void> {
-    for (const { file } of this.files.values()) await file.close();
+    await this.opening?.catch(() => undefined);
+    for (const file of this.partitionFiles) {
+      const handle = file.handle;
+      file.handle = undefined;
+      await handle?.close();
+    }
   }
 
   pieces(partition: number): Piece[] {
-    const entry = this.files.get(partition);
-    return entry && entry.file.position > 0 ? [{ path: entry.path, offset: 0, length: entry.file.position }] : [];
+    const file = this.partitionFiles[partition];
+    return file && file.size > 0 ? [{ path: file.path, offset: 0, length: file.size }] : [];
   }
 
   get paths(): string[] {
-    return [...this.files.values()].map((entry) => entry.path);
+    return this.partitionFiles.map((file) => file.path);
   }
 }
 
@@ -227,20 +254,21 @@ export async function writeMapOutput(
       writeTimeMs += performance.now() - start;
     }
   };
-  const bufferBytes = request.fileBufferBytes ?? 32 * 1024;
   const spills: SpillFileSink[] = [];
-  const partitionFiles = new PartitionFilesSink(diskBlockManager, bufferBytes);
+  const spillPaths: string[] = [];
+  const partitionFiles = new PartitionFilesSink(diskBlockManager, request.numPartitions, request.fileBufferBytes ?? 32 * 1024);
   const writeSpill = async (sorter: ShuffleExternalSorter): Promise<number> => {
     const { path } = diskBlockManager.createTempShuffleBlock();
-    const file = await BufferedFile.create(path, 1 << 20);
-    const sink = new SpillFileSink(path, file, request.numPartitions);
-    spills.push(sink);
+    spillPaths.push(path);
+    const handle = await open(path, 'w');
     try {
+      const sink = new SpillFileSink(path, handle, request.numPartitions);
       await sorter.writeSortedTo(sink);
+      spills.push(sink);
+      return sink.size;
     } finally {
-      await file.close();
+      await handle.close();
     }
-    return file.position;
   };
   const sorter = new ShuffleExternalSorter(taskMemoryManager, request.schema, {
     partitioner: request.partitioner,
@@ -271,7 +299,7 @@ export async function writeMapOutput(
       }
       const pieces = (p: number): Piece[] =>
         request.kind === 'bypass' ? partitionFiles.pieces(p) : spills.flatMap((spill) => spill.pieces(p));
-      const assembled = await assembleSegments(tmpData, request.numPartitions, sorter.encoder, pieces);
+      const assembled = await assembleSegments(tmpData, request.numPartitions, sorter.schemaMessage, pieces);
       const lengths = await resolver.writeMetadataFileAndCommit(request.shuffleId, request.mapId, assembled.lengths, assembled.checksums, assembled.total > 0 ? tmpData : null);
       return { committed: lengths, total: assembled.total };
     });
@@ -293,7 +321,7 @@ export async function writeMapOutput(
   } finally {
     await sorter.close();
     await partitionFiles.closeFiles().catch(() => undefined);
-    await Promise.all([...partitionFiles.paths, ...spills.map((s) => s.path), tmpData].map((path) => rm(path, { force: true })));
+    await Promise.all([...partitionFiles.paths, ...spillPaths, tmpData].map((path) => rm(path, { force: true })));
   }
 }
 
@@ -301,7 +329,7 @@ export async function writeMapOutput(
 async function assembleSegments(
   path: string,
   numPartitions: number,
-  encoder: SegmentEncoder,
+  schemaMessage: Uint8Array,
   pieces: (partition: number) => Piece[],
 ): Promise<{ lengths: number[]; checksums: number[]; total: number }> {
   const out = await BufferedFile.create(path, 1 << 20);
@@ -317,8 +345,8 @@ async function assembleSegments(
         continue;
       }
       const start = out.position;
-      let crc = crc32(encoder.schemaMessage);
-      await out.write(encoder.schemaMessage);
+      let crc = crc32(schemaMessage);
+      await out.write(schemaMessage);
       for (const piece of parts) {
         let reader = readers.get(piece.path);
         if (!reader) {

@@ -13,6 +13,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { MAXIMUM_PAGE_SIZE_BYTES, type TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import type { SpillRun } from '../native/addon.js';
 import { DiskBlockManager } from '../storage/DiskBlockManager.js';
+import { releaseNativeBatch } from './arrowBatches.js';
 import { PagedOperator } from './PagedOperator.js';
 
 export interface SpillOptions {
@@ -69,9 +70,11 @@ export abstract class SpillingOperator<Handle> extends PagedOperator<Handle> {
   /**
    * Adds every batch of a table or a (possibly async) stream of batches. The next batch is
    * requested while native code works on the current one, so that reading the source (an IPC
-   * file being decoded, say) overlaps with the work instead of waiting for it.
+   * file being decoded, say) overlaps with the work instead of waiting for it. With
+   * `releaseInserted`, each batch is released once inserted (releaseNativeBatch): for the
+   * engine's own batches that nothing else holds, a shuffle's decoded segments.
    */
-  async insertAll(source: Table | Iterable<RecordBatch> | AsyncIterable<RecordBatch>): Promise<void> {
+  async insertAll(source: Table | Iterable<RecordBatch> | AsyncIterable<RecordBatch>, options?: { releaseInserted?: boolean }): Promise<void> {
     const batches = 'batches' in source ? source.batches : source;
     const iterator: Iterator<RecordBatch> | AsyncIterator<RecordBatch> =
       Symbol.asyncIterator in batches ? batches[Symbol.asyncIterator]() : batches[Symbol.iterator]();
@@ -84,6 +87,7 @@ export abstract class SpillingOperator<Handle> extends PagedOperator<Handle> {
         // Should insert() fail first, the read ahead must not become an unhandled rejection.
         next.catch(() => undefined);
         await this.insert(result.value);
+        if (options?.releaseInserted) releaseNativeBatch(result.value);
       }
     } catch (error) {
       await iterator.return?.();

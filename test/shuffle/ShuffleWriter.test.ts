@@ -48,11 +48,19 @@ async function writeAndRead(
   const client = new LocalShuffleClient(() => resolver);
   const partitions: RecordBatch[][] = [];
   for (let r = 0; r < numPartitions; r++) {
-    const out: RecordBatch[] = [];
-    for await (const batch of readShuffleBlocks(tracker.blocksFor(0, r, r + 1), client, { maxBytesInFlight: 48 << 20, localExecutorId: 'e1' }, emptyShuffleReadMetrics())) {
-      out.push(batch);
-    }
-    partitions.push(out);
+    // Read twice: decoded natively (the schema known) and by apache-arrow's reader (as any
+    // other Arrow reader would), which must agree on every segment.
+    const [native, arrow] = await Promise.all(
+      [keyPayloadSchema, undefined].map(async (schema) => {
+        const out: RecordBatch[] = [];
+        for await (const batch of readShuffleBlocks(tracker.blocksFor(0, r, r + 1), schema, client, { maxBytesInFlight: 48 << 20, localExecutorId: 'e1' }, emptyShuffleReadMetrics())) {
+          out.push(batch);
+        }
+        return out;
+      }),
+    );
+    expect(rowsOf(native!)).toEqual(rowsOf(arrow!));
+    partitions.push(native!);
   }
   const cleanup = async (): Promise<void> => {
     for (const status of tracker.outputs(0)) await resolver.removeDataByMap(0, status.mapId);
@@ -195,7 +203,7 @@ describe('shuffle writers', () => {
       const client = new LocalShuffleClient(() => resolver);
       const read = async (): Promise<void> => {
         for (let r = 0; r < 3; r++) {
-          for await (const _ of readShuffleBlocks(tracker.blocksFor(0, r, r + 1), client, { maxBytesInFlight: 1 << 20, localExecutorId: 'e1' }, emptyShuffleReadMetrics())) {
+          for await (const _ of readShuffleBlocks(tracker.blocksFor(0, r, r + 1), keyPayloadSchema, client, { maxBytesInFlight: 1 << 20, localExecutorId: 'e1' }, emptyShuffleReadMetrics())) {
             // drain
           }
         }
@@ -229,7 +237,7 @@ describe('shuffle writers', () => {
       const largest = Math.max(...blocksOf0.map((b) => b.size));
       const metrics = emptyShuffleReadMetrics();
       let rows = 0;
-      for await (const batch of readShuffleBlocks(blocksOf0, new LocalShuffleClient(() => resolver), { maxBytesInFlight: largest + 1, localExecutorId: 'e1' }, metrics)) {
+      for await (const batch of readShuffleBlocks(blocksOf0, keyPayloadSchema, new LocalShuffleClient(() => resolver), { maxBytesInFlight: largest + 1, localExecutorId: 'e1' }, metrics)) {
         rows += batch.numRows;
       }
       expect(rows).toBeGreaterThan(0);
