@@ -53,22 +53,35 @@ void freeOutputBytes(void* data, size_t size) {
   }
 }
 
-namespace {
+OutputBuffer OutputArena::take(size_t size, bool zero) {
+  if (next_ == blocks_.size()) blocks_.emplace_back();
+  std::vector<uint8_t>& block = blocks_[next_++];
+  if (block.size() < size) block.resize(size);
+  if (zero) std::memset(block.data(), 0, size);
+  OutputBuffer buffer;
+  buffer.size = size;
+  if (size > 0) buffer.data = std::unique_ptr<uint8_t, OutputBytesDeleter>(block.data(), OutputBytesDeleter{size, false});
+  return buffer;
+}
 
-OutputBuffer allocate(size_t size, bool zero) { return allocateOutputBuffer(size, zero); }
+namespace {
 
 }  // namespace
 
-OutputBatch buildOutputBatch(const RowLayout& layout, const uint8_t* const* records, uint64_t n) {
+OutputBatch buildOutputBatch(const RowLayout& layout, const uint8_t* const* records, uint64_t n, OutputArena* arena) {
   std::vector<const uint8_t*> payloads(n);
   for (uint64_t i = 0; i < n; ++i) payloads[i] = RowLayout::payload(records[i]);
   OutputBatch batch;
   batch.numRows = n;
-  batch.columns = buildOutputColumns(layout, payloads.data(), n);
+  batch.columns = buildOutputColumns(layout, payloads.data(), n, arena);
   return batch;
 }
 
-std::vector<OutputColumn> buildOutputColumns(const RowLayout& layout, const uint8_t* const* payloads, uint64_t n) {
+std::vector<OutputColumn> buildOutputColumns(const RowLayout& layout, const uint8_t* const* payloads, uint64_t n,
+                                             OutputArena* arena) {
+  auto allocate = [arena](size_t size, bool zero) {
+    return arena != nullptr ? arena->take(size, zero) : allocateOutputBuffer(size, zero);
+  };
   // Rows come in sorted order, so they sit at random places in the pages: each row's cache
   // line is fetched once, by one row-wise pass that prefetches a few rows ahead and copies every
   // fixed-width value and null bit; var-width bytes follow in a second pass over rows that are

@@ -25,7 +25,10 @@ void freeOutputBytes(void* data, size_t size);
 
 struct OutputBytesDeleter {
   size_t size = 0;
-  void operator()(uint8_t* p) const { freeOutputBytes(p, size); }
+  bool owned = true;  // false: a view of an OutputArena's memory, which the arena frees
+  void operator()(uint8_t* p) const {
+    if (owned) freeOutputBytes(p, size);
+  }
 };
 
 struct OutputBuffer {
@@ -52,10 +55,33 @@ uint64_t outputBytesLive();
 // A buffer of `size` bytes (zeroed when asked); throws std::bad_alloc.
 OutputBuffer allocateOutputBuffer(size_t size, bool zero);
 
-// `records[i]` points at row i's length field.
-OutputBatch buildOutputBatch(const RowLayout& layout, const uint8_t* const* records, uint64_t numRows);
+// Reusable memory for output batches that never leave native code (the shuffle sorter encodes
+// each batch and writes it at once): buffers taken from it are views, valid until reset(), and
+// are neither counted by outputBytesLive nor freed by their deleter. Mapping and unmapping a
+// fresh buffer per column per batch cost more system time than the encoding itself.
+class OutputArena {
+ public:
+  OutputBuffer take(size_t size, bool zero);
+  // Every buffer taken is dead from here on; the memory is kept for the next batch.
+  void reset() { next_ = 0; }
+  // Frees the memory.
+  void release() {
+    blocks_.clear();
+    blocks_.shrink_to_fit();
+    next_ = 0;
+  }
+
+ private:
+  std::vector<std::vector<uint8_t>> blocks_;
+  size_t next_ = 0;
+};
+
+// `records[i]` points at row i's length field. With an arena, the buffers are its views.
+OutputBatch buildOutputBatch(const RowLayout& layout, const uint8_t* const* records, uint64_t numRows,
+                             OutputArena* arena = nullptr);
 // The columns of `layout` from row payloads: `payloads[i]` is where row i's null bitmap starts
 // (the aggregation's rows hold a key payload and a buffer payload back to back).
-std::vector<OutputColumn> buildOutputColumns(const RowLayout& layout, const uint8_t* const* payloads, uint64_t numRows);
+std::vector<OutputColumn> buildOutputColumns(const RowLayout& layout, const uint8_t* const* payloads, uint64_t numRows,
+                                             OutputArena* arena = nullptr);
 
 }  // namespace tungsten

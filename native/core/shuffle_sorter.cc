@@ -106,7 +106,7 @@ void ShuffleSorter::sort() {
   metrics_.sortTimeNs += nanosSince(start);
 }
 
-ShuffleSorter::PartitionBatch ShuffleSorter::nextBatch(uint64_t maxRows) {
+ShuffleSorter::PartitionBatch ShuffleSorter::nextBatch(uint64_t maxRows, OutputArena* arena) {
   if (!isSorted_) throw Error(ErrorCode::kInvalidArgument, "sort() the shuffle sorter before reading it");
   dataPages_.checkLive({array_.get()});
   PartitionBatch result;
@@ -124,7 +124,7 @@ ShuffleSorter::PartitionBatch ShuffleSorter::nextBatch(uint64_t maxRows) {
     ++cursor_;
   }
   result.partition = partition;
-  result.batch = buildOutputBatch(layout_, batchRecords_.data(), batchRecords_.size());
+  result.batch = buildOutputBatch(layout_, batchRecords_.data(), batchRecords_.size(), arena);
   return result;
 }
 
@@ -151,7 +151,8 @@ std::vector<uint64_t> ShuffleSorter::writeSorted(const std::vector<PartitionFile
   };
   std::vector<IpcColumnBuffers> buffers(layout_.numColumns());
   for (;;) {
-    PartitionBatch next = nextBatch(maxRows);
+    arena_.reset();
+    PartitionBatch next = nextBatch(maxRows, &arena_);
     if (next.batch.numRows == 0) break;
     if (!shared && next.partition != bufferedPartition) flush();
     bufferedPartition = next.partition;
@@ -164,7 +165,8 @@ std::vector<uint64_t> ShuffleSorter::writeSorted(const std::vector<PartitionFile
     if (encoded_.size() >= writeBufferBytes) flush();
   }
   flush();
-  std::vector<uint8_t>().swap(encoded_);  // its capacity is not kept between writes
+  std::vector<uint8_t>().swap(encoded_);  // neither is kept between writes
+  arena_.release();
   return written;
 }
 

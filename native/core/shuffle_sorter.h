@@ -72,7 +72,8 @@ class ShuffleSorter {
     uint32_t partition = 0;
     OutputBatch batch;  // 0 rows: every sorted row has been returned
   };
-  PartitionBatch nextBatch(uint64_t maxRows);
+  // With an arena, the batch's buffers are its views (valid until it is reset).
+  PartitionBatch nextBatch(uint64_t maxRows, OutputArena* arena = nullptr);
 
   // Where writeSorted appends a partition's messages: `offset` of the open file `fd`.
   struct PartitionFile {
@@ -108,6 +109,7 @@ class ShuffleSorter {
   bool isSorted_ = false;
   std::vector<const uint8_t*> batchRecords_;
   std::vector<uint8_t> encoded_;
+  OutputArena arena_;
   ShuffleSorterMetrics metrics_;
 };
 

@@ -64,14 +64,17 @@ export function compute(node: PlanNode, context: TaskContext): AsyncGenerator<Re
 
 /**
  * The batches of `node` for a consumer of the engine's own that is done with each batch when it
- * asks for the next (a task's result serialization, its shuffle writer, a count). A sort's or
- * an aggregation's output batch is then released at once, its native bytes freed, instead of
- * waiting for a garbage collection; nothing else can have seen it, as the operator is the root.
- * Any other root's batches (a user function's, a cached block's) are left to the collector.
+ * asks for the next (a task's result serialization, its shuffle writer, a count). The output
+ * batch of a sort, an aggregation, a shuffle read or an IPC file source (natively decoded) is
+ * then released at once, its native bytes freed, instead of waiting for a garbage collection;
+ * nothing else can have seen it, as that node is the root. Any other root's batches (a user
+ * function's, a cached block's, a table's) are left alone.
  */
 export function computeConsumed(node: PlanNode, context: TaskContext): AsyncGenerator<RecordBatch, void, undefined> {
   const batches = compute(node, context);
-  return node.kind === 'sort' || node.kind === 'aggregate' ? releasedAfterUse(batches) : batches;
+  const engineOwned =
+    node.kind === 'sort' || node.kind === 'aggregate' || node.kind === 'shuffled' || (node.kind === 'source' && node.source.kind === 'ipcFile');
+  return engineOwned ? releasedAfterUse(batches) : batches;
 }
 
 async function* releasedAfterUse(source: AsyncIterable<RecordBatch>): AsyncGenerator<RecordBatch, void, undefined> {
@@ -138,7 +141,7 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
           diskBlockManager: context.diskBlockManager,
         });
         context.operators.push(sorter);
-        const releaseInserted = readsShuffleDirectly(node);
+        const releaseInserted = readsEngineBatches(node);
         try {
           await sorter.insert(first.value);
           if (releaseInserted) releaseNativeBatch(first.value);
@@ -169,7 +172,7 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
         context.operators.push(aggregator);
         try {
           if (!first.done) {
-            const releaseInserted = readsShuffleDirectly(node);
+            const releaseInserted = readsEngineBatches(node);
             await aggregator.insert(first.value);
             if (releaseInserted) releaseNativeBatch(first.value);
             await aggregator.insertAll(input, { releaseInserted });
@@ -205,10 +208,10 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
   }
 }
 
-/** Whether an operator's input batches come straight from a shuffle read: then nothing but the
- *  operator sees them (no user function), and each is released once the operator copied it. */
-function readsShuffleDirectly(node: PlanNode & { parent: PlanNode }): boolean {
-  return node.parent.kind === 'shuffled';
+/** Whether an operator's input batches come straight from a shuffle read or an IPC file: then
+ *  nothing but the operator sees them (no user function), and each is released once copied. */
+function readsEngineBatches(node: PlanNode & { parent: PlanNode }): boolean {
+  return node.parent.kind === 'shuffled' || (node.parent.kind === 'source' && node.parent.source.kind === 'ipcFile');
 }
 
 /** The schema a node's output would have, where the plan says it without data: a shuffle's. */

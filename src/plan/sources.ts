@@ -13,6 +13,7 @@ import { open } from 'node:fs/promises';
 import { AsyncRecordBatchFileReader, RecordBatchReader, type RecordBatch, type Schema, type Table } from 'apache-arrow';
 import { InvalidArgumentError, IoError } from '../errors.js';
 import { generate, type WorkloadKind } from '../api/generator.js';
+import { nativeIpcTypes, readIpcRange } from '../storage/nativeIpc.js';
 import { registerLz4 } from '../storage/serialization.js';
 
 export type SourceDescriptor =
@@ -98,6 +99,25 @@ async function openFileReader(path: string): Promise<AsyncRecordBatchFileReader>
   return reader;
 }
 
+/** The part of apache-arrow's file footer read here (the class is not exported). */
+interface IpcFileFooter {
+  getRecordBatch(index: number): { offset: number; metaDataLength: number; bodyLength: number } | null;
+}
+
+/** The byte ranges of record batches [start, end) of an IPC file, adjacent ones merged. */
+function adjacentRuns(footer: IpcFileFooter, start: number, end: number): { offset: number; length: number }[] {
+  const runs: { offset: number; length: number }[] = [];
+  for (let i = start; i < end; i++) {
+    const block = footer.getRecordBatch(i);
+    if (!block) continue;
+    const length = block.metaDataLength + block.bodyLength;
+    const last = runs[runs.length - 1];
+    if (last && last.offset + last.length === block.offset) last.length += length;
+    else runs.push({ offset: block.offset, length });
+  }
+  return runs;
+}
+
 /** The batches of split `partition` of a source. */
 export async function* readSplit(source: SourceDescriptor, partition: number, registry: SourceRegistry): AsyncGenerator<RecordBatch> {
   switch (source.kind) {
@@ -124,8 +144,17 @@ export async function* readSplit(source: SourceDescriptor, partition: number, re
       registerLz4();
       if (source.format === 'file') {
         const reader = await openFileReader(source.path);
+        const [start, end] = splitRange(source.numBatches, partition, source.numPartitions);
+        const types = nativeIpcTypes(reader.schema);
+        if (types && reader.footer) {
+          // Decoded natively: the batches' messages, runs of adjacent ones read as one range.
+          const runs = adjacentRuns(reader.footer, start, end);
+          const schema = reader.schema;
+          await reader.cancel();
+          for (const run of runs) yield* readIpcRange(source.path, run.offset, run.length, schema, types);
+          return;
+        }
         try {
-          const [start, end] = splitRange(source.numBatches, partition, source.numPartitions);
           for (let i = start; i < end; i++) {
             const batch = await reader.readRecordBatch(i);
             if (batch) yield batch;

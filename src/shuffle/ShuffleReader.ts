@@ -6,12 +6,10 @@
  */
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { FetchFailedError, TungstenError } from '../errors.js';
-import { addon, type NativeColumnType } from '../native/addon.js';
-import { fromNativeBatch, releaseNativeOutput } from '../sort/arrowBatches.js';
-import { nativeColumnType } from '../sort/columnTypes.js';
 import { decodedSchema } from '../sort/dictionaries.js';
+import { nativeIpcTypes, readIpcRange } from '../storage/nativeIpc.js';
 import { deserialize, deserializeAsync } from '../storage/serialization.js';
-import { type FetchedSegment, type FetcherOptions, type FileSegment, fetchShuffleBlocks, type FetchMetrics, fileSegmentChunks, type ShuffleClient } from './ShuffleBlockFetcher.js';
+import { type FetchedSegment, type FetcherOptions, fetchShuffleBlocks, type FetchMetrics, fileSegmentChunks, type ShuffleClient } from './ShuffleBlockFetcher.js';
 import type { IndexShuffleBlockResolver } from './IndexShuffleBlockResolver.js';
 import type { ShuffleBlockRef } from './MapOutputTracker.js';
 
@@ -46,23 +44,6 @@ export function emptyShuffleReadMetrics(): ShuffleReadMetrics {
   };
 }
 
-/** A segment in a file, decoded natively on a worker thread a batch at a time. */
-async function* nativeSegmentBatches(file: FileSegment, schema: Schema, types: NativeColumnType[]): AsyncGenerator<RecordBatch, void, undefined> {
-  const reader = addon.segmentReaderOpen(file.path, file.offset, file.length, types);
-  try {
-    for (;;) {
-      const output = await addon.segmentReaderNext(reader);
-      if (output.numRows === 0) {
-        releaseNativeOutput(output);
-        return;
-      }
-      yield fromNativeBatch(schema, output);
-    }
-  } finally {
-    addon.segmentReaderClose(reader);
-  }
-}
-
 /**
  * The batches of `blocks`, in the order they arrive. With the map side's `schema` known, file
  * segments are decoded natively (ipc_segment_reader.h); segments fetched as bytes, and any
@@ -77,7 +58,7 @@ export async function* readShuffleBlocks(
 ): AsyncGenerator<RecordBatch, void, undefined> {
   // Segments hold dictionary columns decoded (the shuffle sorter's output schema).
   const decoded = schema && decodedSchema(schema);
-  const types = decoded?.fields.map((field) => nativeColumnType(field));
+  const types = decoded && nativeIpcTypes(decoded);
   for await (const segment of fetchShuffleBlocks(blocks, client, options, metrics)) {
     const { block } = segment;
     // The segment matched its checksum, so it is decoded lazily, a batch at a time (from a
@@ -89,7 +70,7 @@ export async function* readShuffleBlocks(
       'bytes' in segment
         ? deserialize([segment.bytes])
         : decoded && types
-          ? nativeSegmentBatches(segment.file, decoded, types)
+          ? readIpcRange(segment.file.path, segment.file.offset, segment.file.length, decoded, types)
           : deserializeAsync(fileSegmentChunks(segment.file));
     try {
       for (;;) {

@@ -2,14 +2,16 @@
  * Injected faults, cancellation, result routing and limits, schema errors, the event log and
  * the IPC sources and sinks, through the Dataset API.
  */
-import { readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Table, tableFromIPC } from 'apache-arrow';
+import { Bool, Dictionary, Float64, Int32, Int64, RecordBatchFileReader, Table, tableFromIPC, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
 import { describe, expect, it, vi } from 'vitest';
 import { ColumnNotFoundError, JobCancelledError, JobFailedError, ResultTooLargeError, type SchedulerEvent } from '../../src/index.js';
 import { scratchDir } from '../support/leaks.js';
 import { canonical, referenceSort, rowsOf } from '../support/referenceSort.js';
 import { keyPayloadBatches } from '../shuffle/helpers.js';
+import { createIpcWriter } from '../../src/storage/serialization.js';
+import { Random } from '../support/random.js';
 import { withSession } from './helpers.js';
 
 function filesNamed(pattern: RegExp): string[] {
@@ -191,6 +193,44 @@ describe('faults and limits', () => {
       await expect(data.groupBy('key').agg('sum(missing)').count()).rejects.toThrow(/missing/);
       expect(tasks).toBe(0);
     });
+  });
+
+  it('IPC file sources seed 67: decoded natively as apache-arrow decodes them (LZ4 frames of another writer, nulls, every carried type), dictionaries by apache-arrow; a damaged message is IPC_CORRUPT', async () => {
+    const rows = 5000;
+    const rng = new Random(67);
+    const random = (): number => rng.next();
+    const maybe = <T>(value: T): T | null => (rng.bool(0.2) ? null : value);
+    const withNulls = new Table({
+      i32: vectorFromArray(Array.from({ length: rows }, () => Math.floor(random() * 1e6)), new Int32()),
+      f64: vectorFromArray(Array.from({ length: rows }, () => random()), new Float64()),
+      flag: vectorFromArray(Array.from({ length: rows }, () => maybe(random() < 0.5)), new Bool()),
+      text: vectorFromArray(Array.from({ length: rows }, (_, i) => maybe(`v${i % 97}`.repeat(1 + (i % 5)))), new Utf8()),
+      big: vectorFromArray(Array.from({ length: rows }, (_, i) => maybe(BigInt(i) * 1_000_000_007n)), new Int64()),
+    });
+    mkdirSync(scratchDir, { recursive: true });
+    const file = join(scratchDir, 'typed.arrow');
+    const dictionaryFile = join(scratchDir, 'dictionary.arrow');
+    try {
+      await withSession({ cores: 2, memory: '64m' }, async (session) => {
+        const writer = createIpcWriter('lz4', 'file');
+        for (const batch of withNulls.batches) for (const part of [batch.slice(0, 1700), batch.slice(1700)]) writer.write(part);
+        writer.finish();
+        writeFileSync(file, writer.toUint8Array(true));
+        writeFileSync(dictionaryFile, tableToIPC(new Table({ k: vectorFromArray(['a', 'b', 'a', 'c'], new Dictionary(new Utf8(), new Int32())) }), 'file'));
+        const read = await session.readArrow(file, { partitions: 2 }).collect();
+        expect(canonical(rowsOf(read.batches))).toEqual(canonical(rowsOf(withNulls.batches)));
+        expect(await session.readArrow(dictionaryFile).count()).toBe(4);
+        // The first batch's metadata overwritten: the flatbuffer's offsets point nowhere.
+        const bytes = readFileSync(file);
+        const firstBatch = RecordBatchFileReader.from(bytes).open().footer!.getRecordBatch(0)!;
+        bytes.fill(0x7f, firstBatch.offset + 8, firstBatch.offset + 24);
+        writeFileSync(file, bytes);
+        await expect(session.readArrow(file).count()).rejects.toThrow(/IPC message is corrupt/);
+      });
+    } finally {
+      rmSync(file, { force: true });
+      rmSync(dictionaryFile, { force: true });
+    }
   });
 
   it('writeArrow (file and stream) and readArrow round-trip, and the event log has one JSON event per line', async () => {
