@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "lz4_frame.h"
 #include "row_format.h"
+#include "unaligned.h"
 
 namespace tungsten {
 
@@ -34,18 +35,6 @@ static_assert(kCompressionTable + 6 <= kNodesVector, "BodyCompression fits befor
 
 uint64_t padded8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
 
-template <typename T>
-void put(uint8_t* at, T value) {
-  std::memcpy(at, &value, sizeof value);
-}
-
-template <typename T>
-T get(const uint8_t* at) {
-  T value;
-  std::memcpy(&value, at, sizeof value);
-  return value;
-}
-
 [[noreturn]] void corrupt(const std::string& what) {
   throw Error(ErrorCode::kIpcCorrupt, "the Arrow IPC message is corrupt: " + what);
 }
@@ -64,10 +53,10 @@ std::pair<uint64_t, uint64_t> appendBodyBuffer(std::vector<uint8_t>& out, uint64
     out.resize(at + 8 + lz4FrameBound(length));
     const size_t frame = lz4FrameCompress(data, length, out.data() + at + 8);
     if (frame < length) {
-      put<int64_t>(out.data() + at, static_cast<int64_t>(length));
+      storeUnaligned<int64_t>(out.data() + at, static_cast<int64_t>(length));
       out.resize(at + 8 + frame);
     } else {
-      put<int64_t>(out.data() + at, kStoredUncompressed);
+      storeUnaligned<int64_t>(out.data() + at, kStoredUncompressed);
       std::memcpy(out.data() + at + 8, data, length);
       out.resize(at + 8 + length);
     }
@@ -82,17 +71,17 @@ class FlatTable {
  public:
   FlatTable(const uint8_t* buffer, uint64_t size, uint64_t position) : buffer_(buffer), size_(size), position_(position) {
     if (position > size || size - position < 4) corrupt("a table lies outside the metadata");
-    const int64_t vtable = static_cast<int64_t>(position) - get<int32_t>(buffer + position);
+    const int64_t vtable = static_cast<int64_t>(position) - loadUnaligned<int32_t>(buffer + position);
     if (vtable < 0 || static_cast<uint64_t>(vtable) + 4 > size) corrupt("a vtable lies outside the metadata");
     vtable_ = static_cast<uint64_t>(vtable);
-    vtableBytes_ = get<uint16_t>(buffer + vtable_);
+    vtableBytes_ = loadUnaligned<uint16_t>(buffer + vtable_);
     if (vtableBytes_ < 4 || vtableBytes_ % 2 != 0 || vtable_ + vtableBytes_ > size) corrupt("a vtable is malformed");
   }
 
   template <typename T>
   T scalar(uint32_t field, T fallback) const {
     const uint64_t at = fieldAt(field, sizeof(T));
-    return at == 0 ? fallback : get<T>(buffer_ + at);
+    return at == 0 ? fallback : loadUnaligned<T>(buffer_ + at);
   }
 
   bool has(uint32_t field) const { return fieldOffset(field) != 0; }
@@ -104,7 +93,7 @@ class FlatTable {
     if (!has(field)) return {nullptr, 0};
     const uint64_t at = target(field);
     if (size_ - at < 4) corrupt("a vector lies outside the metadata");
-    const uint64_t count = get<uint32_t>(buffer_ + at);
+    const uint64_t count = loadUnaligned<uint32_t>(buffer_ + at);
     if ((size_ - at - 4) / elementBytes < count) corrupt("a vector runs past the metadata");
     return {buffer_ + at + 4, count};
   }
@@ -112,7 +101,7 @@ class FlatTable {
  private:
   uint16_t fieldOffset(uint32_t field) const {
     const uint64_t entry = 4 + 2 * uint64_t{field};
-    return entry + 2 <= vtableBytes_ ? get<uint16_t>(buffer_ + vtable_ + entry) : 0;
+    return entry + 2 <= vtableBytes_ ? loadUnaligned<uint16_t>(buffer_ + vtable_ + entry) : 0;
   }
 
   uint64_t fieldAt(uint32_t field, uint64_t bytes) const {
@@ -125,7 +114,7 @@ class FlatTable {
   uint64_t target(uint32_t field) const {
     const uint64_t at = fieldAt(field, 4);
     if (at == 0) corrupt("a required field is missing");
-    const uint64_t to = at + get<uint32_t>(buffer_ + at);
+    const uint64_t to = at + loadUnaligned<uint32_t>(buffer_ + at);
     if (to >= size_) corrupt("an offset points outside the metadata");
     return to;
   }
@@ -139,7 +128,7 @@ class FlatTable {
 
 FlatTable messageTable(const uint8_t* metadata, uint64_t metadataBytes) {
   if (metadataBytes < 4) corrupt("the metadata is shorter than a flatbuffer's root offset");
-  return FlatTable(metadata, metadataBytes, get<uint32_t>(metadata));
+  return FlatTable(metadata, metadataBytes, loadUnaligned<uint32_t>(metadata));
 }
 
 }  // namespace
@@ -185,59 +174,59 @@ void appendRecordBatchMessage(const std::vector<ColumnType>& types, const std::v
   const uint64_t bodyBytes = out.size() - bodyStart;
 
   uint8_t* m = out.data() + messageStart;
-  put<uint32_t>(m, kContinuation);
-  put<int32_t>(m + 4, static_cast<int32_t>(metadataBytes));
+  storeUnaligned<uint32_t>(m, kContinuation);
+  storeUnaligned<int32_t>(m + 4, static_cast<int32_t>(metadataBytes));
   uint8_t* fb = m + 8;
-  put<uint32_t>(fb, kMessageTable);
+  storeUnaligned<uint32_t>(fb, kMessageTable);
   // Message
   const uint16_t messageVtable[] = {12, 20, 16, 18, 4, 8};
   std::memcpy(fb + kMessageVtable, messageVtable, sizeof messageVtable);
-  put<int32_t>(fb + kMessageTable, kMessageTable - kMessageVtable);
-  put<uint32_t>(fb + kMessageTable + 4, kBatchTable - (kMessageTable + 4));
-  put<int64_t>(fb + kMessageTable + 8, static_cast<int64_t>(bodyBytes));
-  put<int16_t>(fb + kMessageTable + 16, kMetadataV5);
+  storeUnaligned<int32_t>(fb + kMessageTable, kMessageTable - kMessageVtable);
+  storeUnaligned<uint32_t>(fb + kMessageTable + 4, kBatchTable - (kMessageTable + 4));
+  storeUnaligned<int64_t>(fb + kMessageTable + 8, static_cast<int64_t>(bodyBytes));
+  storeUnaligned<int16_t>(fb + kMessageTable + 16, kMetadataV5);
   fb[kMessageTable + 18] = kHeaderRecordBatch;
   // RecordBatch
   const bool compressed = compression != IpcCompression::kNone;
   const uint16_t batchVtable[] = {12, 24, 8, 4, 16, static_cast<uint16_t>(compressed ? 20 : 0)};
   std::memcpy(fb + kBatchVtable, batchVtable, sizeof batchVtable);
-  put<int32_t>(fb + kBatchTable, kBatchTable - kBatchVtable);
-  put<uint32_t>(fb + kBatchTable + 4, static_cast<uint32_t>(kNodesVector - (kBatchTable + 4)));
-  put<int64_t>(fb + kBatchTable + 8, static_cast<int64_t>(numRows));
-  put<uint32_t>(fb + kBatchTable + 16, static_cast<uint32_t>(buffersVector - (kBatchTable + 16)));
+  storeUnaligned<int32_t>(fb + kBatchTable, kBatchTable - kBatchVtable);
+  storeUnaligned<uint32_t>(fb + kBatchTable + 4, static_cast<uint32_t>(kNodesVector - (kBatchTable + 4)));
+  storeUnaligned<int64_t>(fb + kBatchTable + 8, static_cast<int64_t>(numRows));
+  storeUnaligned<uint32_t>(fb + kBatchTable + 16, static_cast<uint32_t>(buffersVector - (kBatchTable + 16)));
   if (compressed) {
-    put<uint32_t>(fb + kBatchTable + 20, kCompressionTable - (kBatchTable + 20));
+    storeUnaligned<uint32_t>(fb + kBatchTable + 20, kCompressionTable - (kBatchTable + 20));
     const uint16_t compressionVtable[] = {8, 6, 4, 5};
     std::memcpy(fb + kCompressionVtable, compressionVtable, sizeof compressionVtable);
-    put<int32_t>(fb + kCompressionTable, kCompressionTable - kCompressionVtable);
+    storeUnaligned<int32_t>(fb + kCompressionTable, kCompressionTable - kCompressionVtable);
     fb[kCompressionTable + 4] = static_cast<uint8_t>(kCodecLz4Frame);
     fb[kCompressionTable + 5] = 0;  // BUFFER
   }
   // nodes and buffers
-  put<uint32_t>(fb + kNodesVector, static_cast<uint32_t>(columns.size()));
+  storeUnaligned<uint32_t>(fb + kNodesVector, static_cast<uint32_t>(columns.size()));
   for (uint32_t c = 0; c < columns.size(); ++c) {
-    put<int64_t>(fb + kNodesVector + 4 + 16 * c, static_cast<int64_t>(numRows));
-    put<int64_t>(fb + kNodesVector + 12 + 16 * c, static_cast<int64_t>(columns[c].nullCount));
+    storeUnaligned<int64_t>(fb + kNodesVector + 4 + 16 * c, static_cast<int64_t>(numRows));
+    storeUnaligned<int64_t>(fb + kNodesVector + 12 + 16 * c, static_cast<int64_t>(columns[c].nullCount));
   }
-  put<uint32_t>(fb + buffersVector, static_cast<uint32_t>(numBuffers));
+  storeUnaligned<uint32_t>(fb + buffersVector, static_cast<uint32_t>(numBuffers));
   for (uint64_t b = 0; b < numBuffers; ++b) {
-    put<int64_t>(fb + buffersVector + 4 + 16 * b, static_cast<int64_t>(bodyBuffers[b].first));
-    put<int64_t>(fb + buffersVector + 12 + 16 * b, static_cast<int64_t>(bodyBuffers[b].second));
+    storeUnaligned<int64_t>(fb + buffersVector + 4 + 16 * b, static_cast<int64_t>(bodyBuffers[b].first));
+    storeUnaligned<int64_t>(fb + buffersVector + 12 + 16 * b, static_cast<int64_t>(bodyBuffers[b].second));
   }
 }
 
 IpcMessagePrefix readMessagePrefix(const uint8_t* bytes, uint64_t available) {
   if (available < 4) corrupt("it ends inside a message's length");
   IpcMessagePrefix prefix;
-  if (get<uint32_t>(bytes) == kContinuation) {
+  if (loadUnaligned<uint32_t>(bytes) == kContinuation) {
     if (available < 8) corrupt("it ends inside a message's length");
     prefix.prefixBytes = 8;
-    const int32_t length = get<int32_t>(bytes + 4);
+    const int32_t length = loadUnaligned<int32_t>(bytes + 4);
     if (length < 0) corrupt("a message's metadata length is negative");
     prefix.metadataBytes = static_cast<uint64_t>(length);
   } else {
     prefix.prefixBytes = 4;  // the pre-1.0 format: the length alone
-    const int32_t length = get<int32_t>(bytes);
+    const int32_t length = loadUnaligned<int32_t>(bytes);
     if (length < 0) corrupt("a message's metadata length is negative");
     prefix.metadataBytes = static_cast<uint64_t>(length);
   }
@@ -297,8 +286,8 @@ OutputBatch decodeRecordBatch(const std::vector<ColumnType>& types, const uint8_
   // one holding more (a writer's padding) is cut.
   auto decodeBuffer = [&](uint64_t bytes) -> OutputBuffer {
     const uint8_t* entry = buffers + 16 * nextBuffer++;
-    const int64_t offset = get<int64_t>(entry);
-    const int64_t stored = get<int64_t>(entry + 8);
+    const int64_t offset = loadUnaligned<int64_t>(entry);
+    const int64_t stored = loadUnaligned<int64_t>(entry + 8);
     if (offset < 0 || stored < 0 || static_cast<uint64_t>(offset) > bodyBytes ||
         static_cast<uint64_t>(stored) > bodyBytes - static_cast<uint64_t>(offset)) {
       corrupt("a buffer lies outside the body");
@@ -309,7 +298,7 @@ OutputBatch decodeRecordBatch(const std::vector<ColumnType>& types, const uint8_
     int64_t raw = kStoredUncompressed;
     if (compressed) {
       if (available < 8) corrupt("a compressed buffer is shorter than its length prefix");
-      raw = get<int64_t>(data);
+      raw = loadUnaligned<int64_t>(data);
       data += 8;
       available -= 8;
     }
@@ -341,8 +330,8 @@ OutputBatch decodeRecordBatch(const std::vector<ColumnType>& types, const uint8_
   for (uint32_t c = 0; c < types.size(); ++c) {
     const ColumnType& type = types[c];
     OutputColumn& column = out.columns[c];
-    const int64_t nodeLength = get<int64_t>(nodes + 16 * c);
-    const int64_t nullCount = get<int64_t>(nodes + 16 * c + 8);
+    const int64_t nodeLength = loadUnaligned<int64_t>(nodes + 16 * c);
+    const int64_t nullCount = loadUnaligned<int64_t>(nodes + 16 * c + 8);
     if (nodeLength != length || nullCount < 0 || nullCount > length) corrupt("a column's length or null count does not fit the batch");
     column.nullCount = static_cast<uint64_t>(nullCount);
     if (column.nullCount > 0) {
@@ -354,7 +343,7 @@ OutputBatch decodeRecordBatch(const std::vector<ColumnType>& types, const uint8_
       column.offsets = decodeBuffer((numRows + 1) * type.width);
       const uint8_t* offsets = column.offsets.data.get();
       auto offsetAt = [&](uint64_t i) -> int64_t {
-        return type.width == 4 ? int64_t{get<int32_t>(offsets + 4 * i)} : get<int64_t>(offsets + 8 * i);
+        return type.width == 4 ? int64_t{loadUnaligned<int32_t>(offsets + 4 * i)} : loadUnaligned<int64_t>(offsets + 8 * i);
       };
       // The values buffer is as long as the last offset says.
       const int64_t first = offsetAt(0);

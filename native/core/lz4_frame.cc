@@ -6,6 +6,7 @@
 
 #include "errors.h"
 #include "lz4_block.h"
+#include "unaligned.h"
 #include "xxhash32.h"
 
 namespace tungsten {
@@ -28,14 +29,6 @@ constexpr uint8_t kBlockSize4MiB = 7;
 
 static_assert(kLz4FrameBlockBytes == size_t{1} << (8 + 2 * kBlockSize4MiB), "BD code 7 is 4 MiB");
 
-uint32_t load32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-void store32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
-
 [[noreturn]] void corrupt(const std::string& what) {
   throw Error(ErrorCode::kIpcCorrupt, "the LZ4 frame is corrupt: " + what);
 }
@@ -50,7 +43,7 @@ size_t lz4FrameBound(size_t length) {
 
 size_t lz4FrameCompress(const uint8_t* src, size_t length, uint8_t* dst) {
   uint8_t* op = dst;
-  store32(op, kFrameMagic);
+  storeUnaligned<uint32_t>(op, kFrameMagic);
   op += 4;
   op[0] = kVersion | kFlagIndependent;
   op[1] = static_cast<uint8_t>(kBlockSize4MiB << 4);
@@ -60,15 +53,15 @@ size_t lz4FrameCompress(const uint8_t* src, size_t length, uint8_t* dst) {
     const size_t chunk = std::min(kLz4FrameBlockBytes, length - at);
     const size_t stored = lz4Compress(src + at, chunk, op + 4);
     if (stored < chunk) {
-      store32(op, static_cast<uint32_t>(stored));
+      storeUnaligned<uint32_t>(op, static_cast<uint32_t>(stored));
       op += 4 + stored;
     } else {  // incompressible: stored as it is, which the bound leaves room for
-      store32(op, static_cast<uint32_t>(chunk) | kUncompressedBit);
+      storeUnaligned<uint32_t>(op, static_cast<uint32_t>(chunk) | kUncompressedBit);
       std::memcpy(op + 4, src + at, chunk);
       op += 4 + chunk;
     }
   }
-  store32(op, 0);
+  storeUnaligned<uint32_t>(op, 0);
   op += 4;
   return static_cast<size_t>(op - dst);
 }
@@ -84,11 +77,11 @@ void lz4FrameDecompress(const uint8_t* src, size_t length, uint8_t* dst, size_t 
   if (length == 0) corrupt("it is empty");
   while (ip < ipEnd) {
     need(4, "a frame's magic number");
-    const uint32_t magic = load32(ip);
+    const uint32_t magic = loadUnaligned<uint32_t>(ip);
     ip += 4;
     if ((magic & kSkippableMask) == kSkippableMagic) {
       need(4, "a skippable frame");
-      const uint32_t skip = load32(ip);
+      const uint32_t skip = loadUnaligned<uint32_t>(ip);
       ip += 4;
       need(skip, "a skippable frame");
       ip += skip;
@@ -116,13 +109,13 @@ void lz4FrameDecompress(const uint8_t* src, size_t length, uint8_t* dst, size_t 
     uint8_t* const frameStart = op;
     for (;;) {
       need(4, "a block size");
-      const uint32_t field = load32(ip);
+      const uint32_t field = loadUnaligned<uint32_t>(ip);
       ip += 4;
       if (field == 0) break;
       const size_t stored = field & ~kUncompressedBit;
       if (stored > blockMax) corrupt("a block is larger than the frame's largest block size");
       need(stored + ((flags & kFlagBlockChecksum) ? 4 : 0), "a block");
-      if ((flags & kFlagBlockChecksum) && xxh32(ip, stored) != load32(ip + stored)) {
+      if ((flags & kFlagBlockChecksum) && xxh32(ip, stored) != loadUnaligned<uint32_t>(ip + stored)) {
         corrupt("a block's checksum does not match");
       }
       const size_t room = std::min(blockMax, static_cast<size_t>(opEnd - op));
@@ -144,7 +137,7 @@ void lz4FrameDecompress(const uint8_t* src, size_t length, uint8_t* dst, size_t 
     if ((flags & kFlagContentSize) && contentSize != frameBytes) corrupt("its content size does not match what it decodes to");
     if (flags & kFlagContentChecksum) {
       need(4, "the content checksum");
-      if (xxh32(frameStart, frameBytes) != load32(ip)) corrupt("the content checksum does not match");
+      if (xxh32(frameStart, frameBytes) != loadUnaligned<uint32_t>(ip)) corrupt("the content checksum does not match");
       ip += 4;
     }
   }

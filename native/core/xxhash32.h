@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "unaligned.h"
+
 namespace tungsten {
 
 namespace xxh32_detail {
@@ -16,11 +18,8 @@ inline constexpr uint32_t kPrime4 = 0x27D4EB2Fu;
 inline constexpr uint32_t kPrime5 = 0x165667B1u;
 
 inline uint32_t rotl(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
-inline uint32_t read32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);  // little-endian hosts only (the build targets x86-64 and arm64)
-  return v;
-}
+// Little-endian hosts only (the build targets x86-64 and arm64).
+inline uint32_t read32(const uint8_t* p) { return loadUnaligned<uint32_t>(p); }
 inline uint32_t round(uint32_t acc, uint32_t input) { return rotl(acc + input * kPrime2, 13) * kPrime1; }
 }  // namespace xxh32_detail
 
