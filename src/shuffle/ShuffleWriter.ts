@@ -10,16 +10,17 @@
  * for more partitions than a packed pointer can name, which the planner refuses.
  *
  * Bypass: rows gather in native pages until they would fill a message (65,536 rows) per
- *   partition, or hold BYPASS_FLUSH_BYTES, or the sorter is short of memory; then they are
- *   sorted by partition and appended to one file per partition (opened when first needed, 32 KiB
- *   buffer each: shuffle.file.buffer). At the end the files are concatenated in partition order
- *   into the data file. (Spark's bypass writer serializes each record into its partition's
- *   buffered stream at once; flushing per input batch instead made messages of a few thousand
- *   rows, and the per-message work in JavaScript, writing and reading, cost S2 ~20% of its time.)
+ *   partition, or hold BYPASS_FLUSH_BYTES, or the sorter is short of memory; then native code
+ *   sorts them by partition, encodes each partition's messages and appends them to one file per
+ *   partition (all opened at the first write, as Spark's bypass writer opens its N writers;
+ *   written through a buffer of shuffle.file.buffer). At the end the files are concatenated in
+ *   partition order into the data file. (Spark's bypass writer serializes each record into its
+ *   partition's buffered stream at once; flushing per input batch instead made messages of a few
+ *   thousand rows, and the per-message work cost S2 ~20% of its time.)
  * Unsafe: rows accumulate in native pages until the sorter is short of memory; then they are
- *   sorted and written as one spill file holding the partitions in order. At the end what is in
- *   memory becomes the last file, and the files are merged per partition by concatenation
- *   (Spark's fast merge).
+ *   sorted and written, natively, as one spill file holding the partitions in order. At the end
+ *   what is in memory becomes the last file, and the files are merged per partition by
+ *   concatenation (Spark's fast merge).
  * Both: each non-empty segment is the schema message, the partition's messages from every
  *   piece, and the end-of-stream marker (segments.ts); lengths and CRC-32s go to the resolver,
  *   which commits first-writer-wins. Temporary files are removed on success and on failure.
