@@ -5,6 +5,7 @@
 #include <malloc.h>
 
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 
 namespace tungsten::binding {
@@ -181,6 +182,11 @@ namespace {
 constexpr napi_type_tag kOutputBufferTag = {0x3c5a9e1f7b2d4086ull, 0xd17e4b2a95c3f068ull};
 
 Napi::Value toArrayBuffer(Napi::Env env, OutputBuffer& buffer) {
+  // An arena's view (OutputArena) is not the caller's to give away: its finalizer would free
+  // memory the arena still owns.
+  if (buffer.data && !buffer.data.get_deleter().owned) {
+    throw std::logic_error("an arena's output buffer was about to be handed to JavaScript");
+  }
   Napi::ArrayBuffer out;
   if (buffer.size == 0 || !buffer.data) {
     out = Napi::ArrayBuffer::New(env, 0);
