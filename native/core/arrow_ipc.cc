@@ -42,7 +42,7 @@ uint64_t padded8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
 uint32_t buffersPerColumn(const ColumnType& type) { return type.physical == PhysicalType::kVarBinary ? 3 : 2; }
 
 // Appends one body buffer at an 8-aligned offset; returns its (offset, length) in the body.
-std::pair<uint64_t, uint64_t> appendBodyBuffer(std::vector<uint8_t>& out, uint64_t bodyStart, const uint8_t* data,
+std::pair<uint64_t, uint64_t> appendBodyBuffer(ByteVector& out, uint64_t bodyStart, const uint8_t* data,
                                                uint64_t length, IpcCompression compression) {
   const uint64_t offset = out.size() - bodyStart;
   if (length == 0) return {offset, 0};
@@ -62,7 +62,7 @@ std::pair<uint64_t, uint64_t> appendBodyBuffer(std::vector<uint8_t>& out, uint64
     }
   }
   const uint64_t written = out.size() - bodyStart - offset;
-  out.resize(bodyStart + padded8(offset + written));
+  out.resize(bodyStart + padded8(offset + written), 0);
   return {offset, written};
 }
 
@@ -150,7 +150,7 @@ IpcColumnBuffers ipcBuffersOf(const ColumnType& type, const OutputColumn& column
 }
 
 void appendRecordBatchMessage(const std::vector<ColumnType>& types, const std::vector<IpcColumnBuffers>& columns,
-                              uint64_t numRows, IpcCompression compression, std::vector<uint8_t>& out) {
+                              uint64_t numRows, IpcCompression compression, ByteVector& out) {
   uint64_t numBuffers = 0;
   for (const ColumnType& type : types) numBuffers += buffersPerColumn(type);
   const uint64_t nodesEnd = kNodesVector + 4 + 16 * columns.size();
@@ -217,19 +217,13 @@ void appendRecordBatchMessage(const std::vector<ColumnType>& types, const std::v
 
 IpcMessagePrefix readMessagePrefix(const uint8_t* bytes, uint64_t available) {
   if (available < 4) corrupt("it ends inside a message's length");
+  // The continuation token, then the length; or, in streams of Arrow before 0.15, the length.
   IpcMessagePrefix prefix;
-  if (loadUnaligned<uint32_t>(bytes) == kContinuation) {
-    if (available < 8) corrupt("it ends inside a message's length");
-    prefix.prefixBytes = 8;
-    const int32_t length = loadUnaligned<int32_t>(bytes + 4);
-    if (length < 0) corrupt("a message's metadata length is negative");
-    prefix.metadataBytes = static_cast<uint64_t>(length);
-  } else {
-    prefix.prefixBytes = 4;  // the pre-1.0 format: the length alone
-    const int32_t length = loadUnaligned<int32_t>(bytes);
-    if (length < 0) corrupt("a message's metadata length is negative");
-    prefix.metadataBytes = static_cast<uint64_t>(length);
-  }
+  prefix.prefixBytes = loadUnaligned<uint32_t>(bytes) == kContinuation ? 8 : 4;
+  if (available < prefix.prefixBytes) corrupt("it ends inside a message's length");
+  const int32_t length = loadUnaligned<int32_t>(bytes + prefix.prefixBytes - 4);
+  if (length < 0) corrupt("a message's metadata length is negative");
+  prefix.metadataBytes = static_cast<uint64_t>(length);
   return prefix;
 }
 

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "arrow_output.h"
+#include "byte_vector.h"
 #include "column_types.h"
 
 namespace tungsten {
@@ -57,7 +58,7 @@ IpcColumnBuffers ipcBuffersOf(const ColumnType& type, const OutputColumn& column
 
 // Appends the encapsulated record-batch message of `numRows` rows to `out`.
 void appendRecordBatchMessage(const std::vector<ColumnType>& types, const std::vector<IpcColumnBuffers>& columns,
-                              uint64_t numRows, IpcCompression compression, std::vector<uint8_t>& out);
+                              uint64_t numRows, IpcCompression compression, ByteVector& out);
 
 // What an encapsulated message's prefix says.
 struct IpcMessagePrefix {

@@ -55,7 +55,7 @@ void freeOutputBytes(void* data, size_t size) {
 
 OutputBuffer OutputArena::take(size_t size, bool zero) {
   if (next_ == blocks_.size()) blocks_.emplace_back();
-  std::vector<uint8_t>& block = blocks_[next_++];
+  ByteVector& block = blocks_[next_++];
   if (block.size() < size) block.resize(size);
   if (zero) std::memset(block.data(), 0, size);
   OutputBuffer buffer;
@@ -63,10 +63,6 @@ OutputBuffer OutputArena::take(size_t size, bool zero) {
   if (size > 0) buffer.data = std::unique_ptr<uint8_t, OutputBytesDeleter>(block.data(), OutputBytesDeleter{size, false});
   return buffer;
 }
-
-namespace {
-
-}  // namespace
 
 OutputBatch buildOutputBatch(const RowLayout& layout, const uint8_t* const* records, uint64_t n, OutputArena* arena) {
   std::vector<const uint8_t*> payloads(n);

@@ -16,6 +16,7 @@
 #include <memory>
 #include <vector>
 
+#include "byte_vector.h"
 #include "row_format.h"
 
 namespace tungsten {
@@ -72,7 +73,7 @@ class OutputArena {
   }
 
  private:
-  std::vector<std::vector<uint8_t>> blocks_;
+  std::vector<ByteVector> blocks_;
   size_t next_ = 0;
 };
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "arrow_output.h"
+#include "byte_vector.h"
 #include "column_types.h"
 
 namespace tungsten {
@@ -28,19 +29,20 @@ class IpcSegmentReader {
 
   // The next record batch with rows; a batch of 0 rows once the stream has ended.
   OutputBatch next();
-  uint64_t bytesRead() const { return position_ - start_; }
 
  private:
+  // kIpcCorrupt unless `length` more bytes are left in the range: checked before a buffer is
+  // sized from a length the file says.
+  void checkRemaining(uint64_t length, const char* what) const;
   void read(uint8_t* into, uint64_t length, const char* what);
 
   std::string path_;
   int fd_ = -1;
-  uint64_t start_;
   uint64_t position_;
   uint64_t end_;
   std::vector<ColumnType> types_;
-  std::vector<uint8_t> metadata_;
-  std::vector<uint8_t> body_;
+  ByteVector metadata_;
+  ByteVector body_;
   bool ended_ = false;
 };
 

@@ -165,7 +165,7 @@ std::vector<uint64_t> ShuffleSorter::writeSorted(const std::vector<PartitionFile
     if (encoded_.size() >= writeBufferBytes) flush();
   }
   flush();
-  std::vector<uint8_t>().swap(encoded_);  // neither is kept between writes
+  ByteVector().swap(encoded_);  // neither is kept between writes
   arena_.release();
   return written;
 }

@@ -108,7 +108,7 @@ class ShuffleSorter {
   uint64_t cursor_ = 0;
   bool isSorted_ = false;
   std::vector<const uint8_t*> batchRecords_;
-  std::vector<uint8_t> encoded_;
+  ByteVector encoded_;
   OutputArena arena_;
   ShuffleSorterMetrics metrics_;
 };

@@ -104,9 +104,9 @@ TestBatch makeTestBatch(uint64_t n, uint32_t seed) {
 std::vector<uint8_t> encode(const TestBatch& t, IpcCompression compression) {
   std::vector<IpcColumnBuffers> buffers;
   for (size_t c = 0; c < t.types.size(); ++c) buffers.push_back(ipcBuffersOf(t.types[c], t.batch.columns[c], t.batch.numRows));
-  std::vector<uint8_t> out;
+  ByteVector out;
   appendRecordBatchMessage(t.types, buffers, t.batch.numRows, compression, out);
-  return out;
+  return std::vector<uint8_t>(out.begin(), out.end());
 }
 
 OutputBatch decode(const std::vector<ColumnType>& types, const std::vector<uint8_t>& message) {
