@@ -77,6 +77,7 @@ struct SegmentReaderHandle {
   static constexpr const char* kName = "SegmentReader";
   static constexpr const char* kArgument = "segment reader";
   std::unique_ptr<IpcSegmentReader> op;
+  // CPU time of the reader's worker threads, summed (read on the main thread meanwhile).
   std::atomic<uint64_t> workerCpuNanos{0};
   bool busy = false;
 };

@@ -188,6 +188,11 @@ Napi::Value segmentReaderNext(const Napi::CallbackInfo& info) {
   return (new SegmentNextWorker(info, operatorHandle<SegmentReaderHandle>(info, 0)))->Queue();
 }
 
+// The CPU time of the reader's decoding so far (its next() calls' worker threads).
+Napi::Value segmentReaderCpuNanos(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(operatorHandle<SegmentReaderHandle>(info, 0).workerCpuNanos.load()));
+}
+
 Napi::Value shuffleSorterState(const Napi::CallbackInfo& info) {
   ShuffleSorterHandle& handle = shuffleHandle(info, 0);
   ShuffleSorter& sorter = *handle.op;
@@ -214,6 +219,7 @@ void registerShuffleExports(Napi::Env env, Napi::Object exports) {
   addExport(env, exports, "shuffleSorterWriteSorted", guarded<shuffleSorterWriteSorted>);
   addExport(env, exports, "segmentReaderOpen", guarded<segmentReaderOpen>);
   addExport(env, exports, "segmentReaderNext", guarded<segmentReaderNext>);
+  addExport(env, exports, "segmentReaderCpuNanos", guarded<segmentReaderCpuNanos>);
   addExport(env, exports, "segmentReaderClose", guarded<operatorClose<SegmentReaderHandle>>);
 }
 

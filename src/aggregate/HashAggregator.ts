@@ -47,7 +47,7 @@ import {
   type NativeColumnType,
   type SpillRun,
 } from '../native/addon.js';
-import { fromNativeBatch, releaseNativeOutput, toNativeBatch } from '../sort/arrowBatches.js';
+import { nativeOutputBatches, toNativeBatch } from '../sort/arrowBatches.js';
 import { fieldIndex, nativeColumnType } from '../sort/columnTypes.js';
 import { decodeDictionaries, decodedSchema } from '../sort/dictionaries.js';
 import { positiveInteger, SpillingOperator, type SpillOptions } from '../sort/SpillingOperator.js';
@@ -264,14 +264,7 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
     try {
       await this.reserveMergeMemory();
       await this.run((h) => addon.aggregatorBeginOutput(h, [...this.runs]));
-      for (;;) {
-        const output = await this.run((h) => addon.aggregatorNextBatch(h, this.batchRows));
-        if (output.numRows === 0) {
-          releaseNativeOutput(output);
-          break;
-        }
-        yield fromNativeBatch(this.schema, output);
-      }
+      yield* nativeOutputBatches(this.schema, () => this.run((h) => addon.aggregatorNextBatch(h, this.batchRows)));
     } finally {
       await this.close();
     }

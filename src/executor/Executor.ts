@@ -122,6 +122,7 @@ class TaskRunner {
       metrics.peakExecutionMemory = Math.max(metrics.peakExecutionMemory, m.peakExecutionMemory);
       metrics.executorCpuTimeMs += m.cpuTimeMs;
     }
+    metrics.executorCpuTimeMs += context.decodeCpuNanos / 1e6;
     metrics.inputRecords = context.inputRecords;
     const read = context.shuffleRead;
     metrics.shuffleReadBytes = read.localBytesRead + read.remoteBytesRead;
@@ -160,6 +161,7 @@ class TaskRunner {
       shuffleRead: emptyShuffleReadMetrics(),
       operators: [],
       inputRecords: 0,
+      decodeCpuNanos: 0,
       killReason: this.killReason,
     };
     this.context = context;

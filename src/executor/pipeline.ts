@@ -13,6 +13,7 @@ import { type RecordBatch, RecordBatchReader, type Schema } from 'apache-arrow';
 import { TaskKilledError } from '../errors.js';
 import type { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import { ExternalSorter } from '../sort/ExternalSorter.js';
+import type { SpillingOperator } from '../sort/SpillingOperator.js';
 import { releaseNativeBatch } from '../sort/arrowBatches.js';
 import { HashAggregator } from '../aggregate/HashAggregator.js';
 import { BlockId } from '../storage/BlockId.js';
@@ -49,6 +50,9 @@ export interface TaskContext {
   shuffleWrite?: ShuffleWriteMetrics;
   readonly operators: OperatorMetricsSource[];
   inputRecords: number;
+  /** CPU time of decoding IPC input natively (shuffle segments, IPC file sources), on worker
+   *  threads: part of the task's native work, as its operators' is. */
+  decodeCpuNanos: number;
   /** Set by a kill; checked between batches. */
   killReason: string | undefined;
 }
@@ -72,9 +76,14 @@ export function compute(node: PlanNode, context: TaskContext): AsyncGenerator<Re
  */
 export function computeConsumed(node: PlanNode, context: TaskContext): AsyncGenerator<RecordBatch, void, undefined> {
   const batches = compute(node, context);
-  const engineOwned =
-    node.kind === 'sort' || node.kind === 'aggregate' || node.kind === 'shuffled' || (node.kind === 'source' && node.source.kind === 'ipcFile');
+  const engineOwned = node.kind === 'sort' || node.kind === 'aggregate' || yieldsDecodedBatches(node);
   return engineOwned ? releasedAfterUse(batches) : batches;
+}
+
+/** Whether a node's batches are the engine's own decoding of IPC input (a shuffle read, an IPC
+ *  file source): native output that no user function has seen. */
+function yieldsDecodedBatches(node: PlanNode): boolean {
+  return node.kind === 'shuffled' || (node.kind === 'source' && node.source.kind === 'ipcFile');
 }
 
 async function* releasedAfterUse(source: AsyncIterable<RecordBatch>): AsyncGenerator<RecordBatch, void, undefined> {
@@ -99,7 +108,7 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
   const partition = context.description.partition;
   switch (node.kind) {
     case 'source':
-      for await (const batch of readSplit(node.source, partition, context.sources)) {
+      for await (const batch of readSplit(node.source, partition, context.sources, (nanos) => (context.decodeCpuNanos += nanos))) {
         context.inputRecords += batch.numRows;
         yield batch;
       }
@@ -110,7 +119,7 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
       const metrics = emptyShuffleReadMetrics();
       try {
         const fetch = { ...context.fetch, localExecutorId: context.executorId };
-        yield* readShuffleBlocks(blocks, schemaOfEmpty(node), context.shuffleClient, fetch, metrics);
+        yield* readShuffleBlocks(blocks, schemaOfEmpty(node), context.shuffleClient, fetch, metrics, (nanos) => (context.decodeCpuNanos += nanos));
       } finally {
         addReadMetrics(context.shuffleRead, metrics, performance.now() - started);
       }
@@ -141,11 +150,8 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
           diskBlockManager: context.diskBlockManager,
         });
         context.operators.push(sorter);
-        const releaseInserted = readsEngineBatches(node);
         try {
-          await sorter.insert(first.value);
-          if (releaseInserted) releaseNativeBatch(first.value);
-          await sorter.insertAll(input, { releaseInserted });
+          await insertInput(sorter, first.value, input, node);
           yield* sorter.sortedBatches();
         } finally {
           await sorter.close();
@@ -171,12 +177,7 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
         });
         context.operators.push(aggregator);
         try {
-          if (!first.done) {
-            const releaseInserted = readsEngineBatches(node);
-            await aggregator.insert(first.value);
-            if (releaseInserted) releaseNativeBatch(first.value);
-            await aggregator.insertAll(input, { releaseInserted });
-          }
+          if (!first.done) await insertInput(aggregator, first.value, input, node);
           yield* aggregator.results();
         } finally {
           await aggregator.close();
@@ -208,10 +209,19 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
   }
 }
 
-/** Whether an operator's input batches come straight from a shuffle read or an IPC file: then
- *  nothing but the operator sees them (no user function), and each is released once copied. */
-function readsEngineBatches(node: PlanNode & { parent: PlanNode }): boolean {
-  return node.parent.kind === 'shuffled' || (node.parent.kind === 'source' && node.parent.source.kind === 'ipcFile');
+/** Inserts an operator's input, the first batch (already read) and the rest. Batches straight
+ *  from a shuffle read or an IPC file are released once inserted: nothing but the operator
+ *  sees them. */
+async function insertInput(
+  operator: SpillingOperator<unknown>,
+  first: RecordBatch,
+  rest: AsyncIterable<RecordBatch>,
+  node: PlanNode & { parent: PlanNode },
+): Promise<void> {
+  const releaseInserted = yieldsDecodedBatches(node.parent);
+  await operator.insert(first);
+  if (releaseInserted) releaseNativeBatch(first);
+  await operator.insertAll(rest, { releaseInserted });
 }
 
 /** The schema a node's output would have, where the plan says it without data: a shuffle's. */

@@ -345,6 +345,8 @@ export interface NativeAddon {
   segmentReaderOpen(path: string, offset: number, length: number, columns: NativeColumnType[]): SegmentReaderHandle;
   /** The next record batch with rows, decoded; 0 rows at the end of the stream. */
   segmentReaderNext(reader: SegmentReaderHandle): Promise<NativeOutputBatch>;
+  /** CPU time of the reader's decoding so far, on worker threads (thread CPU clocks). */
+  segmentReaderCpuNanos(reader: SegmentReaderHandle): number;
   /** Closes the file; idempotent; refused while next() runs. */
   segmentReaderClose(reader: SegmentReaderHandle): void;
 

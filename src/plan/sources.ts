@@ -119,7 +119,13 @@ function adjacentRuns(footer: IpcFileFooter, start: number, end: number): { offs
 }
 
 /** The batches of split `partition` of a source. */
-export async function* readSplit(source: SourceDescriptor, partition: number, registry: SourceRegistry): AsyncGenerator<RecordBatch> {
+export async function* readSplit(
+  source: SourceDescriptor,
+  partition: number,
+  registry: SourceRegistry,
+  /** CPU time of native decoding (IPC files), as it is spent. */
+  onCpuNanos?: (nanos: number) => void,
+): AsyncGenerator<RecordBatch> {
   switch (source.kind) {
     case 'table': {
       const [start, end] = splitRange(registry.table(source.registryId).batches.length, partition, source.numPartitions);
@@ -151,7 +157,7 @@ export async function* readSplit(source: SourceDescriptor, partition: number, re
           const runs = adjacentRuns(reader.footer, start, end);
           const schema = reader.schema;
           await reader.cancel();
-          for (const run of runs) yield* readIpcRange(source.path, run.offset, run.length, schema, types);
+          for (const run of runs) yield* readIpcRange(source.path, run.offset, run.length, schema, types, onCpuNanos);
           return;
         }
         try {

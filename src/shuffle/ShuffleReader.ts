@@ -55,6 +55,8 @@ export async function* readShuffleBlocks(
   client: ShuffleClient,
   options: FetcherOptions,
   metrics: ShuffleReadMetrics,
+  /** The native decoding's CPU time, as it is spent. */
+  onCpuNanos?: (nanos: number) => void,
 ): AsyncGenerator<RecordBatch, void, undefined> {
   // Segments hold dictionary columns decoded (the shuffle sorter's output schema).
   const decoded = schema && decodedSchema(schema);
@@ -70,7 +72,7 @@ export async function* readShuffleBlocks(
       'bytes' in segment
         ? deserialize([segment.bytes])
         : decoded && types
-          ? readIpcRange(segment.file.path, segment.file.offset, segment.file.length, decoded, types)
+          ? readIpcRange(segment.file.path, segment.file.offset, segment.file.length, decoded, types, onCpuNanos)
           : deserializeAsync(fileSegmentChunks(segment.file));
     try {
       for (;;) {

@@ -35,7 +35,7 @@ import type { MemoryBlock } from '../memory/MemoryBlock.js';
 import type { MemoryConsumer } from '../memory/MemoryConsumer.js';
 import { MAXIMUM_PAGE_SIZE_BYTES, type TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import { addon, type NativeColumnType, type NativeSorterMetrics, type SorterHandle, type SpillRun } from '../native/addon.js';
-import { fromNativeBatch, releaseNativeOutput, toNativeBatch } from './arrowBatches.js';
+import { nativeOutputBatches, toNativeBatch } from './arrowBatches.js';
 import { fieldIndex, nativeColumnType } from './columnTypes.js';
 import { decodeDictionaries, decodedSchema } from './dictionaries.js';
 import { positiveInteger, SpillingOperator, type SpillOptions } from './SpillingOperator.js';
@@ -162,14 +162,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
     try {
       await this.reserveMergeMemory();
       await this.run((h) => addon.sorterBeginOutput(h, [...this.runs]));
-      for (;;) {
-        const output = await this.run((h) => addon.sorterNextBatch(h, this.batchRows));
-        if (output.numRows === 0) {
-          releaseNativeOutput(output);
-          break;
-        }
-        yield fromNativeBatch(this.schema, output);
-      }
+      yield* nativeOutputBatches(this.schema, () => this.run((h) => addon.sorterNextBatch(h, this.batchRows)));
     } finally {
       await this.close();
     }
@@ -194,13 +187,7 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
       await this.reserveMergeMemory();
       await this.run((h) => addon.sorterBeginOutput(h, [...this.runs]));
       let skip = startIndex;
-      for (;;) {
-        const output = await this.run((h) => addon.sorterNextBatch(h, this.batchRows));
-        if (output.numRows === 0) {
-          releaseNativeOutput(output);
-          break;
-        }
-        const batch = fromNativeBatch(this.schema, output);
+      for await (const batch of nativeOutputBatches(this.schema, () => this.run((h) => addon.sorterNextBatch(h, this.batchRows)))) {
         if (skip >= batch.numRows) {
           skip -= batch.numRows;
           continue;

@@ -70,6 +70,22 @@ function buffersOf(output: NativeOutputBatch): ArrayBuffer[] {
   return buffers;
 }
 
+/**
+ * The batches of a native output, `next()` after `next()` until one of 0 rows (which is freed:
+ * it still has its var-width columns' one offset). `next` is called only when a batch is asked
+ * for, so the native side produces one batch ahead of its consumer at most.
+ */
+export async function* nativeOutputBatches<T extends TypeMap>(schema: Schema<T>, next: () => Promise<NativeOutputBatch>): AsyncGenerator<RecordBatch<T>, void, undefined> {
+  for (;;) {
+    const output = await next();
+    if (output.numRows === 0) {
+      releaseNativeOutput(output);
+      return;
+    }
+    yield fromNativeBatch(schema, output);
+  }
+}
+
 /** Frees an output batch that is not made a RecordBatch (the empty one that ends an output
  *  still has its var-width columns' one offset). */
 export function releaseNativeOutput(output: NativeOutputBatch): void {

@@ -16,8 +16,9 @@ function native(physical: PhysicalType, width: number, decimalFitsInt64 = false)
   return { physical, width, decimalFitsInt64 };
 }
 
-/** The native type of an Arrow type, or undefined when it is not supported. */
-function nativeTypeOf(type: DataType): NativeColumnType | undefined {
+/** The native type of an Arrow type, or undefined when it is not supported (dictionaries among
+ *  them: operators decode those first). */
+export function nativeTypeOf(type: DataType): NativeColumnType | undefined {
   // The narrowed properties below are read through `any`-free structural views.
   const t = type as DataType & {
     bitWidth?: number;

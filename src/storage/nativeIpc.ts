@@ -9,30 +9,41 @@
  */
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { addon, type NativeColumnType } from '../native/addon.js';
-import { fromNativeBatch, releaseNativeOutput } from '../sort/arrowBatches.js';
-import { nativeColumnType } from '../sort/columnTypes.js';
+import { nativeOutputBatches } from '../sort/arrowBatches.js';
+import { nativeTypeOf } from '../sort/columnTypes.js';
 
-/** The native column types of `schema`, or undefined when native code cannot decode it. */
+/** The native column types of `schema`, or undefined when native code cannot decode it (a
+ *  dictionary, or a type native code does not carry). */
 export function nativeIpcTypes(schema: Schema): NativeColumnType[] | undefined {
-  try {
-    return schema.fields.map((field) => nativeColumnType(field));
-  } catch {
-    return undefined; // a dictionary or a type native code does not carry
-  }
+  const types = schema.fields.map((field) => nativeTypeOf(field.type));
+  return types.every((type) => type !== undefined) ? (types as NativeColumnType[]) : undefined;
 }
 
-/** The record batches of the IPC messages in [offset, offset + length) of `path`. */
-export async function* readIpcRange(path: string, offset: number, length: number, schema: Schema, types: NativeColumnType[]): AsyncGenerator<RecordBatch, void, undefined> {
+/**
+ * The record batches of the IPC messages in [offset, offset + length) of `path`. The decoding's
+ * CPU time (worker threads) goes to `onCpuNanos` as it is spent: it is the task's native work.
+ */
+export async function* readIpcRange(
+  path: string,
+  offset: number,
+  length: number,
+  schema: Schema,
+  types: NativeColumnType[],
+  onCpuNanos: (nanos: number) => void = () => undefined,
+): AsyncGenerator<RecordBatch, void, undefined> {
   const reader = addon.segmentReaderOpen(path, offset, length, types);
+  let counted = 0;
+  const count = (): void => {
+    const total = addon.segmentReaderCpuNanos(reader);
+    onCpuNanos(total - counted);
+    counted = total;
+  };
   try {
-    for (;;) {
+    yield* nativeOutputBatches(schema, async () => {
       const output = await addon.segmentReaderNext(reader);
-      if (output.numRows === 0) {
-        releaseNativeOutput(output);
-        return;
-      }
-      yield fromNativeBatch(schema, output);
-    }
+      count();
+      return output;
+    });
   } finally {
     addon.segmentReaderClose(reader);
   }

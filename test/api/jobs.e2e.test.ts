@@ -218,6 +218,26 @@ describe('jobs end to end', () => {
     });
   });
 
+  it('seed 68: decoding shuffle segments natively is the task\'s native work too: reduce tasks that run no operator still have CPU time', async () => {
+    const input = keyPayloadBatches(68, 60_000, 5000, 1_000_000);
+    await withSession({ cores: 2, memory: '64m' }, async (session) => {
+      const results: { cpu: number; run: number }[] = [];
+      const stop = session.onEvent((event) => {
+        if (event.Event === 'TaskEnd' && event.taskType === 'ResultTask') results.push({ cpu: event.metrics.executorCpuTimeMs, run: event.metrics.executorRunTimeMs });
+      });
+      try {
+        expect(await session.fromArrow(new Table(input), { partitions: 2 }).repartition(3).count()).toBe(60_000);
+      } finally {
+        stop();
+      }
+      expect(results).toHaveLength(3);
+      for (const { cpu, run } of results) {
+        expect(cpu).toBeGreaterThan(0);
+        expect(cpu).toBeLessThanOrEqual(run + 1);
+      }
+    });
+  });
+
   it('sortBy seed 66: a nullable binary key across 5 range partitions (sampled binary values are copies)', async () => {
     const rng = new Random(66);
     const input = Array.from({ length: 6 }, () =>
