@@ -27,9 +27,9 @@
  */
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { open, type FileHandle, rm } from 'node:fs/promises';
-import { crc32 } from 'node:zlib';
 import { InvalidArgumentError } from '../errors.js';
 import { readFileRange } from '../util/fileRange.js';
+import { FileSink, ioError } from '../util/fileSink.js';
 import type { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import type { NativePartitionFile, NativePartitioner } from '../native/addon.js';
 import type { DiskBlockManager } from '../storage/DiskBlockManager.js';
@@ -80,51 +80,6 @@ export interface MapOutputRequest {
   readonly compression: BlockCompression;
   readonly kind: ShuffleWriterKind;
   readonly fileBufferBytes?: number;
-}
-
-/** A file written sequentially through a buffer, tracking where it is. */
-class BufferedFile {
-  private pending: Uint8Array[] = [];
-  private pendingBytes = 0;
-  private closed = false;
-  position = 0;
-
-  private constructor(
-    private readonly handle: FileHandle,
-    private readonly bufferBytes: number,
-  ) {}
-
-  static async create(path: string, bufferBytes: number): Promise<BufferedFile> {
-    return new BufferedFile(await open(path, 'w'), bufferBytes);
-  }
-
-  async write(...pieces: readonly Uint8Array[]): Promise<void> {
-    for (const bytes of pieces) {
-      this.pending.push(bytes);
-      this.pendingBytes += bytes.byteLength;
-      this.position += bytes.byteLength;
-    }
-    if (this.pendingBytes >= this.bufferBytes) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    if (this.pendingBytes === 0) return;
-    const chunks = this.pending;
-    this.pending = [];
-    this.pendingBytes = 0;
-    await this.handle.writev(chunks);
-  }
-
-  /** Flushes and closes; idempotent (a FileHandle closed twice aborts the process). */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    try {
-      await this.flush();
-    } finally {
-      await this.handle.close();
-    }
-  }
 }
 
 /** A byte range of a file that belongs to one partition's segment. */
@@ -333,7 +288,9 @@ async function assembleSegments(
   schemaMessage: Uint8Array,
   pieces: (partition: number) => Piece[],
 ): Promise<{ lengths: number[]; checksums: number[]; total: number }> {
-  const out = await BufferedFile.create(path, 1 << 20);
+  const handle = await open(path, 'w');
+  // The sink checksums what it writes; its CRC is restarted at each segment.
+  const out = new FileSink(handle);
   const lengths: number[] = [];
   const checksums: number[] = [];
   const readers = new Map<string, FileHandle>();
@@ -345,9 +302,9 @@ async function assembleSegments(
         checksums.push(0);
         continue;
       }
-      const start = out.position;
-      let crc = crc32(schemaMessage);
-      await out.write(schemaMessage);
+      const start = out.size;
+      out.crc = 0;
+      out.write(schemaMessage);
       for (const piece of parts) {
         let reader = readers.get(piece.path);
         if (!reader) {
@@ -355,18 +312,20 @@ async function assembleSegments(
           readers.set(piece.path, reader);
         }
         for await (const bytes of readFileRange(reader, piece.offset, piece.length)) {
-          crc = crc32(bytes, crc);
-          await out.write(bytes);
+          out.write(bytes);
+          await out.drain();
         }
       }
-      crc = crc32(END_OF_STREAM, crc);
-      await out.write(END_OF_STREAM);
-      lengths.push(out.position - start);
-      checksums.push(crc);
+      out.write(END_OF_STREAM);
+      lengths.push(out.size - start);
+      checksums.push(out.crc);
     }
+    await out.drain();
+  } catch (error) {
+    throw ioError(error, `writing the shuffle data file ${path}`);
   } finally {
-    await out.close();
+    await handle.close();
     for (const reader of readers.values()) await reader.close();
   }
-  return { lengths, checksums, total: out.position };
+  return { lengths, checksums, total: out.size };
 }

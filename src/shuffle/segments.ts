@@ -11,26 +11,16 @@
  * concatenate), here valid because IPC messages are self-contained. The schema message is the
  * one apache-arrow writes, once per map task.
  */
-import { AsyncByteQueue, type Schema } from 'apache-arrow';
-import { createStreamWriter } from '../storage/serialization.js';
+import type { Schema } from 'apache-arrow';
+import { SerializationStream } from '../storage/serialization.js';
 
 /** The IPC stream's end-of-stream marker: continuation token, then a zero length. */
 export const END_OF_STREAM = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0);
 
-/** The writer's sink: keeps what it is given, as it is. apache-arrow's writer adopts any
- *  AsyncByteQueue as its sink, which is why this extends one; nothing is ever queued in it. */
-class CapturingSink extends AsyncByteQueue {
-  pieces: Uint8Array[] = [];
-
-  override write(value: Uint8Array | ArrayBufferView | ArrayBuffer): void {
-    this.pieces.push(value instanceof Uint8Array ? value : ArrayBuffer.isView(value) ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : new Uint8Array(value));
-  }
-}
-
-/** The schema message that heads every non-empty segment of a shuffle of `schema`. */
+/** The schema message that heads every non-empty segment of a shuffle of `schema` (the
+ *  message does not depend on compression). */
 export function segmentSchemaMessage(schema: Schema): Uint8Array {
-  const sink = new CapturingSink();
-  // reset() writes the schema message at once; the message does not depend on compression.
-  createStreamWriter('none').reset(sink, schema);
-  return Buffer.concat(sink.pieces);
+  const stream = new SerializationStream('none', 1 << 16);
+  stream.writeSchema(schema);
+  return Buffer.concat(stream.snapshot());
 }
