@@ -33,9 +33,10 @@ export interface TaskDescription {
 export interface TaskMetrics {
   executorRunTimeMs: number;
   /**
-   * CPU time of the task's native work: its operators' worker threads, by their thread CPU
-   * clocks (sorting, aggregating, shuffle sorting, spilling, merging). The task's JavaScript
-   * (decoding, encoding, file I/O calls) shares one event loop with every other task and is not
+   * CPU time of the task's native work, on the addon's worker threads, by their thread CPU
+   * clocks (sorting, aggregating, shuffle sorting and writing, spilling, merging, decoding shuffle
+   * segments and IPC files). The task's JavaScript (apache-arrow's decoding and encoding where
+   * it is still used, file I/O calls) shares one event loop with every other task and is not
    * measurable per task, so it is not included: run time minus this is not idle time.
    */
   executorCpuTimeMs: number;
