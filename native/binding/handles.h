@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "bypass_writer.h"
 #include "external_sorter.h"
 #include "hash_aggregator.h"
 #include "ipc_segment_reader.h"
@@ -70,6 +71,17 @@ struct ShuffleSorterHandle {
   std::atomic<uint64_t> workerCpuNanos{0};
   bool busy = false;
   const std::vector<ColumnType>& inputTypes() const { return op->layout().columns(); }
+};
+
+struct BypassWriterHandle {
+  static constexpr napi_type_tag kTag = {0x2f8a4c6e0b1d3957ull, 0xc7e5a3f1d9b20468ull};
+  static constexpr const char* kName = "BypassWriter";
+  static constexpr const char* kArgument = "bypass writer";
+  std::unique_ptr<BypassWriter> op;
+  // CPU time of the writer's worker threads, summed (read on the main thread meanwhile).
+  std::atomic<uint64_t> workerCpuNanos{0};
+  bool busy = false;
+  const std::vector<ColumnType>& inputTypes() const { return op->columns(); }
 };
 
 struct SegmentReaderHandle {

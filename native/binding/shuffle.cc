@@ -1,6 +1,7 @@
-// Exports for the shuffle: the map side's sorter (native/core/shuffle_sorter.h) and the reduce
-// side's segment reader (ipc_segment_reader.h). insert, sort, nextBatch, writeSorted and the
-// reader's next return promises and run on libuv worker threads (operators.h); the rest are
+// Exports for the shuffle: the map side's sorter (native/core/shuffle_sorter.h) and bypass
+// writer (bypass_writer.h), and the reduce side's segment reader (ipc_segment_reader.h).
+// insert, sort, nextBatch, writeSorted, the bypass writer's write, flush and writeDataFile, and
+// the reader's next return promises and run on libuv worker threads (operators.h); the rest are
 // synchronous and cheap. Range bounds are read once, at creation, and copied into the
 // partitioner.
 #include <napi.h>
@@ -35,18 +36,23 @@ std::vector<uint32_t> uint32Array(Napi::Value value, const char* what) {
   return out;
 }
 
-// options: { columns: ColumnType[], partitioner: { kind: 0 single | 1 round robin | 2 hash |
-//   3 range, numPartitions, hashColumns?, sortKeys?: [{column, descending, nullsFirst}],
-//   roundRobinStart? }, bounds?: batch (range only: numPartitions - 1 rows of the columns) }
-Napi::Value shuffleSorterCreate(const Napi::CallbackInfo& info) {
-  PageTableHandle& table = openTableHandle(info, 0);
-  if (!info[1].IsObject()) throw Error(ErrorCode::kInvalidArgument, "options must be an object");
-  Napi::Object options = info[1].As<Napi::Object>();
+// A partitioner's options: { partitioner: { kind: 0 single | 1 round robin | 2 hash | 3 range,
+//   numPartitions, hashColumns?, sortKeys?: [{column, descending, nullsFirst}],
+//   roundRobinStart? }, bounds?: batch (range only: numPartitions - 1 rows of the columns) }.
+// The bounds are borrowed: the partitioner copies them when it is made.
+struct PartitionerOptions {
+  PartitionerSpec spec;
+  BorrowedBatch bounds;
+  bool hasBounds = false;
+  const BatchView* boundsView() const { return hasBounds ? &bounds.view : nullptr; }
+};
+
+PartitionerOptions partitionerOptionsOf(Napi::Object options, const std::vector<ColumnType>& columns, const char* what) {
   Napi::Value partitionerValue = options.Get("partitioner");
   if (!partitionerValue.IsObject()) throw Error(ErrorCode::kInvalidArgument, "options.partitioner must be an object");
-  std::vector<ColumnType> columns = columnTypesOf(options.Get("columns"), "column");
   Napi::Object partitioner = partitionerValue.As<Napi::Object>();
-  PartitionerSpec spec;
+  PartitionerOptions out;
+  PartitionerSpec& spec = out.spec;
   const uint32_t kind = uint32Property(partitioner, "kind");
   if (kind > static_cast<uint32_t>(PartitionerKind::kRange)) throw Error(ErrorCode::kInvalidArgument, "unknown partitioner kind");
   spec.kind = static_cast<PartitionerKind>(kind);
@@ -63,14 +69,40 @@ Napi::Value shuffleSorterCreate(const Napi::CallbackInfo& info) {
     }
   }
   Napi::Value boundsValue = options.Get("bounds");
-  BorrowedBatch bounds;
-  const bool hasBounds = !boundsValue.IsUndefined() && !boundsValue.IsNull();
-  if (hasBounds) {
-    bounds = borrowBatch(boundsValue, columns, "shuffle sorter");
-    validateOffsets(bounds);
+  out.hasBounds = !boundsValue.IsUndefined() && !boundsValue.IsNull();
+  if (out.hasBounds) {
+    out.bounds = borrowBatch(boundsValue, columns, what);
+    validateOffsets(out.bounds);
   }
+  return out;
+}
+
+// [{fd, offset, path}]: JavaScript's open FileHandles' descriptors, which native code neither
+// reads nor closes until the call using them settles.
+std::vector<PartitionFile> partitionFilesOf(Napi::Value value) {
+  if (!value.IsArray()) throw Error(ErrorCode::kInvalidArgument, "files must be an array");
+  Napi::Array array = value.As<Napi::Array>();
+  std::vector<PartitionFile> files;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Object file = objectAt(array, i, "file");
+    PartitionFile entry;
+    entry.fd = static_cast<int>(uint32Property(file, "fd"));
+    entry.offset = byteCount(file.Get("offset"), "offset");
+    entry.path = file.Get("path").ToString().Utf8Value();
+    files.push_back(std::move(entry));
+  }
+  return files;
+}
+
+// options: { columns: ColumnType[], partitioner, bounds? } (partitionerOptionsOf)
+Napi::Value shuffleSorterCreate(const Napi::CallbackInfo& info) {
+  PageTableHandle& table = openTableHandle(info, 0);
+  if (!info[1].IsObject()) throw Error(ErrorCode::kInvalidArgument, "options must be an object");
+  Napi::Object options = info[1].As<Napi::Object>();
+  std::vector<ColumnType> columns = columnTypesOf(options.Get("columns"), "column");
+  PartitionerOptions partitioner = partitionerOptionsOf(options, columns, "shuffle sorter");
   auto* handle = new ShuffleSorterHandle{
-      std::make_unique<ShuffleSorter>(std::move(columns), std::move(spec), hasBounds ? &bounds.view : nullptr, table.table)};
+      std::make_unique<ShuffleSorter>(std::move(columns), std::move(partitioner.spec), partitioner.boundsView(), table.table)};
   return wrapHandle(info.Env(), handle);
 }
 
@@ -114,14 +146,12 @@ Napi::Value shuffleSorterNextBatch(const Napi::CallbackInfo& info) {
   return (new PartitionBatchWorker(info, handle, maxRows))->Queue();
 }
 
-// writeSorted(handle, files: [{fd, offset, path}], maxRows, compress, writeBufferBytes) -> bytes
+// writeSorted(handle, files (partitionFilesOf), maxRows, compress, writeBufferBytes) -> bytes
 // per partition.
-// The files are JavaScript's open FileHandles' descriptors; it neither reads nor closes them
-// until the promise settles.
 class WriteSortedWorker : public OperatorWorker<ShuffleSorterHandle> {
  public:
   WriteSortedWorker(const Napi::CallbackInfo& info, ShuffleSorterHandle& handle,
-                    std::vector<ShuffleSorter::PartitionFile> files, uint64_t maxRows, IpcCompression compression,
+                    std::vector<PartitionFile> files, uint64_t maxRows, IpcCompression compression,
                     uint64_t writeBufferBytes)
       : OperatorWorker(info, handle),
         files_(std::move(files)),
@@ -136,7 +166,7 @@ class WriteSortedWorker : public OperatorWorker<ShuffleSorterHandle> {
   }
 
  private:
-  std::vector<ShuffleSorter::PartitionFile> files_;
+  std::vector<PartitionFile> files_;
   uint64_t maxRows_;
   IpcCompression compression_;
   uint64_t writeBufferBytes_;
@@ -145,22 +175,123 @@ class WriteSortedWorker : public OperatorWorker<ShuffleSorterHandle> {
 
 Napi::Value shuffleSorterWriteSorted(const Napi::CallbackInfo& info) {
   ShuffleSorterHandle& handle = shuffleHandle(info, 0);
-  if (!info[1].IsArray()) throw Error(ErrorCode::kInvalidArgument, "files must be an array");
-  Napi::Array array = info[1].As<Napi::Array>();
-  std::vector<ShuffleSorter::PartitionFile> files;
-  for (uint32_t i = 0; i < array.Length(); ++i) {
-    Napi::Object file = objectAt(array, i, "file");
-    ShuffleSorter::PartitionFile entry;
-    entry.fd = static_cast<int>(uint32Property(file, "fd"));
-    entry.offset = byteCount(file.Get("offset"), "offset");
-    entry.path = file.Get("path").ToString().Utf8Value();
-    files.push_back(std::move(entry));
-  }
+  std::vector<PartitionFile> files = partitionFilesOf(info[1]);
   const uint64_t maxRows = byteCount(info, 2, "maxRows");
   if (maxRows == 0) throw Error(ErrorCode::kInvalidArgument, "maxRows must be at least 1");
   const IpcCompression compression = info[3].ToBoolean().Value() ? IpcCompression::kLz4Frame : IpcCompression::kNone;
   const uint64_t writeBufferBytes = byteCount(info, 4, "writeBufferBytes");
   return (new WriteSortedWorker(info, handle, std::move(files), maxRows, compression, writeBufferBytes))->Queue();
+}
+
+// bypassWriterCreate(table, { columns, partitioner, bounds? (partitionerOptionsOf), maxRows,
+//   compress, schemaMessage: Uint8Array }) -> handle
+Napi::Value bypassWriterCreate(const Napi::CallbackInfo& info) {
+  PageTableHandle& table = openTableHandle(info, 0);
+  if (!info[1].IsObject()) throw Error(ErrorCode::kInvalidArgument, "options must be an object");
+  Napi::Object options = info[1].As<Napi::Object>();
+  std::vector<ColumnType> columns = columnTypesOf(options.Get("columns"), "column");
+  PartitionerOptions partitioner = partitionerOptionsOf(options, columns, "bypass writer");
+  const uint64_t maxRows = byteCount(options.Get("maxRows"), "maxRows");
+  const IpcCompression compression = boolProperty(options, "compress") ? IpcCompression::kLz4Frame : IpcCompression::kNone;
+  const Bytes schema = typedArrayBytes(options.Get("schemaMessage"), "schemaMessage");
+  auto* handle = new BypassWriterHandle{std::make_unique<BypassWriter>(
+      std::move(columns), std::move(partitioner.spec), partitioner.boundsView(), table.table, maxRows, compression,
+      std::vector<uint8_t>(schema.data, schema.data + schema.length))};
+  return wrapHandle(info.Env(), handle);
+}
+
+BypassWriter& bypassWriter(const Napi::CallbackInfo& info) { return *operatorHandle<BypassWriterHandle>(info, 0).op; }
+
+Napi::Value bypassWriterSetFiles(const Napi::CallbackInfo& info) {
+  bypassWriter(info).setFiles(partitionFilesOf(info[1]));
+  return info.Env().Undefined();
+}
+
+Napi::Value bypassWriterSetBuffer(const Napi::CallbackInfo& info) {
+  bypassWriter(info).setBuffer(blockOf(info, 1));
+  return info.Env().Undefined();
+}
+
+Napi::Value bypassWriterState(const Napi::CallbackInfo& info) {
+  BypassWriterHandle& handle = operatorHandle<BypassWriterHandle>(info, 0);
+  const BypassWriter& writer = *handle.op;
+  return numbersObject(info.Env(), {{"minimumBufferBytes", static_cast<double>(writer.minimumBufferBytes())},
+                                    {"preferredBufferBytes", static_cast<double>(writer.preferredBufferBytes())},
+                                    {"hasBuffer", writer.hasBuffer() ? 1.0 : 0.0},
+                                    {"bufferedRows", static_cast<double>(writer.bufferedRows())},
+                                    {"rowsWritten", static_cast<double>(writer.metrics().rowsWritten)},
+                                    {"messagesWritten", static_cast<double>(writer.metrics().messagesWritten)},
+                                    {"workerCpuNanos", static_cast<double>(handle.workerCpuNanos.load())}});
+}
+
+// write(handle, batch): places every row, writing full partitions.
+class BypassWriteWorker : public OperatorWorker<BypassWriterHandle> {
+ public:
+  BypassWriteWorker(const Napi::CallbackInfo& info, BypassWriterHandle& handle, BorrowedBatch batch)
+      : OperatorWorker(info, handle), batch_(std::move(batch)) {
+    for (const Napi::Value& buffer : batch_.buffers) KeepAlive(buffer);
+    batch_.buffers.clear();
+  }
+  void Run() override {
+    validateOffsets(batch_);
+    handle_.op->write(batch_.view);
+  }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  BorrowedBatch batch_;
+};
+
+Napi::Value bypassWriterWrite(const Napi::CallbackInfo& info) {
+  BypassWriterHandle& handle = operatorHandle<BypassWriterHandle>(info, 0);
+  BorrowedBatch batch = borrowBatch(info[1], handle.inputTypes(), BypassWriterHandle::kArgument);
+  return (new BypassWriteWorker(info, handle, std::move(batch)))->Queue();
+}
+
+// flush(handle) -> bytes written; the buffer block is dropped.
+class BypassFlushWorker : public OperatorWorker<BypassWriterHandle> {
+ public:
+  using OperatorWorker::OperatorWorker;
+  void Run() override { bytes_ = handle_.op->flush(); }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(bytes_)); }
+
+ private:
+  uint64_t bytes_ = 0;
+};
+
+Napi::Value bypassWriterFlush(const Napi::CallbackInfo& info) {
+  return (new BypassFlushWorker(info, operatorHandle<BypassWriterHandle>(info, 0)))->Queue();
+}
+
+// writeDataFile(handle, {fd, offset (0), path}) -> { lengths, checksums }
+class BypassDataFileWorker : public OperatorWorker<BypassWriterHandle> {
+ public:
+  BypassDataFileWorker(const Napi::CallbackInfo& info, BypassWriterHandle& handle, PartitionFile file)
+      : OperatorWorker(info, handle), file_(std::move(file)) {}
+  void Run() override { segments_ = handle_.op->writeDataFile(file_.fd, file_.path); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object out = Napi::Object::New(env);
+    Napi::Array lengths = Napi::Array::New(env, segments_.lengths.size());
+    Napi::Array checksums = Napi::Array::New(env, segments_.checksums.size());
+    for (uint32_t p = 0; p < segments_.lengths.size(); ++p) {
+      lengths.Set(p, static_cast<double>(segments_.lengths[p]));
+      checksums.Set(p, static_cast<double>(segments_.checksums[p]));
+    }
+    out.Set("lengths", lengths);
+    out.Set("checksums", checksums);
+    return out;
+  }
+
+ private:
+  PartitionFile file_;
+  BypassWriter::Segments segments_;
+};
+
+Napi::Value bypassWriterWriteDataFile(const Napi::CallbackInfo& info) {
+  BypassWriterHandle& handle = operatorHandle<BypassWriterHandle>(info, 0);
+  std::vector<PartitionFile> file = partitionFilesOf(info[1]);
+  if (file.size() != 1 || file[0].offset != 0) throw Error(ErrorCode::kInvalidArgument, "the data file is one file, written from offset 0");
+  return (new BypassDataFileWorker(info, handle, std::move(file[0])))->Queue();
 }
 
 // segmentReaderOpen(path, offset, length, columns) -> handle
@@ -217,6 +348,14 @@ void registerShuffleExports(Napi::Env env, Napi::Object exports) {
   addExport(env, exports, "shuffleSorterState", guarded<shuffleSorterState>);
   addExport(env, exports, "shuffleSorterClose", guarded<operatorClose<ShuffleSorterHandle>>);
   addExport(env, exports, "shuffleSorterWriteSorted", guarded<shuffleSorterWriteSorted>);
+  addExport(env, exports, "bypassWriterCreate", guarded<bypassWriterCreate>);
+  addExport(env, exports, "bypassWriterSetFiles", guarded<bypassWriterSetFiles>);
+  addExport(env, exports, "bypassWriterSetBuffer", guarded<bypassWriterSetBuffer>);
+  addExport(env, exports, "bypassWriterState", guarded<bypassWriterState>);
+  addExport(env, exports, "bypassWriterWrite", guarded<bypassWriterWrite>);
+  addExport(env, exports, "bypassWriterFlush", guarded<bypassWriterFlush>);
+  addExport(env, exports, "bypassWriterWriteDataFile", guarded<bypassWriterWriteDataFile>);
+  addExport(env, exports, "bypassWriterClose", guarded<operatorClose<BypassWriterHandle>>);
   addExport(env, exports, "segmentReaderOpen", guarded<segmentReaderOpen>);
   addExport(env, exports, "segmentReaderNext", guarded<segmentReaderNext>);
   addExport(env, exports, "segmentReaderCpuNanos", guarded<segmentReaderCpuNanos>);

@@ -2,9 +2,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "errors.h"
 
@@ -12,6 +14,14 @@ namespace tungsten {
 
 namespace {
 std::atomic<int64_t> diskFullAfter{-1};
+
+[[noreturn]] void throwWriteError(int error, const std::string& path, const char* device) {
+  if (error == ENOSPC || error == EDQUOT) {
+    throw Error(ErrorCode::kDiskFull, std::string("no space left on the ") + device + " writing " + path +
+                                          "; free space there or point local directories elsewhere");
+  }
+  throw Error(ErrorCode::kIoError, "cannot write " + path + ": " + std::strerror(error));
+}
 }  // namespace
 
 void injectDiskFullAfter(int64_t bytes) { diskFullAfter.store(bytes); }
@@ -30,12 +40,7 @@ void writeFileFully(int fd, const uint8_t* data, size_t length, int64_t offset, 
     }
     if (written < 0) {
       if (errno == EINTR) continue;
-      const int error = errno;
-      if (error == ENOSPC || error == EDQUOT) {
-        throw Error(ErrorCode::kDiskFull, std::string("no space left on the ") + device + " writing " + path +
-                                              "; free space there or point local directories elsewhere");
-      }
-      throw Error(ErrorCode::kIoError, "cannot write " + path + ": " + std::strerror(error));
+      throwWriteError(errno, path, device);
     }
     if (budget >= 0) diskFullAfter.fetch_sub(written);
     data += written;
@@ -55,6 +60,41 @@ void readFileFully(int fd, uint8_t* into, size_t length, uint64_t offset, const 
     into += got;
     length -= static_cast<size_t>(got);
     offset += static_cast<uint64_t>(got);
+  }
+}
+
+void copyFileBytes(int fromFd, uint64_t fromOffset, const std::string& fromPath, int toFd, uint64_t toOffset,
+                   const std::string& toPath, uint64_t length, const char* device) {
+  // An injected full disk must apply to these bytes too, so the kernel copy is skipped then.
+  bool inKernel = diskFullAfter.load() < 0;
+  while (length > 0 && inKernel) {
+    loff_t from = static_cast<loff_t>(fromOffset);
+    loff_t to = static_cast<loff_t>(toOffset);
+    const ssize_t copied = ::copy_file_range(fromFd, &from, toFd, &to, length, 0);
+    if (copied < 0) {
+      if (errno == EINTR) continue;
+      // Not supported between these files (another file system, an old kernel): copy in user
+      // space instead; any other error is the write's.
+      if (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP) {
+        inKernel = false;
+        break;
+      }
+      throwWriteError(errno, toPath, device);
+    }
+    if (copied == 0) throw Error(ErrorCode::kIoError, fromPath + " ends before the bytes to copy");
+    fromOffset += static_cast<uint64_t>(copied);
+    toOffset += static_cast<uint64_t>(copied);
+    length -= static_cast<uint64_t>(copied);
+  }
+  if (length == 0) return;
+  std::vector<uint8_t> buffer(std::min<uint64_t>(length, uint64_t{1} << 20));
+  while (length > 0) {
+    const size_t chunk = static_cast<size_t>(std::min<uint64_t>(length, buffer.size()));
+    readFileFully(fromFd, buffer.data(), chunk, fromOffset, fromPath, "the bytes to copy");
+    writeFileFully(toFd, buffer.data(), chunk, static_cast<int64_t>(toOffset), toPath, device);
+    fromOffset += chunk;
+    toOffset += chunk;
+    length -= chunk;
   }
 }
 

@@ -9,6 +9,14 @@
 
 namespace tungsten {
 
+// An open file native code appends to from `offset` on (a shuffle's spill file or partition
+// file): JavaScript opened it and closes it; `path` names it in messages.
+struct PartitionFile {
+  int fd = -1;
+  uint64_t offset = 0;
+  std::string path;
+};
+
 // Writes all `length` bytes: at `offset` (pwrite) when offset >= 0, else at the file's position.
 // `device` names the device in a full-disk message ("spill device", "shuffle device").
 void writeFileFully(int fd, const uint8_t* data, size_t length, int64_t offset, const std::string& path,
@@ -16,6 +24,12 @@ void writeFileFully(int fd, const uint8_t* data, size_t length, int64_t offset, 
 
 // Reads exactly `length` bytes at `offset`; kIoError (naming `what`) if the file ends first.
 void readFileFully(int fd, uint8_t* into, size_t length, uint64_t offset, const std::string& path, const char* what);
+
+// Copies `length` bytes at `fromOffset` of `fromFd` to `toOffset` of `toFd`: in the kernel
+// (copy_file_range) where it can, else through a buffer. Errors as writeFileFully's, naming
+// `toPath` (`fromPath` when reading fails or the source ends early).
+void copyFileBytes(int fromFd, uint64_t fromOffset, const std::string& fromPath, int toFd, uint64_t toOffset,
+                   const std::string& toPath, uint64_t length, const char* device);
 
 // Tests: every native file write fails with ENOSPC once `bytes` more bytes have been written
 // (-1 turns it off).

@@ -40,6 +40,9 @@ class Partitioner {
   Partitioner(const RowLayout& layout, PartitionerSpec spec, const BatchView* bounds);
 
   uint32_t numPartitions() const { return spec_.numPartitions; }
+  // Whether partitionsOf reads the rows' records (range bounds compare rows in the row format);
+  // other kinds read the batch only, and take no records.
+  bool needsRecords() const { return spec_.kind == PartitionerKind::kRange; }
   // Partition ids of rows [firstRow, firstRow + count) of `batch`, whose records (written by
   // RowLayout::writeRows) are `records`.
   void partitionsOf(const BatchView& batch, uint64_t firstRow, uint64_t count, uint8_t* const* records,

@@ -33,6 +33,7 @@
 #include "arrow_ipc.h"
 #include "arrow_output.h"
 #include "data_pages.h"
+#include "file_io.h"
 #include "packed_record_pointer.h"
 #include "partitioner.h"
 #include "row_format.h"
@@ -75,12 +76,6 @@ class ShuffleSorter {
   // With an arena, the batch's buffers are its views (valid until it is reset).
   PartitionBatch nextBatch(uint64_t maxRows, OutputArena* arena = nullptr);
 
-  // Where writeSorted appends a partition's messages: `offset` of the open file `fd`.
-  struct PartitionFile {
-    int fd = -1;
-    uint64_t offset = 0;
-    std::string path;  // for messages
-  };
   // Sorts if not yet sorted, then writes every row as Arrow IPC record-batch messages
   // (arrow_ipc.h) of at most maxRows rows, partition after partition. With one file per
   // partition, each partition's messages go to its own; with one file, all follow each other in

@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "crc32c.h"
+#include "crc32.h"
 #include "errors.h"
 #include "file_io.h"
 #include "lz4_block.h"

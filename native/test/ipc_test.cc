@@ -1,15 +1,27 @@
-// Unit tests of the native Arrow IPC codec: XXH32 against published values, the LZ4 frame
-// codec (round trips, linked blocks another writer makes, corrupt frames) and record-batch
-// messages (round trips of every physical type, with and without LZ4, and corrupt messages).
+// Unit tests of the native Arrow IPC codec: XXH32 and the CRC-32s against published values, the
+// LZ4 frame codec (round trips, linked blocks another writer makes, corrupt frames), record-batch
+// messages (round trips of every physical type, with and without LZ4, and corrupt messages), and
+// the bypass shuffle writer that encodes them (against the partitioner and a bitwise CRC).
 // Seeds are in the names.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "arrow_ipc.h"
+#include "bypass_writer.h"
+#include "crc32.h"
 #include "harness.h"
 #include "lz4_frame.h"
+#include "page_allocator.h"
+#include "row_format.h"
+#include "task_page_table.h"
 #include "xxhash32.h"
 
 using namespace tungsten;
@@ -60,7 +72,7 @@ struct TestBatch {
   OutputBatch batch;
 };
 
-TestBatch makeTestBatch(uint64_t n, uint32_t seed) {
+TestBatch makeTestBatch(uint64_t n, uint32_t seed, size_t maxVarLength = 11) {
   std::mt19937_64 rng(seed);
   TestBatch t;
   t.batch.numRows = n;
@@ -79,7 +91,7 @@ TestBatch makeTestBatch(uint64_t n, uint32_t seed) {
       std::vector<uint8_t> values;
       std::vector<int64_t> offsets{0};
       for (uint64_t i = 0; i < n; ++i) {
-        const size_t length = rng() % 12;
+        const size_t length = rng() % (maxVarLength + 1);
         for (size_t j = 0; j < length; ++j) values.push_back(static_cast<uint8_t>('a' + rng() % 26));
         offsets.push_back(static_cast<int64_t>(values.size()));
       }
@@ -270,4 +282,238 @@ TEST(ipc_record_batch_seed_24_corrupt_messages_are_refused) {
       CHECK(e.code() == ErrorCode::kIpcCorrupt);
     }
   }
+}
+
+namespace {
+
+// The bit-at-a-time CRC-32 (IEEE) of the definition, against which the sliced one is checked.
+uint32_t crc32Bitwise(const uint8_t* p, size_t n) {
+  uint32_t crc = ~0u;
+  for (size_t i = 0; i < n; ++i) {
+    crc ^= p[i];
+    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ ((crc & 1) ? 0xEDB88320u : 0);
+  }
+  return ~crc;
+}
+
+// Rows [from, to) of an output batch as a borrowed input batch (bit offsets for booleans and
+// validity, sliced values and offsets), as TypeScript hands slices of Arrow batches over.
+BatchView sliceOf(const std::vector<ColumnType>& types, const OutputBatch& batch, uint64_t from, uint64_t to) {
+  static const uint8_t kEmpty = 0;
+  BatchView view;
+  view.numRows = to - from;
+  for (size_t c = 0; c < types.size(); ++c) {
+    const OutputColumn& column = batch.columns[c];
+    ColumnView v;
+    v.type = types[c];
+    if (column.nullCount > 0) {
+      v.validity = column.validity.data.get();
+      v.validityBitOffset = from;
+    }
+    v.values = column.values.size > 0 ? column.values.data.get() : &kEmpty;
+    if (types[c].physical == PhysicalType::kBool) {
+      v.valuesBitOffset = from;
+    } else if (types[c].physical == PhysicalType::kVarBinary) {
+      v.offsets = column.offsets.data.get() + from * types[c].width;
+    } else {
+      v.values += from * slotBytes(types[c]);
+    }
+    view.columns.push_back(v);
+  }
+  return view;
+}
+
+// One cell as bytes (nullopt when null), the same for an input view and a decoded batch.
+std::optional<std::string> cellOf(const ColumnView& column, uint64_t row) {
+  if (column.isNull(row)) return std::nullopt;
+  const ColumnType& type = column.type;
+  if (type.physical == PhysicalType::kBool) {
+    const uint64_t bit = column.valuesBitOffset + row;
+    return std::string(1, static_cast<char>('0' + ((column.values[bit >> 3] >> (bit & 7)) & 1)));
+  }
+  if (type.physical == PhysicalType::kVarBinary) {
+    const uint64_t from = varOffset(column, row);
+    return std::string(reinterpret_cast<const char*>(column.values) + from, varOffset(column, row + 1) - from);
+  }
+  const uint32_t width = slotBytes(type);
+  return std::string(reinterpret_cast<const char*>(column.values) + row * width, width);
+}
+
+std::vector<std::vector<std::optional<std::string>>> rowsOfView(const BatchView& view) {
+  std::vector<std::vector<std::optional<std::string>>> rows(view.numRows);
+  for (uint64_t i = 0; i < view.numRows; ++i) {
+    for (const ColumnView& column : view.columns) rows[i].push_back(cellOf(column, i));
+  }
+  return rows;
+}
+
+struct TempFile {
+  std::string path;
+  int fd;
+  TempFile() {
+    char name[] = "/tmp/tungsten-bypass-test-XXXXXX";
+    fd = ::mkstemp(name);
+    path = name;
+  }
+  ~TempFile() {
+    ::close(fd);
+    ::unlink(path.c_str());
+  }
+  std::vector<uint8_t> bytes() const {
+    std::vector<uint8_t> out(static_cast<size_t>(::lseek(fd, 0, SEEK_END)));
+    CHECK_EQ(::pread(fd, out.data(), out.size(), 0), static_cast<ssize_t>(out.size()));
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST(crc32_matches_published_check_values_and_resumes_seed_25) {
+  const std::string check = "123456789";
+  CHECK_EQ(crc32Ieee(0, check.data(), check.size()), 0xCBF43926u);
+  CHECK_EQ(crc32c(0, check.data(), check.size()), 0xE3069283u);
+  const std::vector<uint8_t> bytes = mixedBytes(10'000, 25);
+  std::mt19937 rng(25);
+  for (int trial = 0; trial < 50; ++trial) {
+    const size_t n = rng() % bytes.size();
+    const size_t cut = n == 0 ? 0 : rng() % n;
+    const uint32_t whole = crc32Ieee(0, bytes.data(), n);
+    CHECK_EQ(whole, crc32Bitwise(bytes.data(), n));
+    CHECK_EQ(crc32Ieee(crc32Ieee(0, bytes.data(), cut), bytes.data() + cut, n - cut), whole);
+    CHECK_EQ(crc32c(crc32c(0, bytes.data(), cut), bytes.data() + cut, n - cut), crc32c(0, bytes.data(), n));
+  }
+}
+
+// Every row of every type lands in the partition the partitioner names, in input order; small
+// regions force many messages; a flush between batches (a spill) and a new buffer lose nothing;
+// values longer than a region go out alone; segments are schema + messages + EOS with a CRC-32
+// of exactly their bytes.
+TEST(bypass_writer_seed_26_rows_reach_their_partitions_in_order) {
+  const uint32_t numPartitions = 5;
+  for (size_t maxVarLength : {size_t{11}, size_t{3000}}) {
+    for (IpcCompression compression : {IpcCompression::kNone, IpcCompression::kLz4Frame}) {
+      const TestBatch t = makeTestBatch(4000, 26 + static_cast<uint32_t>(maxVarLength), maxVarLength);
+      PartitionerSpec spec;
+      spec.kind = PartitionerKind::kHash;
+      spec.numPartitions = numPartitions;
+      spec.hashColumns = {0, 3};
+      const std::vector<uint8_t> schema = bytesOf("schema message, any bytes here");
+      auto table = std::make_shared<TaskPageTable>(PageAllocator::instance());
+      std::vector<TempFile> files(numPartitions);
+      TempFile data;
+      {
+        BypassWriter writer(t.types, spec, nullptr, table, 700, compression, schema);
+        std::vector<PartitionFile> targets;
+        for (const TempFile& f : files) targets.push_back({f.fd, 0, f.path});
+        writer.setFiles(targets);
+        writer.setBuffer(table->allocatePage(numPartitions * 6000));
+        const uint64_t cuts[] = {0, 1, 999, 2500, 4000};
+        for (size_t k = 0; k + 1 < std::size(cuts); ++k) {
+          writer.write(sliceOf(t.types, t.batch, cuts[k], cuts[k + 1]));
+          if (k == 1) {
+            // A spill: everything buffered goes out and the block is dropped.
+            CHECK(writer.flush() > 0);
+            CHECK(!writer.hasBuffer());
+            writer.setBuffer(table->allocatePage(writer.minimumBufferBytes()));
+          }
+        }
+        writer.flush();
+        CHECK_EQ(writer.metrics().rowsWritten, uint64_t{4000});
+
+        // The reference: each row's partition, rows in input order.
+        RowLayout layout(t.types);
+        Partitioner partitioner(layout, spec, nullptr);
+        const BatchView all = sliceOf(t.types, t.batch, 0, 4000);
+        std::vector<uint32_t> ids(4000);
+        partitioner.partitionsOf(all, 0, 4000, nullptr, ids.data());
+        const auto inputRows = rowsOfView(all);
+        std::map<uint32_t, std::vector<std::vector<std::optional<std::string>>>> expected;
+        for (uint64_t i = 0; i < 4000; ++i) expected[ids[i]].push_back(inputRows[i]);
+
+        const BypassWriter::Segments segments = writer.writeDataFile(data.fd, data.path);
+        const std::vector<uint8_t> bytes = data.bytes();
+        uint64_t at = 0;
+        for (uint32_t p = 0; p < numPartitions; ++p) {
+          const uint64_t length = segments.lengths[p];
+          CHECK_EQ(length == 0, expected[p].empty());
+          if (length == 0) continue;
+          const uint8_t* segment = bytes.data() + at;
+          CHECK_EQ(segments.checksums[p], crc32Bitwise(segment, length));
+          CHECK(std::memcmp(segment, schema.data(), schema.size()) == 0);
+          CHECK(std::memcmp(segment + length - 8, "\xff\xff\xff\xff\0\0\0\0", 8) == 0);
+          std::vector<std::vector<std::optional<std::string>>> got;
+          for (uint64_t m = schema.size(); m < length - 8;) {
+            const IpcMessagePrefix prefix = readMessagePrefix(segment + m, length - m);
+            const uint8_t* metadata = segment + m + prefix.prefixBytes;
+            const IpcMessageHeader header = readMessageHeader(metadata, prefix.metadataBytes);
+            const OutputBatch batch =
+                decodeRecordBatch(t.types, metadata, prefix.metadataBytes, metadata + prefix.metadataBytes, header.bodyBytes);
+            CHECK(batch.numRows <= 700);
+            const auto rows = rowsOfView(sliceOf(t.types, batch, 0, batch.numRows));
+            got.insert(got.end(), rows.begin(), rows.end());
+            m += prefix.prefixBytes + prefix.metadataBytes + header.bodyBytes;
+          }
+          CHECK(got == expected[p]);
+          at += length;
+        }
+        CHECK_EQ(at, bytes.size());
+      }
+      table->freeAllPages();
+    }
+  }
+}
+
+TEST(bypass_writer_range_partitions_and_refuses_a_small_buffer) {
+  const TestBatch t = makeTestBatch(1000, 27);
+  const std::vector<ColumnType> keyOnly{t.types[0]};
+  // Bounds on the int64 column: 3 partitions.
+  std::vector<int64_t> boundValues{-1, 1 << 20};
+  OutputBatch bounds;
+  bounds.numRows = 2;
+  OutputColumn boundColumn;
+  boundColumn.values = bufferOf(bytesOfValues(boundValues));
+  bounds.columns.push_back(std::move(boundColumn));
+  const BatchView boundsView = sliceOf(keyOnly, bounds, 0, 2);
+  PartitionerSpec spec;
+  spec.kind = PartitionerKind::kRange;
+  spec.numPartitions = 3;
+  spec.sortKeys = {{0, false, true}};
+  auto table = std::make_shared<TaskPageTable>(PageAllocator::instance());
+  std::vector<TempFile> files(3);
+  {
+    BypassWriter writer(keyOnly, spec, &boundsView, table, 100, IpcCompression::kNone, {});
+    std::vector<PartitionFile> targets;
+    for (const TempFile& f : files) targets.push_back({f.fd, 0, f.path});
+    CHECK_THROWS_CODE(writer.write(sliceOf(keyOnly, t.batch, 0, 10)), ErrorCode::kInvalidArgument);  // no files
+    writer.setFiles(targets);
+    CHECK_THROWS_CODE(writer.setBuffer(table->allocatePage(writer.minimumBufferBytes() - 64 * 3)), ErrorCode::kInvalidArgument);
+    writer.setBuffer(table->allocatePage(writer.minimumBufferBytes()));
+    writer.write(sliceOf(keyOnly, t.batch, 0, 1000));
+    writer.flush();
+    // Every value of partition p lies between bounds p - 1 and p (nulls first: partition 0).
+    for (uint32_t p = 0; p < 3; ++p) {
+      const std::vector<uint8_t> bytes = files[p].bytes();
+      CHECK_EQ(bytes.size(), writer.written()[p]);
+      for (uint64_t m = 0; m < bytes.size();) {
+        const IpcMessagePrefix prefix = readMessagePrefix(bytes.data() + m, bytes.size() - m);
+        const uint8_t* metadata = bytes.data() + m + prefix.prefixBytes;
+        const IpcMessageHeader header = readMessageHeader(metadata, prefix.metadataBytes);
+        const OutputBatch batch = decodeRecordBatch(keyOnly, metadata, prefix.metadataBytes, metadata + prefix.metadataBytes, header.bodyBytes);
+        const BatchView view = sliceOf(keyOnly, batch, 0, batch.numRows);
+        for (uint64_t i = 0; i < batch.numRows; ++i) {
+          const auto cell = cellOf(view.columns[0], i);
+          if (!cell) {
+            CHECK_EQ(p, 0u);
+            continue;
+          }
+          int64_t v;
+          std::memcpy(&v, cell->data(), 8);
+          if (p > 0) CHECK(v >= boundValues[p - 1]);
+          if (p < 2) CHECK(v <= boundValues[p]);
+        }
+        m += prefix.prefixBytes + prefix.metadataBytes + header.bodyBytes;
+      }
+    }
+  }
+  table->freeAllPages();
 }

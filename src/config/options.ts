@@ -167,7 +167,7 @@ const DEFINITIONS = {
   'sql.shuffle.partitions': positiveIntegerKey(200, 'partitions of a groupBy or sortBy shuffle'),
   'default.parallelism': optionalPositiveIntegerKey('input partitions of a source; default: executor.cores'),
   'shuffle.sort.bypassMergeThreshold': positiveIntegerKey(200, 'most partitions for the bypass shuffle writer'),
-  'shuffle.file.buffer': sizeKey(32 * 1024, 'buffer of each bypass writer partition file', 1),
+  'shuffle.file.buffer': sizeKey(32 * 1024, 'write buffer of the unsafe shuffle writer\'s spill files', 1),
   'shuffle.compress': booleanKey(true, 'LZ4_FRAME-compress shuffle segments'),
   'reducer.maxSizeInFlight': sizeKey(48 * 2 ** 20, 'bytes of shuffle segments fetched and not yet read', 1),
   'reducer.maxReqsInFlight': positiveIntegerKey(Number.MAX_SAFE_INTEGER, 'fetch requests in flight'),

@@ -66,8 +66,14 @@ export abstract class MemoryConsumer {
    * Allocates a page of at least `required` bytes (a page size's worth when that is larger).
    * Throws OutOfMemoryError if even spilling cannot make room.
    */
-  protected async allocatePage(required: number): Promise<MemoryBlock> {
-    const page = await this.pageOfAtLeast(Math.max(this.pageSize, required), required);
+  protected allocatePage(required: number): Promise<MemoryBlock> {
+    return this.allocatePageBetween(Math.max(this.pageSize, required), required);
+  }
+
+  /** Allocates a page of `preferred` bytes, or less when that is all the task can have, but at
+   *  least `required`; throws OutOfMemoryError below that. */
+  protected async allocatePageBetween(preferred: number, required: number): Promise<MemoryBlock> {
+    const page = await this.pageOfAtLeast(Math.max(preferred, required), required);
     this.addUsed(page.size);
     return page;
   }

@@ -22,6 +22,7 @@ declare const sorterBrand: unique symbol;
 declare const aggregatorBrand: unique symbol;
 declare const shuffleSorterBrand: unique symbol;
 declare const segmentReaderBrand: unique symbol;
+declare const bypassWriterBrand: unique symbol;
 /** A task's native page table. Closed by {@link NativeAddon.pageTableClose}. */
 export type PageTableHandle = { readonly [pageTableBrand]: true };
 /** A native memory block: a page of a page table, or a direct allocation. */
@@ -35,6 +36,9 @@ export type AggregatorHandle = { readonly [aggregatorBrand]: true };
 
 /** A native shuffle sorter. Closed by {@link NativeAddon.shuffleSorterClose}. */
 export type ShuffleSorterHandle = { readonly [shuffleSorterBrand]: true };
+
+/** A native bypass shuffle writer. Closed by {@link NativeAddon.bypassWriterClose}. */
+export type BypassWriterHandle = { readonly [bypassWriterBrand]: true };
 
 /** A native reader of one shuffle segment. Closed by {@link NativeAddon.segmentReaderClose}. */
 export type SegmentReaderHandle = { readonly [segmentReaderBrand]: true };
@@ -223,6 +227,29 @@ export interface NativeShuffleSorterOptions {
   bounds?: NativeBatch;
 }
 
+export interface NativeBypassWriterOptions extends NativeShuffleSorterOptions {
+  /** Rows per message at most. */
+  maxRows: number;
+  /** LZ4_FRAME buffers. */
+  compress: boolean;
+  /** The bytes every segment starts with. */
+  schemaMessage: Uint8Array;
+}
+
+export interface BypassWriterState {
+  /** The smallest buffer block that holds a row for every partition. */
+  minimumBufferBytes: number;
+  /** The buffer block beyond which more is not used: a region of maxRows rows per partition. */
+  preferredBufferBytes: number;
+  /** 1 while it holds a buffer block. */
+  hasBuffer: number;
+  bufferedRows: number;
+  rowsWritten: number;
+  messagesWritten: number;
+  /** CPU time of the writer's native workers, summed over its calls (thread CPU clocks). */
+  workerCpuNanos: number;
+}
+
 export interface ShuffleSorterState {
   /** CPU time of the operator's native workers, summed over its calls (thread CPU clocks). */
   workerCpuNanos: number;
@@ -340,6 +367,24 @@ export interface NativeAddon {
    *  written per partition. The files must stay open, and unused by anything else, until it
    *  settles. */
   shuffleSorterWriteSorted(sorter: ShuffleSorterHandle, files: NativePartitionFile[], maxRows: number, compress: boolean, writeBufferBytes: number): Promise<number[]>;
+
+  bypassWriterCreate(table: PageTableHandle, options: NativeBypassWriterOptions): BypassWriterHandle;
+  /** One empty file per partition, in order (offsets 0). */
+  bypassWriterSetFiles(writer: BypassWriterHandle, files: NativePartitionFile[]): void;
+  /** A granted block of at least minimumBufferBytes, carved into one region per partition. */
+  bypassWriterSetBuffer(writer: BypassWriterHandle, block: BlockHandle): void;
+  bypassWriterState(writer: BypassWriterHandle): BypassWriterState;
+  /** Puts every row in its partition's region, writing full regions as messages. */
+  bypassWriterWrite(writer: BypassWriterHandle, batch: NativeBatch): Promise<void>;
+  /** Writes every buffered row and drops the buffer block (the caller frees it); resolves to the
+   *  bytes written. */
+  bypassWriterFlush(writer: BypassWriterHandle): Promise<number>;
+  /** After the last flush: writes each non-empty partition's segment (schema message, its
+   *  messages, end of stream) into the open, empty data file; resolves to the segments' lengths
+   *  and CRC-32s. */
+  bypassWriterWriteDataFile(writer: BypassWriterHandle, file: [NativePartitionFile]): Promise<{ lengths: number[]; checksums: number[] }>;
+  /** Releases the native writer; idempotent; refused while an operation runs. */
+  bypassWriterClose(writer: BypassWriterHandle): void;
 
   /** Opens [offset, offset + length) of `path`, an Arrow IPC stream of columns `columns`. */
   segmentReaderOpen(path: string, offset: number, length: number, columns: NativeColumnType[]): SegmentReaderHandle;

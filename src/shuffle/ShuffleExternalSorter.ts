@@ -59,11 +59,6 @@ export interface ShuffleSorterOptions {
   readonly initialBufferEntries?: number;
   /** Called by spill() to write a spill file; returns the bytes written. */
   readonly onSpill?: (sorter: ShuffleExternalSorter) => Promise<number>;
-  /** Spill when another consumer of the task is short of memory too, not only for itself
-   *  (Spark's rule). The bypass writer's pages only gather rows for its next write, which Spark's
-   *  bypass writer does not hold at all; kept from others, they starved the task's other
-   *  operators (a partial aggregation under a 1 MiB budget ran out of memory). */
-  readonly spillsForOthers?: boolean;
 }
 
 export interface ShuffleSorterMetrics {
@@ -148,11 +143,10 @@ export class ShuffleExternalSorter extends PagedOperator<ShuffleSorterHandle> {
     });
   }
 
-  /** Spark's rule: the shuffle sorter spills only for itself, and only with rows in memory;
-   *  with spillsForOthers, for another consumer too, unless an operation of its own runs. */
+  /** Spark's rule: the shuffle sorter spills only for itself, and only with rows in memory. */
   async spill(_size: number, trigger: MemoryConsumer): Promise<number> {
     if (this.closed || this.options.onSpill === undefined) return 0;
-    if (trigger !== this && (!this.options.spillsForOthers || this.opLock.isLocked)) return 0;
+    if (trigger !== this) return 0;
     if (addon.shuffleSorterState(this.handle).records === 0) return 0;
     const held = this.used;
     this.diskBytesSpilled += await this.options.onSpill(this);

@@ -1,6 +1,6 @@
 /**
  * Writes one map task's shuffle output: Spark's BypassMergeSortShuffleWriter and
- * UnsafeShuffleWriter (spark-semantics §3.6-3.7), both over the native shuffle sorter.
+ * UnsafeShuffleWriter (spark-semantics §3.6-3.7), both native.
  *
  * Writer choice (§3.7, chooseShuffleWriter): no map-side combine and at most
  * `shuffle.sort.bypassMergeThreshold` (200) partitions → bypass; else, with a serializer whose
@@ -9,21 +9,18 @@
  * the shuffle, as in Spark SQL), and the serializer is always Arrow, so 'sort' is only chosen
  * for more partitions than a packed pointer can name, which the planner refuses.
  *
- * Bypass: rows gather in native pages until they would fill a message (65,536 rows) per
- *   partition, or hold BYPASS_FLUSH_BYTES, or the sorter is short of memory; then native code
- *   sorts them by partition, encodes each partition's messages and appends them to one file per
- *   partition (all opened at the first write, as Spark's bypass writer opens its N writers;
- *   written through a buffer of shuffle.file.buffer). At the end the files are concatenated in
- *   partition order into the data file. (Spark's bypass writer serializes each record into its
- *   partition's buffered stream at once; flushing per input batch instead made messages of a few
- *   thousand rows, and the per-message work cost S2 ~20% of its time.)
- * Unsafe: rows accumulate in native pages until the sorter is short of memory; then they are
- *   sorted and written, natively, as one spill file holding the partitions in order. At the end
- *   what is in memory becomes the last file, and the files are merged per partition by
- *   concatenation (Spark's fast merge).
- * Both: each non-empty segment is the schema message, the partition's messages from every
- *   piece, and the end-of-stream marker (segments.ts); lengths and CRC-32s go to the resolver,
- *   which commits first-writer-wins. Temporary files are removed on success and on failure.
+ * Bypass (BypassShuffleWriter.ts): no sort; each row is copied into its partition's region of a
+ *   granted buffer, a full region becomes a message appended to the partition's own file, and
+ *   the files are concatenated into the data file in native code, with the segments' CRC-32s
+ *   kept as they were written.
+ * Unsafe: rows accumulate in native pages of the shuffle sorter (ShuffleExternalSorter.ts)
+ *   until it is short of memory; then they are sorted by partition and written, natively, as one
+ *   spill file holding the partitions in order. At the end what is in memory becomes the last
+ *   file, and the files are merged per partition by concatenation (Spark's fast merge), here
+ *   read back and checksummed in JavaScript.
+ * Both: each non-empty segment is the schema message, the partition's messages, and the
+ *   end-of-stream marker (segments.ts); lengths and CRC-32s go to the resolver, which commits
+ *   first-writer-wins. Temporary files are removed on success and on failure.
  */
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { open, type FileHandle, rm } from 'node:fs/promises';
@@ -32,6 +29,7 @@ import { readFileRange } from '../util/fileRange.js';
 import { FileSink, ioError } from '../util/fileSink.js';
 import type { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import type { NativePartitionFile, NativePartitioner } from '../native/addon.js';
+import { BypassShuffleWriter } from './BypassShuffleWriter.js';
 import type { DiskBlockManager } from '../storage/DiskBlockManager.js';
 import type { IndexShuffleBlockResolver } from './IndexShuffleBlockResolver.js';
 import type { BlockCompression } from '../storage/serialization.js';
@@ -39,11 +37,6 @@ import { END_OF_STREAM } from './segments.js';
 import { MAXIMUM_SHUFFLE_PARTITIONS, type PartitionSink, ShuffleExternalSorter } from './ShuffleExternalSorter.js';
 
 export type ShuffleWriterKind = 'bypass' | 'unsafe' | 'sort';
-
-/** The most native memory (pages and pointer array) the bypass writer gathers rows in before it
- *  writes them out: Spark's bypass writer holds 200 partitions × 32 KiB of stream buffers at
- *  most, about 6 MiB; this is of that order, and is execution memory, granted like any other. */
-export const BYPASS_FLUSH_BYTES = 16 * 1024 * 1024;
 
 /** Spark's SortShuffleManager.registerShuffle order (AC-SH-01). */
 export function chooseShuffleWriter(
@@ -92,12 +85,14 @@ interface Piece {
 /** One spill file of the unsafe writer: the partitions in order, with their lengths. */
 class SpillFileSink implements PartitionSink {
   readonly lengths: number[];
-  readonly writeBufferBytes = 1 << 20;
 
   constructor(
     readonly path: string,
     private readonly handle: FileHandle,
     numPartitions: number,
+    /** shuffle.file.buffer: Spark's ShuffleExternalSorter writes its spill files through a
+     *  buffer of that size too. */
+    readonly writeBufferBytes: number,
   ) {
     this.lengths = new Array<number>(numPartitions).fill(0);
   }
@@ -132,55 +127,67 @@ class SpillFileSink implements PartitionSink {
   }
 }
 
-/** The bypass writer's files, one per partition, all opened at the first write (Spark's bypass
- *  writer opens its N writers at once too). */
-class PartitionFilesSink implements PartitionSink {
-  /** Per partition: its file's path, handle (while open) and size. */
-  private readonly partitionFiles: { path: string; handle: FileHandle | undefined; size: number }[] = [];
-  private opening: Promise<void> | undefined;
+/** What a map task's writer does, whichever it is. */
+interface MapOutputWriter {
+  write(batch: RecordBatch): Promise<void>;
+  /** Writes the data file at `path`: lengths and CRC-32s of the segments, and the total. */
+  writeDataFile(path: string): Promise<{ lengths: number[]; checksums: number[]; total: number }>;
+  readonly metrics: Omit<ShuffleWriteMetrics, 'bytesWritten' | 'recordsWritten' | 'writeTimeMs'>;
+  /** Temporary files it made, for the caller to remove. */
+  readonly paths: string[];
+  close(): Promise<void>;
+}
+
+/** Spark's UnsafeShuffleWriter: the shuffle sorter's spill files, merged per partition. */
+class UnsafeShuffleWriter implements MapOutputWriter {
+  private readonly spills: SpillFileSink[] = [];
+  readonly paths: string[] = [];
+  private readonly sorter: ShuffleExternalSorter;
 
   constructor(
+    taskMemoryManager: TaskMemoryManager,
     private readonly diskBlockManager: DiskBlockManager,
-    private readonly numPartitions: number,
-    readonly writeBufferBytes: number,
-  ) {}
-
-  async files(): Promise<NativePartitionFile[]> {
-    this.opening ??= this.openAll();
-    await this.opening;
-    return this.partitionFiles.map(({ path, handle, size }) => ({ fd: handle!.fd, offset: size, path }));
+    private readonly request: MapOutputRequest,
+  ) {
+    this.sorter = new ShuffleExternalSorter(taskMemoryManager, request.schema, {
+      partitioner: request.partitioner,
+      ...(request.bounds ? { bounds: request.bounds } : {}),
+      compression: request.compression,
+      onSpill: (sorter) => this.writeSpill(sorter),
+    });
   }
 
-  private async openAll(): Promise<void> {
-    for (let p = 0; p < this.numPartitions; p++) {
-      const file = { path: this.diskBlockManager.createTempShuffleBlock().path, handle: undefined as FileHandle | undefined, size: 0 };
-      // Listed before it exists, so that a failure part-way still removes every file made.
-      this.partitionFiles.push(file);
-      file.handle = await open(file.path, 'w');
+  write(batch: RecordBatch): Promise<void> {
+    return this.sorter.insert(batch);
+  }
+
+  async writeDataFile(path: string): Promise<{ lengths: number[]; checksums: number[]; total: number }> {
+    if (this.sorter.records > 0) await this.writeSpill(this.sorter);
+    return assembleSegments(path, this.request.numPartitions, this.sorter.schemaMessage, (p) => this.spills.flatMap((spill) => spill.pieces(p)));
+  }
+
+  get metrics(): MapOutputWriter['metrics'] {
+    const { cpuTimeMs, spillCount, memoryBytesSpilled, diskBytesSpilled, peakExecutionMemory } = this.sorter.metrics;
+    // The last file is shuffle output, not a spill (Spark's closeAndGetSpills).
+    return { cpuTimeMs, spillCount, memoryBytesSpilled, diskBytesSpilled, peakExecutionMemory };
+  }
+
+  close(): Promise<void> {
+    return this.sorter.close();
+  }
+
+  private async writeSpill(sorter: ShuffleExternalSorter): Promise<number> {
+    const { path } = this.diskBlockManager.createTempShuffleBlock();
+    this.paths.push(path);
+    const handle = await open(path, 'w');
+    try {
+      const sink = new SpillFileSink(path, handle, this.request.numPartitions, this.request.fileBufferBytes ?? 32 * 1024);
+      await sorter.writeSortedTo(sink);
+      this.spills.push(sink);
+      return sink.size;
+    } finally {
+      await handle.close();
     }
-  }
-
-  appended(bytesPerPartition: readonly number[]): void {
-    bytesPerPartition.forEach((bytes, p) => (this.partitionFiles[p]!.size += bytes));
-  }
-
-  /** Idempotent (a FileHandle closed twice aborts the process). */
-  async closeFiles(): Promise<void> {
-    await this.opening?.catch(() => undefined);
-    for (const file of this.partitionFiles) {
-      const handle = file.handle;
-      file.handle = undefined;
-      await handle?.close();
-    }
-  }
-
-  pieces(partition: number): Piece[] {
-    const file = this.partitionFiles[partition];
-    return file && file.size > 0 ? [{ path: file.path, offset: 0, length: file.size }] : [];
-  }
-
-  get paths(): string[] {
-    return this.partitionFiles.map((file) => file.path);
   }
 }
 
@@ -210,74 +217,30 @@ export async function writeMapOutput(
       writeTimeMs += performance.now() - start;
     }
   };
-  const spills: SpillFileSink[] = [];
-  const spillPaths: string[] = [];
-  const partitionFiles = new PartitionFilesSink(diskBlockManager, request.numPartitions, request.fileBufferBytes ?? 32 * 1024);
-  const writeSpill = async (sorter: ShuffleExternalSorter): Promise<number> => {
-    const { path } = diskBlockManager.createTempShuffleBlock();
-    spillPaths.push(path);
-    const handle = await open(path, 'w');
-    try {
-      const sink = new SpillFileSink(path, handle, request.numPartitions);
-      await sorter.writeSortedTo(sink);
-      spills.push(sink);
-      return sink.size;
-    } finally {
-      await handle.close();
-    }
-  };
-  const sorter = new ShuffleExternalSorter(taskMemoryManager, request.schema, {
-    partitioner: request.partitioner,
-    ...(request.bounds ? { bounds: request.bounds } : {}),
-    compression: request.compression,
-    onSpill: request.kind === 'bypass' ? (s) => s.writeSortedTo(partitionFiles).then(() => 0) : writeSpill,
-    spillsForOthers: request.kind === 'bypass',
-  });
+  const writer: MapOutputWriter =
+    request.kind === 'bypass'
+      ? new BypassShuffleWriter(taskMemoryManager, request.schema, request.numPartitions, diskBlockManager, {
+          partitioner: request.partitioner,
+          ...(request.bounds ? { bounds: request.bounds } : {}),
+          compression: request.compression,
+        })
+      : new UnsafeShuffleWriter(taskMemoryManager, diskBlockManager, request);
   const tmpData = diskBlockManager.createTempShuffleBlock().path;
   let records = 0;
   try {
-    const bypassFlushRows = request.numPartitions * sorter.batchRows;
     for await (const batch of batches) {
-      await timed(async () => {
-        await sorter.insert(batch);
-        if (request.kind === 'bypass' && (sorter.records >= bypassFlushRows || sorter.used >= BYPASS_FLUSH_BYTES)) {
-          await sorter.writeSortedTo(partitionFiles);
-        }
-      });
+      await timed(() => writer.write(batch));
       records += batch.numRows;
     }
     const { committed, total } = await timed(async () => {
-      if (request.kind === 'bypass') {
-        if (sorter.records > 0) await sorter.writeSortedTo(partitionFiles);
-        await partitionFiles.closeFiles();
-      } else if (sorter.records > 0) {
-        await writeSpill(sorter);
-      }
-      const pieces = (p: number): Piece[] =>
-        request.kind === 'bypass' ? partitionFiles.pieces(p) : spills.flatMap((spill) => spill.pieces(p));
-      const assembled = await assembleSegments(tmpData, request.numPartitions, sorter.schemaMessage, pieces);
+      const assembled = await writer.writeDataFile(tmpData);
       const lengths = await resolver.writeMetadataFileAndCommit(request.shuffleId, request.mapId, assembled.lengths, assembled.checksums, assembled.total > 0 ? tmpData : null);
       return { committed: lengths, total: assembled.total };
     });
-    const sorterMetrics = sorter.metrics;
-    return {
-      lengths: committed,
-      metrics: {
-        bytesWritten: total,
-        recordsWritten: records,
-        writeTimeMs,
-        // The last file is shuffle output, not a spill (Spark's closeAndGetSpills).
-        spillCount: sorterMetrics.spillCount,
-        memoryBytesSpilled: sorterMetrics.memoryBytesSpilled,
-        diskBytesSpilled: sorterMetrics.diskBytesSpilled,
-        peakExecutionMemory: sorterMetrics.peakExecutionMemory,
-        cpuTimeMs: sorterMetrics.cpuTimeMs,
-      },
-    };
+    return { lengths: committed, metrics: { bytesWritten: total, recordsWritten: records, writeTimeMs, ...writer.metrics } };
   } finally {
-    await sorter.close();
-    await partitionFiles.closeFiles().catch(() => undefined);
-    await Promise.all([...partitionFiles.paths, ...spillPaths, tmpData].map((path) => rm(path, { force: true })));
+    await writer.close();
+    await Promise.all([...writer.paths, tmpData].map((path) => rm(path, { force: true })));
   }
 }
 

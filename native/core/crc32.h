@@ -1,0 +1,18 @@
+// The two CRC-32s native code computes, both reflected, initial value and final XOR ~0, and
+// resumable: crc(crc(0, a), b) == crc(0, a ++ b).
+//   CRC-32C (Castagnoli): the checksum of spill blocks: the SSE4.2 instruction where the CPU
+//     has it (about 20 GB/s here, so checksums cost nothing next to the sort), a table otherwise.
+//   CRC-32 (IEEE 802.3, zlib's crc32): the checksum of shuffle segments, which JavaScript
+//     verifies with node:zlib's crc32 when a segment is fetched; slicing-by-8 tables (about
+//     2 GB/s), as only the bytes a map task writes pass through it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tungsten {
+
+uint32_t crc32c(uint32_t crc, const void* data, size_t length);
+uint32_t crc32Ieee(uint32_t crc, const void* data, size_t length);
+
+}  // namespace tungsten
