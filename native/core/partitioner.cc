@@ -97,6 +97,10 @@ Partitioner::Partitioner(const RowLayout& layout, PartitionerSpec spec, const Ba
     bounds_.push_back(record);
     boundPrefixes_.push_back(comparator_->prefixOfPayload(RowLayout::payload(record)));
   }
+  // With one exact key and no null among the bounds' keys, a row's prefix alone places it.
+  bool boundKeyNull = false;
+  for (uint64_t row = 0; row < expected; ++row) boundKeyNull |= bounds->columns[comparator_->firstKeyColumn()].isNull(row);
+  rangeByPrefix_ = comparator_->prefixIsWholeKey() && !boundKeyNull;
   for (size_t i = 1; i < bounds_.size(); ++i) {
     if (comparator_->compareRecords(boundPrefixes_[i - 1], bounds_[i - 1], boundPrefixes_[i], bounds_[i]) > 0) {
       throw Error(ErrorCode::kInvalidArgument, "range bounds must be sorted by the sort keys");
@@ -144,7 +148,22 @@ void Partitioner::partitionsOf(const BatchView& batch, uint64_t firstRow, uint64
       for (uint64_t i = 0; i < count; ++i) out[i] = static_cast<uint32_t>(hashRow(batch, firstRow + i) % n);
       break;
     case PartitionerKind::kRange:
-      for (uint64_t i = 0; i < count; ++i) out[i] = rangePartition(records[i]);
+      if (rangeByPrefix_) {
+        // A null key sorts before or after every (non-null) bound; any other row goes after
+        // the bounds whose prefix is below its own.
+        const ColumnView& column = batch.columns[comparator_->firstKeyColumn()];
+        const uint32_t nullPartition = spec_.sortKeys[0].nullsFirst ? 0 : static_cast<uint32_t>(bounds_.size());
+        for (uint64_t i = 0; i < count; ++i) {
+          if (column.isNull(firstRow + i)) {
+            out[i] = nullPartition;
+            continue;
+          }
+          const uint64_t prefix = comparator_->prefix(column, firstRow + i);
+          out[i] = static_cast<uint32_t>(std::lower_bound(boundPrefixes_.begin(), boundPrefixes_.end(), prefix) - boundPrefixes_.begin());
+        }
+      } else {
+        for (uint64_t i = 0; i < count; ++i) out[i] = rangePartition(records[i]);
+      }
       break;
   }
   rowsSeen_ += count;

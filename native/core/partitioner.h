@@ -40,9 +40,10 @@ class Partitioner {
   Partitioner(const RowLayout& layout, PartitionerSpec spec, const BatchView* bounds);
 
   uint32_t numPartitions() const { return spec_.numPartitions; }
-  // Whether partitionsOf reads the rows' records (range bounds compare rows in the row format);
-  // other kinds read the batch only, and take no records.
-  bool needsRecords() const { return spec_.kind == PartitionerKind::kRange; }
+  // Whether partitionsOf reads the rows' records: range bounds compare rows in the row format,
+  // unless one key of an exact type (whose prefix is the whole key) and no null among the
+  // bounds let a row's prefix place it. Other kinds read the batch only, and take no records.
+  bool needsRecords() const { return spec_.kind == PartitionerKind::kRange && !rangeByPrefix_; }
   // Partition ids of rows [firstRow, firstRow + count) of `batch`, whose records (written by
   // RowLayout::writeRows) are `records`.
   void partitionsOf(const BatchView& batch, uint64_t firstRow, uint64_t count, uint8_t* const* records,
@@ -58,6 +59,7 @@ class Partitioner {
   std::vector<uint8_t> boundBytes_;
   std::vector<const uint8_t*> bounds_;
   std::vector<uint64_t> boundPrefixes_;
+  bool rangeByPrefix_ = false;
   uint64_t rowsSeen_ = 0;
 };
 

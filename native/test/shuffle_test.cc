@@ -220,3 +220,41 @@ TEST(shuffle_sorter_refuses_pages_above_2_27_and_unsorted_bounds) {
   }
   table->freeAllPages();
 }
+
+// One exact key and bounds without nulls: the partitioner places rows by prefix alone, with no
+// records. Checked against counting the bounds that sort before each row, for both directions
+// and both null placements.
+TEST(range_partitioner_seed_14_by_prefix_matches_counting_bounds) {
+  const Table t = randomTable(14, 3000, 1000, 0.1);
+  Table boundsTable;
+  for (int64_t b : {-300, -10, 0, 0, 250}) {
+    boundsTable.keys.push_back(b);
+    boundsTable.payloads.push_back(std::string("b"));
+  }
+  const OwnedBatch rows = makeBatch(t, 0, t.keys.size());
+  const RowLayout layout({{PhysicalType::kInt, 8}, {PhysicalType::kVarBinary, 4}});
+  for (bool descending : {false, true}) {
+    for (bool nullsFirst : {false, true}) {
+      Table sortedBounds = boundsTable;
+      if (descending) std::reverse(sortedBounds.keys.begin(), sortedBounds.keys.end());
+      const OwnedBatch bounds = makeBatch(sortedBounds, 0, sortedBounds.keys.size());
+      PartitionerSpec spec;
+      spec.kind = PartitionerKind::kRange;
+      spec.numPartitions = 6;
+      spec.sortKeys = {{0, descending, nullsFirst}};
+      Partitioner partitioner(layout, spec, &bounds.view);
+      CHECK(!partitioner.needsRecords());
+      std::vector<uint32_t> ids(t.keys.size());
+      partitioner.partitionsOf(rows.view, 0, t.keys.size(), nullptr, ids.data());
+      for (size_t i = 0; i < t.keys.size(); ++i) {
+        uint32_t before = 0;  // bounds that sort strictly before the row
+        for (const auto& bound : sortedBounds.keys) {
+          const auto& key = t.keys[i];
+          const bool boundFirst = !key ? !nullsFirst : (descending ? *bound > *key : *bound < *key);
+          before += boundFirst ? 1 : 0;
+        }
+        CHECK_EQ(ids[i], before);
+      }
+    }
+  }
+}
