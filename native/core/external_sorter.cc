@@ -36,6 +36,7 @@ ExternalSorter::InsertResult ExternalSorter::insert(const BatchView& batch, uint
   const ColumnView& keyColumn = batch.columns[hasKeys ? comparator_.firstKeyColumn() : 0];
   constexpr uint64_t kChunk = 1024;
   uint8_t* records[kChunk];
+  uint64_t prefixes[kChunk];
   while (row < batch.numRows) {
     if (!inMemory_.hasArray() || !inMemory_.hasSpaceForAnotherRecord()) return {row, 0, true};
     const uint64_t room = inMemory_.usableCapacity() - inMemory_.numRecords();
@@ -46,11 +47,12 @@ ExternalSorter::InsertResult ExternalSorter::insert(const BatchView& batch, uint
 
     layout_.writeRows(batch, row, count, records);
     const bool mayBeNull = hasKeys && keyColumn.validity != nullptr;
+    if (hasKeys) comparator_.prefixes(keyColumn, row, count, prefixes);
     for (uint64_t i = 0; i < count; ++i) {
       const uint64_t address = dataPages_.addressOf(records[i]);
       const bool isNull = mayBeNull && keyColumn.isNull(row + i);
       sawNullFirstKey_ |= isNull;
-      inMemory_.insert(isNull || !hasKeys ? 0 : comparator_.prefix(keyColumn, row + i), address, isNull);
+      inMemory_.insert(isNull || !hasKeys ? 0 : prefixes[i], address, isNull);
     }
     row += count;
     metrics_.rowsInserted += count;

@@ -118,6 +118,20 @@ uint64_t Partitioner::hashRow(const BatchView& batch, uint64_t row) const {
   return fmix64(h);
 }
 
+uint32_t Partitioner::boundsBelow(uint64_t prefix) const {
+  // Branch-free binary search (a conditional move per step): rows come in random order, and a
+  // branch on each comparison would be mispredicted half the time.
+  const uint64_t* base = boundPrefixes_.data();
+  uint64_t n = boundPrefixes_.size();
+  if (n == 0) return 0;
+  while (n > 1) {
+    const uint64_t half = n / 2;
+    base = base[half] < prefix ? base + half : base;
+    n -= half;
+  }
+  return static_cast<uint32_t>(base - boundPrefixes_.data()) + (*base < prefix ? 1 : 0);
+}
+
 uint32_t Partitioner::rangePartition(const uint8_t* record) const {
   const uint64_t prefix = comparator_->prefixOfPayload(RowLayout::payload(record));
   // The first bound not below the row (Spark's RangePartitioner.getPartition).
@@ -153,13 +167,17 @@ void Partitioner::partitionsOf(const BatchView& batch, uint64_t firstRow, uint64
         // the bounds whose prefix is below its own.
         const ColumnView& column = batch.columns[comparator_->firstKeyColumn()];
         const uint32_t nullPartition = spec_.sortKeys[0].nullsFirst ? 0 : static_cast<uint32_t>(bounds_.size());
-        for (uint64_t i = 0; i < count; ++i) {
-          if (column.isNull(firstRow + i)) {
-            out[i] = nullPartition;
-            continue;
+        constexpr uint64_t kStep = 256;
+        uint64_t prefixes[kStep];
+        for (uint64_t from = 0; from < count; from += kStep) {
+          const uint64_t step = std::min(kStep, count - from);
+          comparator_->prefixes(column, firstRow + from, step, prefixes);
+          for (uint64_t i = 0; i < step; ++i) out[from + i] = boundsBelow(prefixes[i]);
+          if (column.validity != nullptr) {
+            for (uint64_t i = 0; i < step; ++i) {
+              if (column.isNull(firstRow + from + i)) out[from + i] = nullPartition;
+            }
           }
-          const uint64_t prefix = comparator_->prefix(column, firstRow + i);
-          out[i] = static_cast<uint32_t>(std::lower_bound(boundPrefixes_.begin(), boundPrefixes_.end(), prefix) - boundPrefixes_.begin());
         }
       } else {
         for (uint64_t i = 0; i < count; ++i) out[i] = rangePartition(records[i]);

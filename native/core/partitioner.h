@@ -52,6 +52,8 @@ class Partitioner {
  private:
   uint64_t hashRow(const BatchView& batch, uint64_t row) const;
   uint32_t rangePartition(const uint8_t* record) const;
+  // The number of bound prefixes below `prefix` (they are sorted).
+  uint32_t boundsBelow(uint64_t prefix) const;
 
   const RowLayout& layout_;
   PartitionerSpec spec_;

@@ -121,6 +121,21 @@ uint64_t KeyComparator::prefix(const ColumnView& column, uint64_t row) const {
   return keys_[0].descending ? ~prefix : prefix;
 }
 
+void KeyComparator::prefixes(const ColumnView& column, uint64_t firstRow, uint64_t count, uint64_t* out) const {
+  const ColumnType& type = column.type;
+  const uint64_t flip = keys_[0].descending ? ~uint64_t{0} : 0;
+  if (type.physical == PhysicalType::kInt && (type.width == 8 || type.width == 4)) {
+    const uint8_t* values = column.values + firstRow * type.width;
+    if (type.width == 8) {
+      for (uint64_t i = 0; i < count; ++i) out[i] = normalizeSigned(load<int64_t>(values + i * 8)) ^ flip;
+    } else {
+      for (uint64_t i = 0; i < count; ++i) out[i] = normalizeSigned(load<int32_t>(values + i * 4)) ^ flip;
+    }
+    return;
+  }
+  for (uint64_t i = 0; i < count; ++i) out[i] = prefix(column, firstRow + i);
+}
+
 int compareSlotValues(const ColumnType& type, const uint8_t* a, uint32_t slotA, const uint8_t* b,
                       uint32_t slotB) {
   switch (type.physical) {

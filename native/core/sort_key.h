@@ -51,6 +51,11 @@ class KeyComparator {
   // The prefix of row `row` of the first key's input column; meaningless for a null.
   uint64_t prefix(const ColumnView& column, uint64_t row) const;
 
+  // prefix() of rows [firstRow, firstRow + count), into out: the same values, with the type
+  // dispatch out of the loop for the common integer keys (inserts and range partitioning call
+  // it for every row).
+  void prefixes(const ColumnView& column, uint64_t firstRow, uint64_t count, uint64_t* out) const;
+
   // The prefix of a row's first key, from the row's payload; meaningless for a null.
   uint64_t prefixOfPayload(const uint8_t* payload) const;
 
