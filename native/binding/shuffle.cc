@@ -6,6 +6,7 @@
 // partitioner.
 #include <napi.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -294,14 +295,20 @@ Napi::Value bypassWriterWriteDataFile(const Napi::CallbackInfo& info) {
   return (new BypassDataFileWorker(info, handle, std::move(file[0])))->Queue();
 }
 
-// segmentReaderOpen(path, offset, length, columns) -> handle
+// segmentReaderOpen(path, offset, length, columns, expectedCrc?) -> handle
 Napi::Value segmentReaderOpen(const Napi::CallbackInfo& info) {
   if (!info[0].IsString()) throw Error(ErrorCode::kInvalidArgument, "path must be a string");
   const uint64_t offset = byteCount(info, 1, "offset");
   const uint64_t length = byteCount(info, 2, "length");
   std::vector<ColumnType> columns = columnTypesOf(info[3], "column");
-  auto* handle = new SegmentReaderHandle{
-      std::make_unique<IpcSegmentReader>(info[0].As<Napi::String>().Utf8Value(), offset, length, std::move(columns))};
+  std::optional<uint32_t> expectedCrc;
+  if (!info[4].IsUndefined()) {
+    const uint64_t crc = byteCount(info, 4, "expectedCrc");
+    if (crc > UINT32_MAX) throw Error(ErrorCode::kInvalidArgument, "expectedCrc must be a CRC-32");
+    expectedCrc = static_cast<uint32_t>(crc);
+  }
+  auto* handle = new SegmentReaderHandle{std::make_unique<IpcSegmentReader>(info[0].As<Napi::String>().Utf8Value(), offset,
+                                                                            length, std::move(columns), expectedCrc)};
   return wrapHandle(info.Env(), handle);
 }
 

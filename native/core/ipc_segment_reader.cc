@@ -4,16 +4,19 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "arrow_ipc.h"
+#include "crc32.h"
 #include "errors.h"
 #include "file_io.h"
 
 namespace tungsten {
 
-IpcSegmentReader::IpcSegmentReader(std::string path, uint64_t offset, uint64_t length, std::vector<ColumnType> types)
-    : path_(std::move(path)), position_(offset), end_(offset + length), types_(std::move(types)) {
+IpcSegmentReader::IpcSegmentReader(std::string path, uint64_t offset, uint64_t length, std::vector<ColumnType> types,
+                                   std::optional<uint32_t> expectedCrc)
+    : path_(std::move(path)), position_(offset), end_(offset + length), types_(std::move(types)), expectedCrc_(expectedCrc) {
   fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) throw Error(ErrorCode::kIoError, "cannot open " + path_ + ": " + std::strerror(errno));
 }
@@ -31,7 +34,28 @@ void IpcSegmentReader::checkRemaining(uint64_t length, const char* what) const {
 void IpcSegmentReader::read(uint8_t* into, uint64_t length, const char* what) {
   checkRemaining(length, what);
   readFileFully(fd_, into, length, position_, path_, what);
+  if (expectedCrc_) crc_ = crc32Ieee(crc_, into, length);
   position_ += length;
+}
+
+void IpcSegmentReader::skip(uint64_t length, const char* what) {
+  checkRemaining(length, what);
+  if (!expectedCrc_) {
+    position_ += length;
+    return;
+  }
+  uint8_t chunk[1 << 14];
+  while (length > 0) {
+    const uint64_t n = std::min<uint64_t>(length, sizeof chunk);
+    read(chunk, n, what);
+    length -= n;
+  }
+}
+
+void IpcSegmentReader::verifyChecksum() const {
+  if (expectedCrc_ && crc_ != *expectedCrc_) {
+    throw Error(ErrorCode::kIpcCorrupt, "the shuffle segment in " + path_ + " does not match its checksum (corrupt)");
+  }
 }
 
 OutputBatch IpcSegmentReader::next() {
@@ -45,9 +69,11 @@ OutputBatch IpcSegmentReader::next() {
     const uint64_t available = std::min<uint64_t>(8, end_ - position_);
     readFileFully(fd_, prefixBytes, available, position_, path_, "a message's length");
     const IpcMessagePrefix prefix = readMessagePrefix(prefixBytes, available);
+    if (expectedCrc_) crc_ = crc32Ieee(crc_, prefixBytes, prefix.prefixBytes);
     position_ += prefix.prefixBytes;
     if (prefix.metadataBytes == 0) {
       ended_ = true;
+      skip(end_ - position_, "the bytes after the end-of-stream marker");
       break;
     }
     checkRemaining(prefix.metadataBytes, "a message's metadata");
@@ -56,7 +82,7 @@ OutputBatch IpcSegmentReader::next() {
     const IpcMessageHeader header = readMessageHeader(metadata_.data(), metadata_.size());
     checkRemaining(header.bodyBytes, "a message's body");
     if (header.kind == IpcMessageKind::kSchema) {
-      position_ += header.bodyBytes;
+      skip(header.bodyBytes, "a schema message's body");
       continue;
     }
     body_.resize(header.bodyBytes);
@@ -66,6 +92,7 @@ OutputBatch IpcSegmentReader::next() {
   }
   ByteVector().swap(body_);
   ByteVector().swap(metadata_);
+  verifyChecksum();
   return OutputBatch{};
 }
 

@@ -386,8 +386,10 @@ export interface NativeAddon {
   /** Releases the native writer; idempotent; refused while an operation runs. */
   bypassWriterClose(writer: BypassWriterHandle): void;
 
-  /** Opens [offset, offset + length) of `path`, an Arrow IPC stream of columns `columns`. */
-  segmentReaderOpen(path: string, offset: number, length: number, columns: NativeColumnType[]): SegmentReaderHandle;
+  /** Opens [offset, offset + length) of `path`, an Arrow IPC stream of columns `columns`. With
+   *  `expectedCrc`, the range's CRC-32 is checked as it is read, and the end of the stream
+   *  rejects (IPC_CORRUPT) when it does not match. */
+  segmentReaderOpen(path: string, offset: number, length: number, columns: NativeColumnType[], expectedCrc?: number): SegmentReaderHandle;
   /** The next record batch with rows, decoded; 0 rows at the end of the stream. */
   segmentReaderNext(reader: SegmentReaderHandle): Promise<NativeOutputBatch>;
   /** CPU time of the reader's decoding so far, on worker threads (thread CPU clocks). */

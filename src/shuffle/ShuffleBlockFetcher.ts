@@ -47,8 +47,13 @@ export interface ShuffleClient {
   fetch(block: ShuffleBlockRef): Promise<FetchedSegment>;
 }
 
-/** A verified block, handed on: its bytes, or the file segment to stream. */
-export type VerifiedSegment = { readonly block: ShuffleBlockRef } & ({ readonly bytes: Uint8Array } | { readonly file: FileSegment });
+/** A verified block, handed on: its bytes, or the file segment to stream; a file segment
+ *  with `checksum` is not verified yet, and its reader must check it (FetcherOptions.
+ *  readerVerifiesFiles). */
+export type VerifiedSegment = { readonly block: ShuffleBlockRef } & (
+  | { readonly bytes: Uint8Array }
+  | { readonly file: FileSegment; readonly checksum?: number }
+);
 
 /** A file segment's bytes in chunks of 1 MiB; a file shorter than the segment is an error. */
 export async function* fileSegmentChunks(segment: FileSegment): AsyncGenerator<Uint8Array, void, undefined> {
@@ -74,6 +79,9 @@ export interface FetcherOptions {
   readonly localExecutorId: string;
   /** Deterministic request order for tests; Math.random by default. */
   readonly random?: () => number;
+  /** File segments are handed on with their checksum unverified, for a reader that checks it
+   *  as it reads them (the native segment reader), instead of being read once more here. */
+  readonly readerVerifiesFiles?: boolean;
 }
 
 export interface FetchMetrics {
@@ -151,6 +159,7 @@ export async function* fetchShuffleBlocks(
         const length = 'bytes' in fetched ? fetched.bytes.byteLength : fetched.file.length;
         if (length === 0) problem = 'the fetched segment is empty';
         else if (length !== block.size) problem = `the segment has ${length} bytes, the map output said ${block.size}`;
+        else if ('file' in fetched && options.readerVerifiesFiles) return { block, file: fetched.file, checksum: fetched.checksum };
         else if (('bytes' in fetched ? crc32(fetched.bytes) : await fileSegmentCrc32(fetched.file)) !== fetched.checksum) problem = 'the segment does not match its checksum (corrupt)';
         else return 'bytes' in fetched ? { block, bytes: fetched.bytes } : { block, file: fetched.file };
       } catch (error) {

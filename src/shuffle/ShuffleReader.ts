@@ -61,18 +61,19 @@ export async function* readShuffleBlocks(
   // Segments hold dictionary columns decoded (the shuffle sorter's output schema).
   const decoded = schema && decodedSchema(schema);
   const types = decoded && nativeIpcTypes(decoded);
-  for await (const segment of fetchShuffleBlocks(blocks, client, options, metrics)) {
+  // File segments decoded natively are checksummed as they are read, not read once more first.
+  for await (const segment of fetchShuffleBlocks(blocks, client, { ...options, readerVerifiesFiles: types !== undefined }, metrics)) {
     const { block } = segment;
-    // The segment matched its checksum, so it is decoded lazily, a batch at a time (from a
-    // file, a chunk at a time): decoding it whole first held every decompressed batch of a
-    // segment at once (about 100 MB a task on S2, outside any budget). A segment that passed
-    // its checksum and still cannot be decoded was written wrong; that is a fetch failure too,
-    // so the map output is made again.
+    // A segment is decoded lazily, a batch at a time (from a file, a chunk at a time): decoding
+    // it whole first held every decompressed batch of a segment at once (about 100 MB a task on
+    // S2, outside any budget). A segment that cannot be decoded, or (read natively) does not
+    // match its checksum at its end, is a fetch failure, so the map output is made again; the
+    // batches already handed on belong to this task, which fails with it.
     const batches =
       'bytes' in segment
         ? deserialize([segment.bytes])
         : decoded && types
-          ? readIpcRange(segment.file.path, segment.file.offset, segment.file.length, decoded, types, onCpuNanos)
+          ? readIpcRange(segment.file.path, segment.file.offset, segment.file.length, decoded, types, onCpuNanos, segment.checksum)
           : deserializeAsync(fileSegmentChunks(segment.file));
     try {
       for (;;) {

@@ -22,6 +22,8 @@ export function nativeIpcTypes(schema: Schema): NativeColumnType[] | undefined {
 /**
  * The record batches of the IPC messages in [offset, offset + length) of `path`. The decoding's
  * CPU time (worker threads) goes to `onCpuNanos` as it is spent: it is the task's native work.
+ * With `expectedCrc`, the range's CRC-32 is checked as it is read: the last step rejects
+ * (IPC_CORRUPT) when it does not match, after the batches before it were yielded.
  */
 export async function* readIpcRange(
   path: string,
@@ -30,8 +32,9 @@ export async function* readIpcRange(
   schema: Schema,
   types: NativeColumnType[],
   onCpuNanos: (nanos: number) => void = () => undefined,
+  expectedCrc?: number,
 ): AsyncGenerator<RecordBatch, void, undefined> {
-  const reader = addon.segmentReaderOpen(path, offset, length, types);
+  const reader = addon.segmentReaderOpen(path, offset, length, types, expectedCrc);
   let counted = 0;
   const count = (): void => {
     const total = addon.segmentReaderCpuNanos(reader);
