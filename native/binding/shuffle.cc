@@ -147,19 +147,19 @@ Napi::Value shuffleSorterNextBatch(const Napi::CallbackInfo& info) {
   return (new PartitionBatchWorker(info, handle, maxRows))->Queue();
 }
 
-// writeSorted(handle, files (partitionFilesOf), maxRows, compress, writeBufferBytes) -> bytes
-// per partition.
+// writeSorted(handle, file: [one of partitionFilesOf], maxRows, compress, writeBufferBytes) ->
+// bytes per partition.
 class WriteSortedWorker : public OperatorWorker<ShuffleSorterHandle> {
  public:
   WriteSortedWorker(const Napi::CallbackInfo& info, ShuffleSorterHandle& handle,
-                    std::vector<PartitionFile> files, uint64_t maxRows, IpcCompression compression,
+                    PartitionFile file, uint64_t maxRows, IpcCompression compression,
                     uint64_t writeBufferBytes)
       : OperatorWorker(info, handle),
-        files_(std::move(files)),
+        file_(std::move(file)),
         maxRows_(maxRows),
         compression_(compression),
         writeBufferBytes_(writeBufferBytes) {}
-  void Run() override { written_ = handle_.op->writeSorted(files_, maxRows_, compression_, writeBufferBytes_); }
+  void Run() override { written_ = handle_.op->writeSorted(file_, maxRows_, compression_, writeBufferBytes_); }
   Napi::Value Result(Napi::Env env) override {
     Napi::Array out = Napi::Array::New(env, written_.size());
     for (uint32_t p = 0; p < written_.size(); ++p) out.Set(p, static_cast<double>(written_[p]));
@@ -167,7 +167,7 @@ class WriteSortedWorker : public OperatorWorker<ShuffleSorterHandle> {
   }
 
  private:
-  std::vector<PartitionFile> files_;
+  PartitionFile file_;
   uint64_t maxRows_;
   IpcCompression compression_;
   uint64_t writeBufferBytes_;
@@ -177,11 +177,12 @@ class WriteSortedWorker : public OperatorWorker<ShuffleSorterHandle> {
 Napi::Value shuffleSorterWriteSorted(const Napi::CallbackInfo& info) {
   ShuffleSorterHandle& handle = shuffleHandle(info, 0);
   std::vector<PartitionFile> files = partitionFilesOf(info[1]);
+  if (files.size() != 1) throw Error(ErrorCode::kInvalidArgument, "writeSorted writes one file");
   const uint64_t maxRows = byteCount(info, 2, "maxRows");
   if (maxRows == 0) throw Error(ErrorCode::kInvalidArgument, "maxRows must be at least 1");
   const IpcCompression compression = info[3].ToBoolean().Value() ? IpcCompression::kLz4Frame : IpcCompression::kNone;
   const uint64_t writeBufferBytes = byteCount(info, 4, "writeBufferBytes");
-  return (new WriteSortedWorker(info, handle, std::move(files), maxRows, compression, writeBufferBytes))->Queue();
+  return (new WriteSortedWorker(info, handle, std::move(files[0]), maxRows, compression, writeBufferBytes))->Queue();
 }
 
 // bypassWriterCreate(table, { columns, partitioner, bounds? (partitionerOptionsOf), maxRows,

@@ -128,25 +128,17 @@ ShuffleSorter::PartitionBatch ShuffleSorter::nextBatch(uint64_t maxRows, OutputA
   return result;
 }
 
-std::vector<uint64_t> ShuffleSorter::writeSorted(const std::vector<PartitionFile>& files, uint64_t maxRows,
-                                                 IpcCompression compression, uint64_t writeBufferBytes) {
-  const uint32_t n = numPartitions();
-  if (files.size() != 1 && files.size() != n) {
-    throw Error(ErrorCode::kInvalidArgument, "writeSorted takes one file, or one per partition (" + std::to_string(n) + ")");
-  }
+std::vector<uint64_t> ShuffleSorter::writeSorted(const PartitionFile& file, uint64_t maxRows, IpcCompression compression,
+                                                 uint64_t writeBufferBytes) {
   if (!isSorted_) sort();
-  const bool shared = files.size() == 1;
-  std::vector<uint64_t> written(n, 0);
-  // Bytes already in each file (one entry when shared); the buffer holds the rest.
-  std::vector<uint64_t> flushed(files.size(), 0);
-  uint32_t bufferedPartition = 0;
+  std::vector<uint64_t> written(numPartitions(), 0);
+  uint64_t flushed = 0;  // bytes already in the file; the buffer holds the rest
   encoded_.clear();
   auto flush = [&]() {
     if (encoded_.empty()) return;
-    const uint32_t f = shared ? 0 : bufferedPartition;
-    writeFileFully(files[f].fd, encoded_.data(), encoded_.size(), static_cast<int64_t>(files[f].offset + flushed[f]),
-                   files[f].path, "shuffle device");
-    flushed[f] += encoded_.size();
+    writeFileFully(file.fd, encoded_.data(), encoded_.size(), static_cast<int64_t>(file.offset + flushed), file.path,
+                   "shuffle device");
+    flushed += encoded_.size();
     encoded_.clear();
   };
   std::vector<IpcColumnBuffers> buffers(layout_.numColumns());
@@ -154,8 +146,6 @@ std::vector<uint64_t> ShuffleSorter::writeSorted(const std::vector<PartitionFile
     arena_.reset();
     PartitionBatch next = nextBatch(maxRows, &arena_);
     if (next.batch.numRows == 0) break;
-    if (!shared && next.partition != bufferedPartition) flush();
-    bufferedPartition = next.partition;
     for (uint32_t c = 0; c < layout_.numColumns(); ++c) {
       buffers[c] = ipcBuffersOf(layout_.columns()[c], next.batch.columns[c], next.batch.numRows);
     }

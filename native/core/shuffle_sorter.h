@@ -17,9 +17,9 @@
 //      must) and calls insert again from where it stopped.
 //   2. sort() radix-sorts the pointers on bytes 5..7 (the partition id) only, LSD, skipping
 //      bytes that are equal in every pointer: one pass for up to 256 partitions.
-//   3. writeSorted(files, n) writes the rows as IPC messages of up to n rows, partition after
-//      partition, into a spill file or, on the bypass path, each partition's own file (nextBatch
-//      returns the same batches one at a time, for tests and other callers).
+//   3. writeSorted(file, n) writes the rows as IPC messages of up to n rows, partition after
+//      partition, into a spill file (nextBatch returns the same batches one at a time, for tests
+//      and other callers).
 //   4. reset() forgets the rows and drops every page and the array, for TypeScript to free.
 //
 // Not thread-safe: TypeScript runs one operation at a time (on a worker thread).
@@ -77,14 +77,12 @@ class ShuffleSorter {
   PartitionBatch nextBatch(uint64_t maxRows, OutputArena* arena = nullptr);
 
   // Sorts if not yet sorted, then writes every row as Arrow IPC record-batch messages
-  // (arrow_ipc.h) of at most maxRows rows, partition after partition. With one file per
-  // partition, each partition's messages go to its own; with one file, all follow each other in
-  // partition order. Messages gather in a buffer of writeBufferBytes (Spark's
-  // shuffle.file.buffer), written when full and at the end of each partition. Returns the bytes
-  // written per partition. Bounded memory outside the pages: one output batch of maxRows rows,
-  // its encoded message and the buffer.
-  std::vector<uint64_t> writeSorted(const std::vector<PartitionFile>& files, uint64_t maxRows,
-                                    IpcCompression compression, uint64_t writeBufferBytes);
+  // (arrow_ipc.h) of at most maxRows rows, partition after partition, into `file` from its
+  // offset on. Messages gather in a buffer of writeBufferBytes (Spark's shuffle.file.buffer),
+  // written when full and at the end. Returns the bytes written per partition. Bounded memory
+  // outside the pages: one output batch of maxRows rows, its encoded message and the buffer.
+  std::vector<uint64_t> writeSorted(const PartitionFile& file, uint64_t maxRows, IpcCompression compression,
+                                    uint64_t writeBufferBytes);
 
   void reset();
 

@@ -43,8 +43,8 @@ export type BypassWriterHandle = { readonly [bypassWriterBrand]: true };
 /** A native reader of one shuffle segment. Closed by {@link NativeAddon.segmentReaderClose}. */
 export type SegmentReaderHandle = { readonly [segmentReaderBrand]: true };
 
-/** Where the shuffle sorter appends a partition's messages: an open file's descriptor, the
- *  offset to write at, and its path (for messages). */
+/** An open file native code appends to (a spill file, a partition file, a data file): its
+ *  descriptor, the offset to write at, and its path (for messages). */
 export interface NativePartitionFile {
   fd: number;
   offset: number;
@@ -362,11 +362,10 @@ export interface NativeAddon {
   shuffleSorterState(sorter: ShuffleSorterHandle): ShuffleSorterState;
   shuffleSorterClose(sorter: ShuffleSorterHandle): void;
   /** Sorts if needed and writes every row as Arrow IPC record-batch messages of at most
-   *  maxRows rows (LZ4_FRAME buffers when `compress`), partition after partition: to one file,
-   *  or each partition to its own, through a buffer of writeBufferBytes. Resolves to the bytes
-   *  written per partition. The files must stay open, and unused by anything else, until it
-   *  settles. */
-  shuffleSorterWriteSorted(sorter: ShuffleSorterHandle, files: NativePartitionFile[], maxRows: number, compress: boolean, writeBufferBytes: number): Promise<number[]>;
+   *  maxRows rows (LZ4_FRAME buffers when `compress`), partition after partition, to the one
+   *  file, through a buffer of writeBufferBytes. Resolves to the bytes written per partition.
+   *  The file must stay open, and unused by anything else, until it settles. */
+  shuffleSorterWriteSorted(sorter: ShuffleSorterHandle, file: [NativePartitionFile], maxRows: number, compress: boolean, writeBufferBytes: number): Promise<number[]>;
 
   bypassWriterCreate(table: PageTableHandle, options: NativeBypassWriterOptions): BypassWriterHandle;
   /** One empty file per partition, in order (offsets 0). */

@@ -15,8 +15,8 @@
  *      asked (a page, or an array twice as large, into which native code copies the pointers) and native code goes on.
  *   2. writeSortedTo(sink): in one native call on a worker thread, radix sort on the partition
  *      id, then the rows of each partition are encoded as IPC record-batch messages (LZ4_FRAME
- *      buffers) and appended to the sink's files, partition after partition (a spill file, or on
- *      the bypass path the partitions' own files); then the pages and the array are freed.
+ *      buffers) and appended to the sink's file (a spill file), partition after partition; then
+ *      the pages and the array are freed.
  *   3. spill(): as Spark's, only when this sorter itself is short of memory (trigger == this),
  *      and only with rows in memory: writes a spill file whose per-partition lengths are kept.
  */
@@ -38,10 +38,10 @@ export const MAXIMUM_SHUFFLE_PAGE_SIZE_BYTES = 2 ** 27;
 /** Spark's PackedRecordPointer.MAXIMUM_PARTITION_ID + 1. */
 export const MAXIMUM_SHUFFLE_PARTITIONS = 2 ** 24;
 
-/** Where sorted partition messages go: files native code appends to. */
+/** Where sorted partition messages go: a file native code appends to. */
 export interface PartitionSink {
-  /** One open file for every partition in order, or one per partition, each at its end. */
-  files(): Promise<NativePartitionFile[]>;
+  /** The open file, at its end: every partition's messages go there in order. */
+  file(): NativePartitionFile;
   /** Bytes of messages gathered before each write. */
   readonly writeBufferBytes: number;
   /** What was appended, per partition. */
@@ -132,9 +132,8 @@ export class ShuffleExternalSorter extends PagedOperator<ShuffleSorterHandle> {
       if (this.closed) throw new ClosedError(this.what);
       const rows = addon.shuffleSorterState(this.handle).records;
       if (rows > 0) {
-        const files = await sink.files();
         const compress = this.options.compression === 'lz4';
-        sink.appended(await addon.shuffleSorterWriteSorted(this.handle, files, this.batchRows, compress, sink.writeBufferBytes));
+        sink.appended(await addon.shuffleSorterWriteSorted(this.handle, [sink.file()], this.batchRows, compress, sink.writeBufferBytes));
       }
       this.lastState = addon.shuffleSorterState(this.handle);
       addon.shuffleSorterReset(this.handle);

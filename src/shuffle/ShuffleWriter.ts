@@ -97,8 +97,8 @@ class SpillFileSink implements PartitionSink {
     this.lengths = new Array<number>(numPartitions).fill(0);
   }
 
-  async files(): Promise<NativePartitionFile[]> {
-    return [{ fd: this.handle.fd, offset: this.size, path: this.path }];
+  file(): NativePartitionFile {
+    return { fd: this.handle.fd, offset: this.size, path: this.path };
   }
 
   appended(bytesPerPartition: readonly number[]): void {

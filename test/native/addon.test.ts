@@ -6,7 +6,7 @@ import {
   NATIVE_ERROR_CODES,
   errorFromCode,
 } from '../../src/errors.js';
-import { addon, type BlockHandle, type PageTableHandle } from '../../src/native/addon.js';
+import { addon, type BlockHandle, type BypassWriterHandle, type PageTableHandle, PartitionerKind, PhysicalType } from '../../src/native/addon.js';
 
 describe('native addon contract', () => {
   test('every error code the addon raises maps to a TypeScript class with the same code', () => {
@@ -27,6 +27,33 @@ describe('native addon contract', () => {
     expect(() => addon.blockSize(42 as unknown as BlockHandle)).toThrow(InvalidHandleError);
     addon.allocatorFree(block);
     addon.pageTableClose(table);
+  });
+
+  test('the bypass writer checks its handle, its buffer\'s owner and its order of calls', async () => {
+    const table = addon.pageTableCreate();
+    const other = addon.pageTableCreate();
+    const writer = addon.bypassWriterCreate(table, {
+      columns: [{ physical: PhysicalType.INT, width: 8, decimalFitsInt64: false }],
+      partitioner: { kind: PartitionerKind.HASH, numPartitions: 2, hashColumns: [0] },
+      maxRows: 100,
+      compress: false,
+      schemaMessage: new Uint8Array(8),
+    });
+    expect(() => addon.bypassWriterState(table as unknown as BypassWriterHandle)).toThrow(InvalidHandleError);
+    expect(() => addon.bypassWriterSetBuffer(writer, table as unknown as BlockHandle)).toThrow(InvalidHandleError);
+    const { minimumBufferBytes } = addon.bypassWriterState(writer);
+    // A page of another task's table is not this writer's to use.
+    const foreign = addon.pageTableAllocatePage(other, minimumBufferBytes)!;
+    expect(() => addon.bypassWriterSetBuffer(writer, foreign)).toThrow(InvalidPageStateError);
+    const small = addon.pageTableAllocatePage(table, Math.max(1, minimumBufferBytes - 128))!;
+    expect(() => addon.bypassWriterSetBuffer(writer, small)).toThrow(/too small/);
+    const batch = { numRows: 1, columns: [{ values: new BigInt64Array([7n]) }] };
+    await expect(addon.bypassWriterWrite(writer, batch as never)).rejects.toThrow(/setFiles\(\) first/);
+    addon.bypassWriterClose(writer);
+    addon.bypassWriterClose(writer);
+    expect(() => addon.bypassWriterState(writer)).toThrow(InvalidHandleError);
+    addon.pageTableClose(table);
+    addon.pageTableClose(other);
   });
 
   test('a closed page table throws a clear error on every call, and closing twice is safe', () => {
