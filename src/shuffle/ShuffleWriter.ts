@@ -166,10 +166,9 @@ class UnsafeShuffleWriter implements MapOutputWriter {
     return assembleSegments(path, this.request.numPartitions, this.sorter.schemaMessage, (p) => this.spills.flatMap((spill) => spill.pieces(p)));
   }
 
+  /** The last file is shuffle output, not a spill (Spark's closeAndGetSpills). */
   get metrics(): MapOutputWriter['metrics'] {
-    const { cpuTimeMs, spillCount, memoryBytesSpilled, diskBytesSpilled, peakExecutionMemory } = this.sorter.metrics;
-    // The last file is shuffle output, not a spill (Spark's closeAndGetSpills).
-    return { cpuTimeMs, spillCount, memoryBytesSpilled, diskBytesSpilled, peakExecutionMemory };
+    return this.sorter.metrics;
   }
 
   close(): Promise<void> {
@@ -237,7 +236,11 @@ export async function writeMapOutput(
       const lengths = await resolver.writeMetadataFileAndCommit(request.shuffleId, request.mapId, assembled.lengths, assembled.checksums, assembled.total > 0 ? tmpData : null);
       return { committed: lengths, total: assembled.total };
     });
-    return { lengths: committed, metrics: { bytesWritten: total, recordsWritten: records, writeTimeMs, ...writer.metrics } };
+    const { cpuTimeMs, spillCount, memoryBytesSpilled, diskBytesSpilled, peakExecutionMemory } = writer.metrics;
+    return {
+      lengths: committed,
+      metrics: { bytesWritten: total, recordsWritten: records, writeTimeMs, cpuTimeMs, spillCount, memoryBytesSpilled, diskBytesSpilled, peakExecutionMemory },
+    };
   } finally {
     await writer.close();
     await Promise.all([...writer.paths, tmpData].map((path) => rm(path, { force: true })));
