@@ -27,7 +27,7 @@
  */
 import type { RecordBatch, Schema } from 'apache-arrow';
 import { open, type FileHandle } from 'node:fs/promises';
-import { ClosedError, SchemaMismatchError } from '../errors.js';
+import { ClosedError } from '../errors.js';
 import type { MemoryBlock } from '../memory/MemoryBlock.js';
 import { MemoryConsumer } from '../memory/MemoryConsumer.js';
 import { MemoryMode } from '../memory/MemoryMode.js';
@@ -39,7 +39,7 @@ import { decodeDictionaries, decodedSchema } from '../sort/dictionaries.js';
 import type { DiskBlockManager } from '../storage/DiskBlockManager.js';
 import type { BlockCompression } from '../storage/serialization.js';
 import { ioError } from '../util/fileSink.js';
-import { describeFields, sameFields } from '../util/schema.js';
+import { checkBatchSchema } from '../util/schema.js';
 import { AsyncMutex } from '../util/sync.js';
 import { segmentSchemaMessage } from './segments.js';
 
@@ -115,9 +115,7 @@ export class BypassShuffleWriter extends MemoryConsumer {
   }
 
   async write(batch: RecordBatch): Promise<void> {
-    if (!sameFields(batch.schema, this.inputSchema)) {
-      throw new SchemaMismatchError(`the batch's schema (${describeFields(batch.schema)}) is not the bypass writer's (${describeFields(this.inputSchema)})`);
-    }
+    checkBatchSchema(batch.schema, this.inputSchema, 'the bypass writer');
     if (batch.numRows === 0) return;
     const nativeBatch = toNativeBatch(decodeDictionaries(batch, this.decoded), this.types);
     await this.opLock.run(async () => {

@@ -15,13 +15,13 @@
  * never held while memory is acquired, because acquiring may spill this very operator.
  */
 import type { Schema } from 'apache-arrow';
-import { ClosedError, RecordTooLargeError, SchemaMismatchError } from '../errors.js';
+import { ClosedError, RecordTooLargeError } from '../errors.js';
 import type { MemoryBlock } from '../memory/MemoryBlock.js';
 import { MemoryConsumer } from '../memory/MemoryConsumer.js';
 import { MemoryMode } from '../memory/MemoryMode.js';
 import type { TaskMemoryManager } from '../memory/TaskMemoryManager.js';
 import type { InsertProgress } from '../native/addon.js';
-import { describeFields, sameFields } from '../util/schema.js';
+import { checkBatchSchema } from '../util/schema.js';
 import { AsyncMutex } from '../util/sync.js';
 
 export abstract class PagedOperator<Handle> extends MemoryConsumer {
@@ -53,12 +53,9 @@ export abstract class PagedOperator<Handle> extends MemoryConsumer {
 
   /** Throws SchemaMismatchError unless `schema` has `expected`'s fields, by name and type. */
   protected checkSchema(schema: Schema, expected: Schema): void {
-    if (!sameFields(schema, expected)) {
-      throw new SchemaMismatchError(`the batch's schema (${describeFields(schema)}) is not ${this.what}'s (${describeFields(expected)})`);
-    }
+    checkBatchSchema(schema, expected, this.what);
   }
 
-  /** Grants a data page of at least `requiredBytes` and hands it to native code. */
   /**
    * Inserts rows [0, numRows) of a batch through the native `insert`, granting between calls
    * what it asks for (a page, or a bigger array through `growArray`), until it asks for nothing
@@ -78,6 +75,7 @@ export abstract class PagedOperator<Handle> extends MemoryConsumer {
     }
   }
 
+  /** Grants a data page of at least `requiredBytes` and hands it to native code. */
   protected async acquireNewPage(requiredBytes: number): Promise<void> {
     if (requiredBytes > this.maxPageBytes) {
       throw new RecordTooLargeError(`a row needs ${requiredBytes} bytes, more than the largest page ${this.what} can address (${this.maxPageBytes} bytes)`);
