@@ -33,8 +33,6 @@ static_assert((kMessageTable + 8) % 8 == 0 && (kBatchTable + 8) % 8 == 0, "i64 f
 static_assert((kNodesVector + 4) % 8 == 0, "struct vector elements 8-aligned");
 static_assert(kCompressionTable + 6 <= kNodesVector, "BodyCompression fits before the nodes");
 
-uint64_t padded8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
-
 [[noreturn]] void corrupt(const std::string& what) {
   throw Error(ErrorCode::kIpcCorrupt, "the Arrow IPC message is corrupt: " + what);
 }
@@ -62,7 +60,7 @@ std::pair<uint64_t, uint64_t> appendBodyBuffer(ByteVector& out, uint64_t bodySta
     }
   }
   const uint64_t written = out.size() - bodyStart - offset;
-  out.resize(bodyStart + padded8(offset + written), 0);
+  out.resize(bodyStart + padTo8(offset + written), 0);
   return {offset, written};
 }
 

@@ -42,6 +42,10 @@ namespace tungsten {
 
 enum class IpcCompression : uint8_t { kNone = 0, kLz4Frame = 1 };
 
+// `n` rounded up to a multiple of 8: where an IPC body's buffers start (and how the bypass
+// writer lays out the buffers it encodes from).
+constexpr uint64_t padTo8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
+
 // One column's buffers to encode, borrowed.
 struct IpcColumnBuffers {
   uint64_t nullCount = 0;

@@ -10,7 +10,6 @@ namespace tungsten {
 
 namespace {
 
-constexpr uint64_t align8(uint64_t bytes) { return (bytes + 7) & ~uint64_t{7}; }
 constexpr uint64_t kRegionAlignment = 64;
 constexpr uint8_t kEndOfStream[8] = {0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0};
 
@@ -54,6 +53,13 @@ BypassWriter::BypassWriter(std::vector<ColumnType> columns, PartitionerSpec part
   crc_.assign(numPartitions(), schemaCrc_);
   ipcColumns_.resize(columns_.size());
   if (partitioner_.needsRecords()) scratchRecords_.resize(kChunkRows);
+  destVar_.resize(kChunkRows * varColumns_.size());
+  uint64_t region = kRegionAlignment;
+  while (layoutRegion(region).capacityRows == 0) region += kRegionAlignment;
+  minimumBufferBytes_ = region * numPartitions();
+  RegionLayout full;
+  const uint64_t fullBytes = layoutFixed(maxRows_, full) * (varColumns_.empty() ? 1 : 2);
+  preferredBufferBytes_ = (fullBytes + kRegionAlignment - 1) / kRegionAlignment * kRegionAlignment * numPartitions();
 }
 
 void BypassWriter::setFiles(std::vector<PartitionFile> files) {
@@ -74,16 +80,16 @@ uint64_t BypassWriter::layoutFixed(uint64_t rows, RegionLayout& layout) const {
   for (size_t c = 0; c < n; ++c) {
     const ColumnType& type = columns_[c];
     layout.validity[c] = at;
-    at += align8((rows + 7) / 8);
+    at += padTo8((rows + 7) / 8);
     if (type.physical == PhysicalType::kBool) {
       layout.values[c] = at;
-      at += align8((rows + 7) / 8);
+      at += padTo8((rows + 7) / 8);
     } else if (type.physical == PhysicalType::kVarBinary) {
       layout.offsets[c] = at;
-      at += align8((rows + 1) * type.width);
+      at += padTo8((rows + 1) * type.width);
     } else {
       layout.values[c] = at;
-      at += align8(rows * slotBytes(type));
+      at += padTo8(rows * slotBytes(type));
     }
   }
   return at;
@@ -121,18 +127,6 @@ BypassWriter::RegionLayout BypassWriter::layoutRegion(uint64_t regionBytes) cons
   return layout;
 }
 
-uint64_t BypassWriter::minimumBufferBytes() const {
-  uint64_t region = kRegionAlignment;
-  while (layoutRegion(region).capacityRows == 0) region += kRegionAlignment;
-  return region * numPartitions();
-}
-
-uint64_t BypassWriter::preferredBufferBytes() const {
-  RegionLayout layout;
-  const uint64_t fixedBytes = layoutFixed(maxRows_, layout) * (varColumns_.empty() ? 1 : 2);
-  return (fixedBytes + kRegionAlignment - 1) / kRegionAlignment * kRegionAlignment * numPartitions();
-}
-
 BypassWriter::Partition BypassWriter::makePartition(uint8_t* region, const RegionLayout& layout) const {
   Partition partition;
   partition.region = region;
@@ -149,7 +143,7 @@ void BypassWriter::setBuffer(std::shared_ptr<MemoryBlock> block) {
   RegionLayout layout = layoutRegion(regionBytes);
   if (layout.capacityRows == 0) {
     throw Error(ErrorCode::kInvalidArgument, "a bypass writer buffer of " + std::to_string(block->size) +
-                                                 " bytes is too small; it needs " + std::to_string(minimumBufferBytes()));
+                                                 " bytes is too small; it needs " + std::to_string(minimumBufferBytes_));
   }
   layout_ = std::move(layout);
   partitions_.clear();
@@ -168,7 +162,7 @@ void BypassWriter::computePartitions(const BatchView& batch, uint64_t row, uint6
   if (partitioner_.needsRecords()) {
     // Range bounds compare rows in the row format: the chunk is written as rows first.
     uint64_t bytes = 0;
-    std::vector<uint64_t> sizes(count);
+    uint64_t sizes[kChunkRows];
     for (uint64_t i = 0; i < count; ++i) {
       sizes[i] = kRecordLengthBytes + (rows_.hasVarColumns() ? rows_.payloadBytes(batch, row + i) : rows_.fixedPayloadBytes());
       bytes += sizes[i];
@@ -196,7 +190,7 @@ void BypassWriter::write(const BatchView& batch) {
   uint32_t parts[kChunkRows];
   Partition* targets[kChunkRows];
   uint64_t destRows[kChunkRows];
-  std::vector<uint64_t> destVar(kChunkRows * numVar);
+  uint64_t* destVar = destVar_.data();
   for (uint64_t row = 0; row < batch.numRows;) {
     const uint64_t count = std::min(kChunkRows, batch.numRows - row);
     computePartitions(batch, row, count, parts);
@@ -221,7 +215,7 @@ void BypassWriter::write(const BatchView& batch) {
         continue;
       }
       // The rows placed so far go to their regions before any region is written out.
-      copyRows(batch, row, copiedTo, i, targets, layout_, destRows, destVar.data());
+      copyRows(batch, row, copiedTo, i, targets, layout_, destRows, destVar);
       copiedTo = i;
       if (partition.rows > 0) {
         encodeAndWrite(partition, layout_, parts[i]);  // then row i is placed again
@@ -230,7 +224,7 @@ void BypassWriter::write(const BatchView& batch) {
         copiedTo = ++i;
       }
     }
-    copyRows(batch, row, copiedTo, count, targets, layout_, destRows, destVar.data());
+    copyRows(batch, row, copiedTo, count, targets, layout_, destRows, destVar);
     row += count;
   }
   metrics_.rowsWritten += batch.numRows;
@@ -369,7 +363,7 @@ void BypassWriter::writeOversizedRow(const BatchView& batch, uint64_t row, uint3
     largest = std::max(largest, varOffset(column, row + 1) - varOffset(column, row));
   }
   layout.capacityRows = 1;
-  layout.varAreaBytes = align8(largest);
+  layout.varAreaBytes = padTo8(largest);
   for (size_t v = 0; v < varColumns_.size(); ++v) layout.varArea.push_back(fixedBytes + v * layout.varAreaBytes);
   layout.bytes = fixedBytes + varColumns_.size() * layout.varAreaBytes;
   ByteVector region(layout.bytes);

@@ -69,10 +69,10 @@ class BypassWriter {
   // The partitions' files, one per partition, in order, each empty.
   void setFiles(std::vector<PartitionFile> files);
   // The smallest buffer block that gives every partition a region of at least one row.
-  uint64_t minimumBufferBytes() const;
+  uint64_t minimumBufferBytes() const { return minimumBufferBytes_; }
   // The block that gives every partition a region of maxRows rows (var-width bytes as much
   // again as the fixed part): more is not used.
-  uint64_t preferredBufferBytes() const;
+  uint64_t preferredBufferBytes() const { return preferredBufferBytes_; }
   // Hands over a granted block of at least minimumBufferBytes().
   void setBuffer(std::shared_ptr<MemoryBlock> block);
   bool hasBuffer() const { return block_ != nullptr; }
@@ -137,6 +137,9 @@ class BypassWriter {
   std::vector<uint8_t> schemaMessage_;
   uint32_t schemaCrc_ = 0;
 
+  uint64_t minimumBufferBytes_ = 0;
+  uint64_t preferredBufferBytes_ = 0;
+
   std::vector<PartitionFile> files_;
   std::vector<uint64_t> written_;
   std::vector<uint32_t> crc_;
@@ -146,6 +149,7 @@ class BypassWriter {
 
   ByteVector scratchRows_;  // range partitioning: a chunk's rows in the row format
   std::vector<uint8_t*> scratchRecords_;
+  std::vector<uint64_t> destVar_;  // write(): each placed row's var-width places
   ByteVector encoded_;
   std::vector<IpcColumnBuffers> ipcColumns_;
   // Per column: partitions whose buffered rows include a null (validity bits are kept then).
