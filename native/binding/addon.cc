@@ -34,6 +34,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   addExport(env, exports, "workerConcurrencyReset", guarded<workerConcurrencyReset>);
   addExport(env, exports, "releaseOutputBuffers", guarded<releaseOutputBuffers>);
   addExport(env, exports, "outputBytesLive", guarded<outputBytesLive>);
+  addExport(env, exports, "releaseCachedOutputBytes", guarded<releaseCachedOutputBytes>);
   return exports;
 }
 

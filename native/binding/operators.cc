@@ -229,6 +229,11 @@ Napi::Value outputBytesLive(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(tungsten::outputBytesLive()));
 }
 
+Napi::Value releaseCachedOutputBytes(const Napi::CallbackInfo& info) {
+  tungsten::releaseCachedOutputBytes();
+  return info.Env().Undefined();
+}
+
 void releaseFreedHeapMemory() {
 #if defined(__GLIBC__)
   ::malloc_trim(0);

@@ -53,6 +53,8 @@ Napi::Value outputBatchToJs(Napi::Env env, OutputBatch& batch);
 Napi::Value releaseOutputBuffers(const Napi::CallbackInfo& info);
 // What every output batch not yet freed holds (arrow_output.h).
 Napi::Value outputBytesLive(const Napi::CallbackInfo& info);
+// Unmaps the freed output mappings kept for reuse (arrow_output.h).
+Napi::Value releaseCachedOutputBytes(const Napi::CallbackInfo& info);
 
 inline const char* busyMessage() { return "the operator is busy with another operation; await it first"; }
 

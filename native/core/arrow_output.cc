@@ -6,7 +6,9 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <vector>
 
 namespace tungsten {
 
@@ -18,8 +20,76 @@ constexpr size_t kMappedOutputBytes = size_t{64} << 10;
 std::atomic<uint64_t> liveOutputBytes{0};
 
 size_t mappedLength(size_t size) {
-  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  static const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   return (size + page - 1) / page * page;
+}
+
+// Freed mappings kept for the next batches (see kCachedOutputBytes in the header): a batch's
+// buffers are freed on the event loop's thread and the next batch of the same shape is
+// allocated on a worker a moment later, so an exact-length match is the common case. The
+// oldest mapping is unmapped first when the cache would exceed its bound.
+class MappingCache {
+ public:
+  void* take(size_t length) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (size_t i = entries_.size(); i-- > 0;) {
+      if (entries_[i].length != length) continue;
+      void* p = entries_[i].data;
+      entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(i));
+      cachedBytes_ -= length;
+      return p;
+    }
+    return nullptr;
+  }
+
+  void put(void* data, size_t length) {
+    std::vector<Entry> evicted;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (length > kCachedOutputBytes) {
+        evicted.push_back({data, length});
+      } else {
+        entries_.push_back({data, length});
+        cachedBytes_ += length;
+        while (cachedBytes_ > kCachedOutputBytes) {
+          evicted.push_back(entries_.front());
+          cachedBytes_ -= entries_.front().length;
+          entries_.erase(entries_.begin());
+        }
+      }
+    }
+    for (const Entry& entry : evicted) ::munmap(entry.data, entry.length);
+  }
+
+  void clear() {
+    std::vector<Entry> entries;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      entries.swap(entries_);
+      cachedBytes_ = 0;
+    }
+    for (const Entry& entry : entries) ::munmap(entry.data, entry.length);
+  }
+
+  uint64_t cachedBytes() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cachedBytes_;
+  }
+
+ private:
+  struct Entry {
+    void* data;
+    size_t length;
+  };
+  std::mutex mutex_;
+  std::vector<Entry> entries_;
+  uint64_t cachedBytes_ = 0;
+};
+
+// Never destroyed: buffers may be freed by garbage collection while the process exits.
+MappingCache& mappingCache() {
+  static MappingCache* cache = new MappingCache();
+  return *cache;
 }
 
 }  // namespace
@@ -30,8 +100,14 @@ OutputBuffer allocateOutputBuffer(size_t size, bool zero) {
   if (size == 0) return buffer;
   void* p = nullptr;
   if (size >= kMappedOutputBytes) {
-    p = ::mmap(nullptr, mappedLength(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();  // mapped pages are zero already
+    const size_t length = mappedLength(size);
+    p = mappingCache().take(length);
+    if (p != nullptr) {
+      if (zero) std::memset(p, 0, size);
+    } else {
+      p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) throw std::bad_alloc();  // mapped pages are zero already
+    }
   } else {
     p = zero ? std::calloc(1, size) : std::malloc(size);
     if (p == nullptr) throw std::bad_alloc();
@@ -43,11 +119,15 @@ OutputBuffer allocateOutputBuffer(size_t size, bool zero) {
 
 uint64_t outputBytesLive() { return liveOutputBytes.load(std::memory_order_relaxed); }
 
+uint64_t outputBytesCached() { return mappingCache().cachedBytes(); }
+
+void releaseCachedOutputBytes() { mappingCache().clear(); }
+
 void freeOutputBytes(void* data, size_t size) {
   if (data == nullptr) return;
   liveOutputBytes.fetch_sub(size, std::memory_order_relaxed);
   if (size >= kMappedOutputBytes) {
-    ::munmap(data, mappedLength(size));
+    mappingCache().put(data, mappedLength(size));
   } else {
     std::free(data);
   }

@@ -6,7 +6,10 @@
 // of 64 KiB and more are mapped directly rather than malloc'd: they are freed on another thread
 // than the worker that allocated them, and glibc would keep such freed chunks in its arenas (its
 // mmap threshold rises after the first large free), which made resident memory grow with every
-// batch read. An output batch is the caller's memory once returned, as rows handed to the
+// batch read. Freed mappings are kept, up to kCachedOutputBytes over the process, and handed to
+// the next buffer of the same page-rounded length: faulting in fresh pages for every decoded
+// batch was 15% of the CPU of a job that reads an IPC file (the kernel zeroes each page, and on
+// a virtual machine the host may have to back it too). An output batch is the caller's memory once returned, as rows handed to the
 // consumer of a Spark iterator are; it is bounded by the batch row count the caller chose, and
 // outputBytesLive() counts what all of them hold.
 #pragma once
@@ -52,6 +55,14 @@ struct OutputBatch {
 // Output bytes allocated and not yet freed, over the process: what batches handed to
 // JavaScript hold outside any grant (tests check that the engine frees them as it goes).
 uint64_t outputBytesLive();
+
+// The bound on freed output mappings kept for reuse: resident memory outside grants, a
+// constant of the process (the README lists it), not a share of any budget.
+inline constexpr uint64_t kCachedOutputBytes = uint64_t{32} << 20;
+// Bytes of freed output mappings kept for reuse now (at most kCachedOutputBytes).
+uint64_t outputBytesCached();
+// Unmaps the kept mappings (a session closing gives its memory back).
+void releaseCachedOutputBytes();
 
 // A buffer of `size` bytes (zeroed when asked); throws std::bad_alloc.
 OutputBuffer allocateOutputBuffer(size_t size, bool zero);

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <vector>
 
+#include "arrow_output.h"
 #include "harness.h"
 #include "page_address.h"
 #include "page_allocator.h"
@@ -204,4 +205,40 @@ TEST(grow_page_keeps_contents_number_and_accounting) {
   TaskPageTable other(PageAllocator::instance());
   auto foreign = other.allocatePage(64);
   CHECK_THROWS_CODE(table.growPage(*foreign, 128), ErrorCode::kInvalidPageState);
+}
+
+TEST(freed_output_mappings_are_reused_zeroed_when_asked_and_bounded) {
+  releaseCachedOutputBytes();
+  const uint64_t live = outputBytesLive();
+  const size_t size = (size_t{1} << 20) + 3;  // mapped; its page-rounded length is the cache key
+  uint8_t* first = nullptr;
+  {
+    OutputBuffer buffer = allocateOutputBuffer(size, false);
+    first = buffer.data.get();
+    std::memset(first, 0x77, size);
+    CHECK_EQ(outputBytesLive(), live + size);
+  }
+  CHECK_EQ(outputBytesLive(), live);
+  CHECK(outputBytesCached() >= size);
+  {
+    OutputBuffer again = allocateOutputBuffer(size, true);
+    CHECK(again.data.get() == first);
+    bool zero = true;
+    for (size_t i = 0; i < size; ++i) zero = zero && again.data.get()[i] == 0;
+    CHECK(zero);
+    CHECK_EQ(outputBytesCached(), uint64_t{0});
+  }
+  {
+    OutputBuffer other = allocateOutputBuffer(size + 4096, false);  // another length: not reused
+    CHECK(other.data.get() != first);
+  }
+  // Freeing more than the bound unmaps the oldest mappings; the cache never holds more.
+  std::vector<OutputBuffer> many;
+  for (int i = 0; i < 40; ++i) many.push_back(allocateOutputBuffer(size_t{1} << 20, false));
+  many.clear();
+  CHECK(outputBytesCached() <= kCachedOutputBytes);
+  CHECK(outputBytesCached() >= kCachedOutputBytes - (size_t{2} << 20));
+  releaseCachedOutputBytes();
+  CHECK_EQ(outputBytesCached(), uint64_t{0});
+  CHECK_EQ(outputBytesLive(), live);
 }

@@ -17,6 +17,7 @@ import { createMemoryManager } from '../memory/createMemoryManager.js';
 import type { MemoryManager } from '../memory/MemoryManager.js';
 import { Executor } from '../executor/Executor.js';
 import type { BatchFunction } from '../executor/pipeline.js';
+import { addon } from '../native/addon.js';
 import type { SourceRegistry } from '../plan/sources.js';
 import { DAGScheduler, type JobMetrics } from '../scheduler/DAGScheduler.js';
 import { ListenerBus, type SchedulerListener } from '../scheduler/ListenerBus.js';
@@ -196,6 +197,7 @@ export class Session {
     }
     await this.blockManager.close();
     this.diskBlockManager.closeSync();
+    addon.releaseCachedOutputBytes();
     this.tables.clear();
     this.batchSources.clear();
     this.functions.clear();

@@ -406,6 +406,9 @@ export interface NativeAddon {
   releaseOutputBuffers(buffers: ArrayBuffer[]): void;
   /** Bytes held by output batches not yet freed, over the process. */
   outputBytesLive(): number;
+  /** Unmaps the freed output buffers native code keeps for reuse (at most 32 MiB over the
+   *  process), giving that memory back to the system. */
+  releaseCachedOutputBytes(): void;
 
   /** Test hook: spill writes fail as if the disk were full after `bytes` more bytes; −1: off. */
   spillInjectDiskFullAfter(bytes: number): void;
