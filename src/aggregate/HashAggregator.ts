@@ -314,6 +314,10 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
     return { groups: state.groupsInMemory, dataPages: this.dataPages.length, slotArrayBytes: this.array?.size ?? 0 };
   }
 
+  protected override afterOperation(): void {
+    this.lastMetrics = addon.aggregatorMetrics(this.handle);
+  }
+
   protected closeNative(): void {
     this.lastMetrics = addon.aggregatorMetrics(this.handle);
     this.state = 'closed';

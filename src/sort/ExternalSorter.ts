@@ -241,6 +241,10 @@ export class ExternalSorter<T extends TypeMap = TypeMap> extends SpillingOperato
     return { records: state.inMemoryRecords, dataPages: this.dataPages.length, pointerArrayBytes: this.array?.size ?? 0 };
   }
 
+  protected override afterOperation(): void {
+    this.lastMetrics = addon.sorterMetrics(this.handle);
+  }
+
   protected closeNative(): void {
     this.lastMetrics = addon.sorterMetrics(this.handle);
     this.state = 'closed';

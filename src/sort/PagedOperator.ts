@@ -45,11 +45,21 @@ export abstract class PagedOperator<Handle> extends MemoryConsumer {
   protected abstract nativeAddDataPage(page: MemoryBlock): unknown;
 
   protected run<R>(operation: (handle: Handle) => Promise<R> | R): Promise<R> {
-    return this.opLock.run(() => {
+    return this.opLock.run(async () => {
       if (this.isClosed()) throw new ClosedError(this.what);
-      return operation(this.handle);
+      try {
+        return await operation(this.handle);
+      } finally {
+        if (!this.isClosed()) this.afterOperation();
+      }
     });
   }
+
+  /** Runs under the lock after every native operation: where an operator snapshots its native
+   *  metrics, which cannot be read while a worker runs. Its output runs one batch ahead of the
+   *  consumer (nativeOutputBatches), so the lock is held most of the time it is read, and a
+   *  snapshot taken only when the lock is free would lag behind the whole output. */
+  protected afterOperation(): void {}
 
   /** Throws SchemaMismatchError unless `schema` has `expected`'s fields, by name and type. */
   protected checkSchema(schema: Schema, expected: Schema): void {

@@ -72,18 +72,39 @@ function buffersOf(output: NativeOutputBatch): ArrayBuffer[] {
 
 /**
  * The batches of a native output, `next()` after `next()` until one of 0 rows (which is freed:
- * it still has its var-width columns' one offset). `next` is called only when a batch is asked
- * for, so the native side produces one batch ahead of its consumer at most.
+ * it still has its var-width columns' one offset). One call runs ahead: while the consumer
+ * works on a batch (inserts it into an operator, encodes it, writes it), the native side
+ * already produces the next one on a worker, so that the two overlap instead of taking turns.
+ * That is one output batch more in flight per output (outside grants, bounded by the batch
+ * size). When the consumer stops early, the call ahead is awaited and its batch freed before
+ * the generator returns, so the operator behind `next` can be closed right after.
  */
 export async function* nativeOutputBatches<T extends TypeMap>(schema: Schema<T>, next: () => Promise<NativeOutputBatch>): AsyncGenerator<RecordBatch<T>, void, undefined> {
-  for (;;) {
-    const output = await next();
-    if (output.numRows === 0) {
-      releaseNativeOutput(output);
-      return;
+  let ahead: Promise<NativeOutputBatch> | undefined = observed(next());
+  try {
+    for (;;) {
+      const output = await ahead;
+      ahead = undefined;
+      if (output.numRows === 0) {
+        releaseNativeOutput(output);
+        return;
+      }
+      ahead = observed(next());
+      yield fromNativeBatch(schema, output);
     }
-    yield fromNativeBatch(schema, output);
+  } finally {
+    // The consumer stopped (or fromNativeBatch threw): nothing will read what ran ahead, and
+    // its failure, if it failed, is not this consumer's to see.
+    if (ahead) await ahead.then(releaseNativeOutput, () => undefined);
   }
+}
+
+/** `promise`, with a handler attached at once: a call running ahead may fail while its consumer
+ *  is busy elsewhere, which must not count as an unhandled rejection (the failure is seen when
+ *  the consumer awaits it). */
+function observed<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
 
 /** Frees an output batch that is not made a RecordBatch (the empty one that ends an output
