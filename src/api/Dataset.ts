@@ -30,7 +30,7 @@ import { ExternalSorter, type SortKey } from '../sort/ExternalSorter.js';
 import { releaseNativeBatch } from '../sort/arrowBatches.js';
 import { fieldIndex, nativeColumnType } from '../sort/columnTypes.js';
 import { decodedSchema } from '../sort/dictionaries.js';
-import { numPartitionsOf, type PartitionerDescriptor, type PlanNode, rangeDependenciesWithoutBounds, type ShuffleDependency } from '../plan/PlanNode.js';
+import { numPartitionsOf, type PartitionerDescriptor, type PlanNode, rangeDependenciesWithoutBounds, type ShuffleDependency, stagePersists } from '../plan/PlanNode.js';
 import { inspectIpcFile, type SourceDescriptor } from '../plan/sources.js';
 import type { JobMetrics } from '../scheduler/DAGScheduler.js';
 import type { TaskResultHandle } from '../scheduler/TaskScheduler.js';
@@ -43,6 +43,10 @@ import type { Session } from './Session.js';
 
 /** Chunks of output files: the writes writeArrow queues between two drains. */
 const OUTPUT_CHUNK_BYTES = 2 ** 20;
+
+/** Record batches a range partitioner's sampling task reads of a split that can seek: with the
+ *  generator's 65,536-row batches, a million rows for the few hundred it keeps. */
+const SAMPLED_BATCHES_PER_SPLIT = 16;
 
 export type SourceInput =
   | { kind: 'table'; registryId: number; table: Table; partitions?: number }
@@ -310,10 +314,15 @@ export class Dataset {
       // Spark's RangePartitioner: 20 samples per output partition, capped at 1e6, taken 3x over.
       const sampleSize = Math.min(20 * n, 1e6);
       const perPartition = Math.ceil((3 * sampleSize) / numPartitionsOf(dependency.parent));
+      // Spark reads the whole input to sample it. Bounds only balance the partitions (any
+      // bounds sort correctly), so sources that can seek read a spread of their batches: a
+      // few hundred rows per split need far fewer than millions. Not when the stage caches a
+      // partition, which must hold all of it.
+      const batchesPerSplit = stagePersists(dependency.parent) ? undefined : SAMPLED_BATCHES_PER_SPLIT;
       const samples: RecordBatch[] = [];
       const jobMetrics = await this.session.dagScheduler.runJob(dependency.parent, {
         description: `sample for the range partitioner of shuffle ${dependency.shuffleId}`,
-        result: { kind: 'sample', sampleSize: perPartition, seed: dependency.shuffleId },
+        result: { kind: 'sample', sampleSize: perPartition, seed: dependency.shuffleId, ...(batchesPerSplit ? { batchesPerSplit } : {}) },
         signal,
         onResult: async (result) => {
           const bytes = (await this.session.fetchResult(result)).toUint8Array();

@@ -101,10 +101,13 @@ export interface GenerateOptions {
   firstRow?: number;
 }
 
+/** The generator's batch size unless a source says otherwise. */
+export const GENERATOR_BATCH_ROWS = 65_536;
+
 /** The batches of a workload's data, lazily, `batchRows` rows at a time. */
 export function* generate(kind: WorkloadKind, options: GenerateOptions): Generator<RecordBatch> {
   const seed = options.seed ?? 42;
-  const batchRows = options.batchRows ?? 65_536;
+  const batchRows = options.batchRows ?? GENERATOR_BATCH_ROWS;
   const end = (options.firstRow ?? 0) + options.rows;
   for (let first = options.firstRow ?? 0; first < end; first += batchRows) {
     const n = Math.min(batchRows, end - first);

@@ -107,12 +107,15 @@ async function* interruptible(source: AsyncIterable<RecordBatch>, context: TaskC
 async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerator<RecordBatch, void, undefined> {
   const partition = context.description.partition;
   switch (node.kind) {
-    case 'source':
-      for await (const batch of readSplit(node.source, partition, context.sources, (nanos) => (context.decodeCpuNanos += nanos))) {
+    case 'source': {
+      const result = context.description.result;
+      const batchesPerSplit = result?.kind === 'sample' ? result.batchesPerSplit : undefined;
+      for await (const batch of readSplit(node.source, partition, context.sources, (nanos) => (context.decodeCpuNanos += nanos), batchesPerSplit)) {
         context.inputRecords += batch.numRows;
         yield batch;
       }
       return;
+    }
     case 'shuffled': {
       const blocks = context.description.shuffleBlocks[node.dependency.shuffleId] ?? [];
       const started = performance.now();

@@ -77,6 +77,19 @@ export function shuffleDependenciesOf(node: PlanNode): ShuffleDependency[] {
   }
 }
 
+/** Whether the stage rooted at `node` (not looking past shuffles) caches a partition. */
+export function stagePersists(node: PlanNode): boolean {
+  switch (node.kind) {
+    case 'source':
+    case 'shuffled':
+      return false;
+    case 'persist':
+      return true;
+    default:
+      return stagePersists(node.parent);
+  }
+}
+
 /** Range dependencies anywhere under `node` whose bounds are not computed yet. */
 export function rangeDependenciesWithoutBounds(node: PlanNode): ShuffleDependency[] {
   const out: ShuffleDependency[] = [];

@@ -7,12 +7,17 @@
  *              random access; the stream format is one partition read front to back. Neither
  *              is ever read whole into memory.
  *   generator  WORKLOADS.md's seeded data (api/generator.ts), split by row ranges
+ *
+ * A split may be read as a spread of its batches (`batchesPerSplit`: at most that many, evenly
+ * spaced from its first to its last): the range partitioner's sampling reads that way. Tables,
+ * IPC files in the file format and the generator seek to those batches; a stream or a batch
+ * iterable is read whole.
  */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { AsyncRecordBatchFileReader, RecordBatchReader, type RecordBatch, type Schema, type Table } from 'apache-arrow';
 import { InvalidArgumentError, IoError } from '../errors.js';
-import { generate, type WorkloadKind } from '../api/generator.js';
+import { GENERATOR_BATCH_ROWS, generate, type WorkloadKind } from '../api/generator.js';
 import { nativeIpcTypes, readIpcRange } from '../storage/nativeIpc.js';
 import { registerLz4 } from '../storage/serialization.js';
 
@@ -104,10 +109,19 @@ interface IpcFileFooter {
   getRecordBatch(index: number): { offset: number; metaDataLength: number; bodyLength: number } | null;
 }
 
-/** The byte ranges of record batches [start, end) of an IPC file, adjacent ones merged. */
-function adjacentRuns(footer: IpcFileFooter, start: number, end: number): { offset: number; length: number }[] {
+/** Indices [start, end), or at most `limit` of them evenly spread from the first to the last. */
+export function spreadIndices(start: number, end: number, limit?: number): number[] {
+  const count = Math.max(0, end - start);
+  if (limit === undefined || count <= limit) return Array.from({ length: count }, (_, i) => start + i);
+  if (limit <= 1) return [start];
+  return Array.from({ length: limit }, (_, i) => start + Math.round((i * (count - 1)) / (limit - 1)));
+}
+
+/** The byte ranges of the record batches `indices` (ascending) of an IPC file, adjacent ones
+ *  merged. */
+function adjacentRuns(footer: IpcFileFooter, indices: readonly number[]): { offset: number; length: number }[] {
   const runs: { offset: number; length: number }[] = [];
-  for (let i = start; i < end; i++) {
+  for (const i of indices) {
     const block = footer.getRecordBatch(i);
     if (!block) continue;
     const length = block.metaDataLength + block.bodyLength;
@@ -125,11 +139,14 @@ export async function* readSplit(
   registry: SourceRegistry,
   /** CPU time of native decoding (IPC files), as it is spent. */
   onCpuNanos?: (nanos: number) => void,
+  /** Read at most this many batches of the split, evenly spread, where the source can seek. */
+  batchesPerSplit?: number,
 ): AsyncGenerator<RecordBatch> {
   switch (source.kind) {
     case 'table': {
-      const [start, end] = splitRange(registry.table(source.registryId).batches.length, partition, source.numPartitions);
-      yield* registry.table(source.registryId).batches.slice(start, end);
+      const batches = registry.table(source.registryId).batches;
+      const [start, end] = splitRange(batches.length, partition, source.numPartitions);
+      for (const i of spreadIndices(start, end, batchesPerSplit)) yield batches[i]!;
       return;
     }
     case 'batches':
@@ -137,13 +154,21 @@ export async function* readSplit(
       return;
     case 'generator': {
       const [start, end] = splitRange(source.rows, partition, source.numPartitions);
-      yield* generate(source.workload, {
-        rows: end - start,
-        firstRow: start,
+      const options = {
         ...(source.seed !== undefined ? { seed: source.seed } : {}),
         ...(source.groups !== undefined ? { groups: source.groups } : {}),
         ...(source.batchRows !== undefined ? { batchRows: source.batchRows } : {}),
-      });
+      };
+      if (batchesPerSplit === undefined) {
+        yield* generate(source.workload, { rows: end - start, firstRow: start, ...options });
+        return;
+      }
+      // The split's batches are the generator's own: batchRows rows from its first row on.
+      const batchRows = source.batchRows ?? GENERATOR_BATCH_ROWS;
+      for (const b of spreadIndices(0, Math.ceil((end - start) / batchRows), batchesPerSplit)) {
+        const first = start + b * batchRows;
+        yield* generate(source.workload, { rows: Math.min(batchRows, end - first), firstRow: first, ...options });
+      }
       return;
     }
     case 'ipcFile': {
@@ -151,17 +176,18 @@ export async function* readSplit(
       if (source.format === 'file') {
         const reader = await openFileReader(source.path);
         const [start, end] = splitRange(source.numBatches, partition, source.numPartitions);
+        const indices = spreadIndices(start, end, batchesPerSplit);
         const types = nativeIpcTypes(reader.schema);
         if (types && reader.footer) {
           // Decoded natively: the batches' messages, runs of adjacent ones read as one range.
-          const runs = adjacentRuns(reader.footer, start, end);
+          const runs = adjacentRuns(reader.footer, indices);
           const schema = reader.schema;
           await reader.cancel();
           for (const run of runs) yield* readIpcRange(source.path, run.offset, run.length, schema, types, onCpuNanos);
           return;
         }
         try {
-          for (let i = start; i < end; i++) {
+          for (const i of indices) {
             const batch = await reader.readRecordBatch(i);
             if (batch) yield batch;
           }

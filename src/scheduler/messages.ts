@@ -24,7 +24,16 @@ export interface TaskDescription {
   /** A shuffle map task: the shuffle its output goes to. */
   readonly shuffleWrite?: { readonly shuffleId: number; readonly partitioner: PartitionerDescriptor; readonly bypassMergeThreshold: number };
   /** A result task: what it returns. */
-  readonly result?: { readonly kind: 'batches' | 'count' } | { readonly kind: 'sample'; readonly sampleSize: number; readonly seed: number };
+  readonly result?:
+    | { readonly kind: 'batches' | 'count' }
+    | {
+        readonly kind: 'sample';
+        readonly sampleSize: number;
+        readonly seed: number;
+        /** Sources that can seek read at most this many record batches of their split, evenly
+         *  spread over it (plan/sources.ts); absent: every batch. */
+        readonly batchesPerSplit?: number;
+      };
   /** The blocks of this partition of each shuffle the fragment reads, by shuffle id. */
   readonly shuffleBlocks: Readonly<Record<number, readonly ShuffleBlockRef[]>>;
 }

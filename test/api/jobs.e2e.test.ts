@@ -2,7 +2,9 @@
  * Jobs end to end through the Dataset API, differential against plain JavaScript references,
  * from ample memory to heavy spilling, with one and two cores (seeds in the names).
  */
-import { Dictionary, Float64, Int32, type RecordBatch, Table, Utf8, vectorFromArray } from 'apache-arrow';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Dictionary, Float64, Int32, type RecordBatch, RecordBatchFileReader, Table, Utf8, vectorFromArray } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { generate } from '../../src/index.js';
 import { addon } from '../../src/native/addon.js';
@@ -10,6 +12,7 @@ import { canonical, referenceSort, rowsOf } from '../support/referenceSort.js';
 import { referenceAggregate } from '../support/referenceAggregate.js';
 import { keyPayloadBatches } from '../shuffle/helpers.js';
 import { Random } from '../support/random.js';
+import { scratchDir } from '../support/leaks.js';
 import { batchOf, randomColumn } from '../support/arrowData.js';
 import { expectSortedLike } from '../sort/helpers.js';
 import { expectSameGroups, withSession } from './helpers.js';
@@ -102,6 +105,45 @@ describe('jobs end to end', () => {
       await cached.unpersist();
       expect(session.blockManager.memoryStore.blocksMemoryUsed).toBe(0);
     });
+  });
+
+  it('the sampling job reads 16 spread batches of each split that can seek (table, IPC file, generator), every batch when the stage caches; the sort is exact either way (seed 45)', async () => {
+    const input = keyPayloadBatches(45, 40_000, 500, 1_000_000);
+    mkdirSync(scratchDir, { recursive: true });
+    const path = join(scratchDir, 'spread-45.arrow');
+    try {
+      await withSession({ cores: 2, memory: '64m', shufflePartitions: 4 }, async (session) => {
+        await session.fromArrow(new Table(input)).writeArrow(path);
+        const written = RecordBatchFileReader.from(readFileSync(path));
+        expect([...written].map((b) => b.numRows)).toEqual(input.map((b) => b.numRows));
+        const generated = [...generate('keyPayload', { rows: 40_000, batchRows: 500 })];
+        const cases = [
+          ['table', session.fromArrow(new Table(input), { partitions: 2 }), input],
+          ['IPC file', session.readArrow(path, { partitions: 2 }), input],
+          ['generator', session.generate('keyPayload', { rows: 40_000, batchRows: 500, partitions: 2 }), generated],
+        ] as const;
+        // Equal keys may come in any order: the keys in order, and the rows as a multiset.
+        const expectSorted = (out: readonly RecordBatch[], rows: readonly RecordBatch[], what: string): void => {
+          const key = (all: string[]): string[] => all.map((r) => r.split('|')[0]!);
+          expect(key(canonical(rowsOf(out))), what).toEqual(key(canonical(referenceSort(rows, [{ column: 'key' }]))));
+          expect(canonical(rowsOf(out)).sort(), what).toEqual(canonical(rowsOf(rows)).sort());
+        };
+        for (const [what, data, rows] of cases) {
+          expectSorted((await data.sortBy('key').collect()).batches, rows, what);
+          // 2 splits of 40 batches of 500 rows: 16 of each read to sample.
+          const sampling = session.jobs[session.jobs.length - 2]!;
+          expect(sampling.totals.inputRecords, what).toBe(2 * 16 * 500);
+          expect(session.lastJob!.totals.inputRecords, what).toBe(40_000);
+        }
+        const cached = session.fromArrow(new Table(input), { partitions: 2 }).persist('MEMORY_ONLY');
+        expectSorted((await cached.sortBy('key').collect()).batches, input, 'cached table');
+        expect(session.jobs[session.jobs.length - 2]!.totals.inputRecords).toBe(40_000);
+        expect(await cached.count()).toBe(40_000);
+        await cached.unpersist();
+      });
+    } finally {
+      rmSync(path, { force: true });
+    }
   });
 
   it('sortBy into one partition needs no sampling job; an empty input sorts to an empty table with its schema (seed 44)', async () => {
