@@ -58,7 +58,7 @@ uint64_t outputBytesLive();
 
 // The bound on freed output mappings kept for reuse: resident memory outside grants, a
 // constant of the process (the README lists it), not a share of any budget.
-inline constexpr uint64_t kCachedOutputBytes = uint64_t{32} << 20;
+inline constexpr uint64_t kCachedOutputBytes = uint64_t{16} << 20;
 // Bytes of freed output mappings kept for reuse now (at most kCachedOutputBytes).
 uint64_t outputBytesCached();
 // Unmaps the kept mappings (a session closing gives its memory back).

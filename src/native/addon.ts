@@ -406,7 +406,7 @@ export interface NativeAddon {
   releaseOutputBuffers(buffers: ArrayBuffer[]): void;
   /** Bytes held by output batches not yet freed, over the process. */
   outputBytesLive(): number;
-  /** Unmaps the freed output buffers native code keeps for reuse (at most 32 MiB over the
+  /** Unmaps the freed output buffers native code keeps for reuse (at most 16 MiB over the
    *  process), giving that memory back to the system. */
   releaseCachedOutputBytes(): void;
 
