@@ -9,9 +9,9 @@
 // batch read. Freed mappings are kept, up to kCachedOutputBytes over the process, and handed to
 // the next buffer of the same page-rounded length: faulting in fresh pages for every decoded
 // batch was 15% of the CPU of a job that reads an IPC file (the kernel zeroes each page, and on
-// a virtual machine the host may have to back it too). An output batch is the caller's memory once returned, as rows handed to the
-// consumer of a Spark iterator are; it is bounded by the batch row count the caller chose, and
-// outputBytesLive() counts what all of them hold.
+// a virtual machine the host may have to back it too). An output batch is the caller's memory
+// once returned, as rows handed to the consumer of a Spark iterator are; it is bounded by the
+// batch row count the caller chose, and outputBytesLive() counts what all of them hold.
 #pragma once
 
 #include <cstdint>
