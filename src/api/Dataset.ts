@@ -400,7 +400,17 @@ async function planNode(session: Session, logical: Logical): Promise<Planned> {
         partialSchema = HashAggregator.outputSchema(parent.schema, { groupBy: logical.keys, aggregates: logical.aggregates, mode: 'partial' });
         finalSchema = HashAggregator.outputSchema(partialSchema, { groupBy: logical.keys, aggregates: logical.aggregates, mode: 'final' });
       }
-      const partial: PlanNode = { kind: 'aggregate', id: session.nextPlanId(), parent: parent.root, mode: 'partial', groupBy: logical.keys, aggregates: logical.aggregates };
+      const ratio = session.config['aggregate.skipPartialRatio'];
+      const skipPartial = logical.keys.length > 0 && ratio < 1 ? { probeRows: session.config['aggregate.skipPartialProbeRows'], ratio } : undefined;
+      const partial: PlanNode = {
+        kind: 'aggregate',
+        id: session.nextPlanId(),
+        parent: parent.root,
+        mode: 'partial',
+        groupBy: logical.keys,
+        aggregates: logical.aggregates,
+        ...(skipPartial ? { skipPartial } : {}),
+      };
       const n = logical.partitions ?? session.config['sql.shuffle.partitions'];
       const partitioner: PartitionerDescriptor = logical.keys.length === 0 ? { kind: 'single' } : { kind: 'hash', numPartitions: n, columns: logical.keys };
       const dependency = shuffleDependency(logical.shuffleId, { root: partial, schema: partialSchema }, partitioner);

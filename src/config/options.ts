@@ -166,6 +166,8 @@ const DEFINITIONS = {
   'storage.exceptionOnPinLeak': booleanKey(false, 'a task that returns holding block locks fails instead of warning'),
   'sql.shuffle.partitions': positiveIntegerKey(200, 'partitions of a groupBy or sortBy shuffle'),
   'default.parallelism': optionalPositiveIntegerKey('input partitions of a source; default: executor.cores'),
+  'aggregate.skipPartialRatio': fractionKey(0.8, 'a partial aggregation whose groups are more than this share of its first rows passes the rest through (DataFusion\'s rule; Spark: never); 1: never'),
+  'aggregate.skipPartialProbeRows': positiveIntegerKey(100_000, 'input rows a partial aggregation reads before it decides whether to pass the rest through'),
   'shuffle.sort.bypassMergeThreshold': positiveIntegerKey(200, 'most partitions for the bypass shuffle writer'),
   'shuffle.file.buffer': sizeKey(32 * 1024, 'write buffer of the unsafe shuffle writer\'s spill files', 1),
   'shuffle.compress': booleanKey(true, 'LZ4_FRAME-compress shuffle segments'),

@@ -16,6 +16,7 @@ import { ExternalSorter } from '../sort/ExternalSorter.js';
 import type { SpillingOperator } from '../sort/SpillingOperator.js';
 import { releaseNativeBatch } from '../sort/arrowBatches.js';
 import { HashAggregator } from '../aggregate/HashAggregator.js';
+import { passThroughPlan } from '../aggregate/partialState.js';
 import { BlockId } from '../storage/BlockId.js';
 import type { BlockManager } from '../storage/BlockManager.js';
 import type { DiskBlockManager } from '../storage/DiskBlockManager.js';
@@ -180,7 +181,26 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
         });
         context.operators.push(aggregator);
         try {
-          if (!first.done) await insertInput(aggregator, first.value, input, node);
+          if (!first.done && node.skipPartial) {
+            const passThrough = await probePartial(aggregator, first.value, input, node, node.skipPartial);
+            if (passThrough) {
+              yield* aggregator.results();
+              // A passed-through batch shares the input's columns; a partial aggregation is the
+              // root of its map stage, whose writer is done with a batch when it asks for the
+              // next, so decoded input is freed then.
+              const releaseInput = yieldsDecodedBatches(node.parent);
+              for await (const batch of input) {
+                try {
+                  yield passThrough(batch);
+                } finally {
+                  if (releaseInput) releaseNativeBatch(batch);
+                }
+              }
+              return;
+            }
+          } else if (!first.done) {
+            await insertInput(aggregator, first.value, input, node);
+          }
           yield* aggregator.results();
         } finally {
           await aggregator.close();
@@ -225,6 +245,40 @@ async function insertInput(
   await operator.insert(first);
   if (releaseInserted) releaseNativeBatch(first);
   await operator.insertAll(rest, { releaseInserted });
+}
+
+/**
+ * A partial aggregation's probe (aggregate/partialState.ts): inserts the first batch and more
+ * until `probeRows` rows are in. Returns the conversion that passes the remaining rows through
+ * when the groups are more than `ratio` of the rows inserted, nothing spilled, and the columns
+ * convert; otherwise inserts the rest of the input and returns undefined.
+ */
+async function probePartial(
+  aggregator: HashAggregator,
+  first: RecordBatch,
+  rest: AsyncGenerator<RecordBatch, void, undefined>,
+  node: PlanNode & { kind: 'aggregate' },
+  skip: { readonly probeRows: number; readonly ratio: number },
+): Promise<((batch: RecordBatch) => RecordBatch) | undefined> {
+  const releaseInserted = yieldsDecodedBatches(node.parent);
+  let rows = 0;
+  for (let batch: RecordBatch | undefined = first; batch !== undefined; ) {
+    await aggregator.insert(batch);
+    rows += batch.numRows;
+    if (releaseInserted) releaseNativeBatch(batch);
+    if (rows >= skip.probeRows) {
+      if (aggregator.metrics.spillCount === 0 && aggregator.inMemory.groups > skip.ratio * rows) {
+        const passThrough = passThroughPlan(batch.schema, node.groupBy, node.aggregates, aggregator.schema);
+        if (passThrough) return passThrough;
+      }
+      break;
+    }
+    const next = await rest.next();
+    batch = next.done ? undefined : next.value;
+    if (batch === undefined) return undefined;
+  }
+  await aggregator.insertAll(rest, { releaseInserted });
+  return undefined;
 }
 
 /** The schema a node's output would have, where the plan says it without data: a shuffle's. */

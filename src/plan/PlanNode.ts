@@ -48,6 +48,9 @@ export type PlanNode =
       readonly mode: AggregationModeName;
       readonly groupBy: readonly string[];
       readonly aggregates: readonly (string | AggregateSpec)[];
+      /** Partial mode: after `probeRows` input rows, pass the rest through unaggregated when the
+       *  groups are more than `ratio` of the rows read (aggregate/partialState.ts). */
+      readonly skipPartial?: { readonly probeRows: number; readonly ratio: number };
     }
   | { readonly kind: 'persist'; readonly id: number; readonly parent: PlanNode; readonly level: StorageLevelName }
   | { readonly kind: 'shuffled'; readonly id: number; readonly dependency: ShuffleDependency };

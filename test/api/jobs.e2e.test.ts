@@ -4,7 +4,7 @@
  */
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Dictionary, Float64, Int32, type RecordBatch, RecordBatchFileReader, Table, Utf8, vectorFromArray } from 'apache-arrow';
+import { Dictionary, Float64, Int32, type RecordBatch, RecordBatchFileReader, Table, Uint64, Utf8, vectorFromArray } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { generate } from '../../src/index.js';
 import { addon } from '../../src/native/addon.js';
@@ -144,6 +144,65 @@ describe('jobs end to end', () => {
     } finally {
       rmSync(path, { force: true });
     }
+  });
+
+  for (const cores of [1, 2]) {
+    it(`a partial aggregation that barely reduces passes its rows through after the probe (seed ${70 + cores}, cores ${cores}): the reference groups, with and without`, async () => {
+      const rng = new Random(70 + cores);
+      const rows = 1000;
+      const input = Array.from({ length: 10 }, () =>
+        batchOf([
+          { name: 'k', data: randomColumn(rng, 'int32', rows, { nullRate: 0.01, cardinality: 8000 }) },
+          { name: 's', data: randomColumn(rng, 'utf8', rows, { nullRate: 0.1, cardinality: 500 }) },
+          { name: 'i8', data: randomColumn(rng, 'int8', rows, { nullRate: 0.1, cardinality: 200 }) },
+          { name: 'u32', data: randomColumn(rng, 'uint32', rows, { nullRate: 0.1, cardinality: 1000 }) },
+          { name: 'f32', data: randomColumn(rng, 'float32', rows, { nullRate: 0.1, cardinality: 1000 }) },
+          { name: 'i64', data: randomColumn(rng, 'int64', rows, { nullRate: 0.1, cardinality: 1000 }) },
+          { name: 'd', data: randomColumn(rng, 'date32', rows, { nullRate: 0.1, cardinality: 1000 }) },
+          { name: 'u64', data: randomColumn(rng, 'uint64', rows, { nullRate: 0.1, cardinality: 10 }) },
+        ]),
+      );
+      const aggregates = ['count(*)', 'count(s)', 'sum(i8)', 'sum(u32)', 'sum(f32)', 'avg(i64)', 'min(s)', 'max(s)', 'min(f32)', 'max(d)'];
+      const expected = referenceAggregate(input, ['k'], [
+        { fn: 'count' }, { fn: 'count', column: 's' }, { fn: 'sum', column: 'i8' }, { fn: 'sum', column: 'u32' }, { fn: 'sum', column: 'f32' },
+        { fn: 'avg', column: 'i64' }, { fn: 'min', column: 's' }, { fn: 'max', column: 's' }, { fn: 'min', column: 'f32' }, { fn: 'max', column: 'd' },
+      ]);
+      const shuffled: Record<string, number> = {};
+      for (const [label, ratio] of [['never', 1], ['after the probe', 0.5]] as const) {
+        await withSession({ cores, memory: '64m', shufflePartitions: 3, 'aggregate.skipPartialRatio': ratio, 'aggregate.skipPartialProbeRows': 1000 }, async (session) => {
+          const out = await session.fromArrow(new Table(input), { partitions: 4 }).groupBy('k').agg(...aggregates).collect();
+          expectSameGroups(out.batches, expected, 1, `skip ${label}`);
+          shuffled[label] = session.lastJob!.totals.shuffleWriteRecords;
+          expect(session.lastJob!.totals.spillCount).toBe(0);
+          // min and max of uint64 pass through as they are.
+          const withUint64 = await session.fromArrow(new Table(input), { partitions: 4 }).groupBy('k').agg('count(*)', 'min(u64)', 'max(u64)').collect();
+          const expectedUint64 = referenceAggregate(input, ['k'], [{ fn: 'count' }, { fn: 'min', column: 'u64' }, { fn: 'max', column: 'u64' }]);
+          expectSameGroups(withUint64.batches, expectedUint64, 1, `min/max of uint64, skip ${label}`);
+        });
+      }
+      // 4 splits of 10 batches of 1,000 rows, the first batch of each aggregated: the other
+      // 6,000 rows pass through, one shuffled row each.
+      expect(shuffled['after the probe']).toBeGreaterThan(shuffled.never!);
+      expect(shuffled['after the probe']).toBeGreaterThanOrEqual(6000);
+    });
+  }
+
+  it('a partial aggregation keyed by a dictionary column, or summing uint64, is not passed through and stays exact (seed 73)', async () => {
+    const rng = new Random(73);
+    const n = 12_000;
+    const words = Array.from({ length: n }, () => (rng.int(20) === 0 ? null : `w${rng.int(9000)}`));
+    const big = Array.from({ length: n }, () => (rng.int(10) === 0 ? null : BigInt(rng.int(1 << 30))));
+    const table = new Table({ w: vectorFromArray(words, new Dictionary(new Utf8(), new Int32())), u: vectorFromArray(big, new Uint64()) });
+    const plain = new Table({ w: vectorFromArray(words, new Utf8()), u: vectorFromArray(big, new Uint64()) });
+    const expected = referenceAggregate(plain.batches, ['w'], [{ fn: 'count' }, { fn: 'sum', column: 'u' }]);
+    await withSession({ cores: 2, memory: '64m', shufflePartitions: 3, 'aggregate.skipPartialRatio': 0.1, 'aggregate.skipPartialProbeRows': 1000 }, async (session) => {
+      const out = await session.fromArrow(table, { partitions: 2 }).groupBy('w').agg('count(*)', 'sum(u)').collect();
+      expectSameGroups(out.batches, expected, 1, 'dictionary key');
+      const plainOut = await session.fromArrow(plain, { partitions: 2 }).groupBy('w').agg('count(*)', 'sum(u)').collect();
+      expectSameGroups(plainOut.batches, expected, 1, 'uint64 sum');
+      // Aggregated on the map side: fewer rows shuffled than came in.
+      expect(session.lastJob!.totals.shuffleWriteRecords).toBeLessThan(n);
+    });
   });
 
   it('sortBy into one partition needs no sampling job; an empty input sorts to an empty table with its schema (seed 44)', async () => {
