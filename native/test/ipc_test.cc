@@ -385,6 +385,20 @@ TEST(crc32_matches_published_check_values_and_resumes_seed_25) {
   }
 }
 
+// The folded CRC-32 (PCLMULQDQ) takes runs of 64 bytes and more in 16-byte steps: every length
+// around those steps, at unaligned starts, equals the bit-at-a-time CRC and the table CRC.
+TEST(crc32_folded_matches_bitwise_at_every_length_seed_29) {
+  const std::vector<uint8_t> bytes = mixedBytes(4096 + 8, 29);
+  for (size_t offset = 0; offset < 4; ++offset) {
+    for (size_t n = 0; n <= 300; ++n) {
+      const uint32_t bitwise = crc32Bitwise(bytes.data() + offset, n);
+      CHECK_EQ(crc32Ieee(0, bytes.data() + offset, n), bitwise);
+      CHECK_EQ(crc32IeeeTable(0, bytes.data() + offset, n), bitwise);
+    }
+  }
+  CHECK_EQ(crc32Ieee(0x12345678u, bytes.data() + 3, 4096), crc32IeeeTable(0x12345678u, bytes.data() + 3, 4096));
+}
+
 // Every row of every type lands in the partition the partitioner names, in input order; small
 // regions force many messages; a flush between batches (a spill) and a new buffer lose nothing;
 // values longer than a region go out alone; segments are schema + messages + EOS with a CRC-32
