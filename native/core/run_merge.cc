@@ -28,6 +28,28 @@ class RunMerge::InMemorySource : public RecordSource {
     return true;
   }
 
+  // next() for up to `max` records, pointers only.
+  uint64_t take(const uint8_t** out, uint64_t max) {
+    uint64_t taken = 0;
+    while (taken < max && span_ < 2) {
+      const SortEntry* entries = sorted_.spans[span_];
+      const uint64_t n = std::min(max - taken, sorted_.lengths[span_] - index_);
+      for (uint64_t i = 0; i < n; ++i) out[taken + i] = pages_.pointerTo(entries[index_ + i].address);
+      index_ += n;
+      taken += n;
+      if (index_ == sorted_.lengths[span_]) {
+        if (taken < max) {
+          ++span_;
+          index_ = 0;
+        } else {
+          break;
+        }
+      }
+    }
+    if (taken > 0) lastReturned_ = true;
+    return taken;
+  }
+
   struct Position {
     int span;
     uint64_t index;
@@ -92,14 +114,30 @@ std::vector<RecordSource*> openRunReaders(const std::vector<SpillRunInfo>& runs,
 }
 
 RunMerge::RunMerge(const std::vector<SpillRunInfo>& runs, const InMemorySorter::Sorted& memory,
-                   const TaskPageTable& pages, const KeyComparator& comparator, bool touchesEveryRecord) {
+                   const TaskPageTable& pages, const KeyComparator& comparator, bool touchesEveryRecord)
+    : comparator_(comparator) {
   std::vector<RecordSource*> sources = openRunReaders(runs, readers_);
   if (memory.lengths[0] + memory.lengths[1] > 0) {
     memorySource_ = std::make_unique<InMemorySource>(memory, pages, touchesEveryRecord || !readers_.empty());
     memorySourceIndex_ = sources.size();
     sources.push_back(memorySource_.get());
   }
-  merger_ = std::make_unique<Merger>(std::move(sources), comparator);
+  if (!readers_.empty() || !memorySource_) merger_ = std::make_unique<Merger>(std::move(sources), comparator);
+}
+
+bool RunMerge::next(RecordRef& out) {
+  if (merger_) return merger_->next(out);
+  return memorySource_->next(out);
+}
+
+void RunMerge::pushBack() {
+  if (merger_) merger_->pushBack();
+  else memorySource_->unreadHead();
+}
+
+int64_t RunMerge::takeFromMemory(const uint8_t** out, uint64_t max) {
+  if (merger_) return -1;
+  return static_cast<int64_t>(memorySource_->take(out, max));
 }
 
 RunMerge::~RunMerge() = default;
@@ -107,9 +145,11 @@ RunMerge::~RunMerge() = default;
 SpillRunInfo RunMerge::spillMemory(const std::string& path, SpillCodec codec, uint32_t blockBytes) {
   SpillRunInfo run;
   if (!memorySource_) return run;
-  merger_->settle();
+  // Through the merger, the in-memory source is one record ahead of the output: the merger's
+  // head, pulled and not yet returned, is unread. Read directly, nothing is ahead.
+  if (merger_) merger_->settle();
   const InMemorySource::Position before = memorySource_->position();
-  memorySource_->unreadHead();
+  if (merger_) memorySource_->unreadHead();
   RecordRef record;
   // Everything in memory already read: there is nothing to write, and no file is made (an empty
   // run would only be opened and merged for nothing).
@@ -133,7 +173,11 @@ SpillRunInfo RunMerge::spillMemory(const std::string& path, SpillCodec codec, ui
     readers_.push_back(std::make_unique<SpillReader>(run));
     replacement = readers_.back().get();
   }
-  merger_->replaceSource(memorySourceIndex_, replacement);
+  if (merger_) {
+    merger_->replaceSource(memorySourceIndex_, replacement);
+  } else {
+    merger_ = std::make_unique<Merger>(std::vector<RecordSource*>{replacement}, comparator_);
+  }
   memorySource_.reset();
   return run;
 }

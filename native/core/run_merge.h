@@ -9,6 +9,11 @@
 //
 // A record returned by next() stays valid until the following next() or settle(). Records from
 // pages stay put after that; records from spill readers do not (stable() says which).
+//
+// With no runs (a sort or aggregation that never spilled), the in-memory entries are read
+// directly, without the merger's tournament: takeFromMemory() hands out record pointers a batch
+// at a time. Should spillMemory() then move the unread entries to a run, reading goes on from it
+// through a merger of that one run.
 #pragma once
 
 #include <chrono>
@@ -54,9 +59,15 @@ class RunMerge {
            const TaskPageTable& pages, const KeyComparator& comparator, bool touchesEveryRecord = false);
   ~RunMerge();
 
-  bool next(RecordRef& out) { return merger_->next(out); }
-  void pushBack() { merger_->pushBack(); }
-  void settle() { merger_->settle(); }
+  bool next(RecordRef& out);
+  void pushBack();
+  void settle() {
+    if (merger_) merger_->settle();
+  }
+  // Up to `max` records' pointers when the in-memory entries are read directly (no run is being
+  // merged); returns how many, 0 at the end. Returns -1 when records come through the merger:
+  // use next().
+  int64_t takeFromMemory(const uint8_t** out, uint64_t max);
   // True while some of the output still comes from pages.
   bool readsMemory() const { return memorySource_ != nullptr; }
   // True when every record comes from pages: a returned record stays valid.
@@ -70,8 +81,10 @@ class RunMerge {
   class InMemorySource;
   std::unique_ptr<InMemorySource> memorySource_;
   std::vector<std::unique_ptr<SpillReader>> readers_;
+  // Null while the in-memory entries are read directly (there were no runs).
   std::unique_ptr<Merger> merger_;
   size_t memorySourceIndex_ = 0;
+  const KeyComparator& comparator_;
 };
 
 }  // namespace tungsten
