@@ -85,6 +85,9 @@ function columnData(batch: RecordBatch, column: number): Data {
   return batch.data.children[column]!;
 }
 
+// A sliced Data (a filter's runs) keeps its whole validity bitmap and an offset into it, while
+// its values buffer is cut to the slice (apache-arrow's Data.slice): bits are read at
+// offset + i, values at i.
 function isValid(data: Data, i: number): boolean {
   if (data.nullCount === 0 || !data.nullBitmap || data.nullBitmap.length === 0) return true;
   const bit = data.offset + i;
@@ -113,7 +116,7 @@ function asInt64(data: Data): Data {
   const words = new Int32Array(values.buffer);
   const input = data.values as ArrayLike<number>;
   for (let i = 0; i < data.length; i++) {
-    const value = input[data.offset + i]!;
+    const value = input[i]!;
     words[2 * i] = value | 0;
     words[2 * i + 1] = value < 0 ? -1 : 0;
   }
@@ -124,6 +127,6 @@ function asFloat64(data: Data): Data {
   if (data.type.typeId === Type.Float && (data.type as DataType & { precision: number }).precision === 2) return data;
   const values = new Float64Array(data.length);
   const input = data.values as ArrayLike<number | bigint>;
-  for (let i = 0; i < data.length; i++) values[i] = Number(input[data.offset + i]!);
+  for (let i = 0; i < data.length; i++) values[i] = Number(input[i]!);
   return makeData({ type: new Float64(), length: data.length, nullCount: data.nullCount, nullBitmap: validityOf(data), data: values });
 }
