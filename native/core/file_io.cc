@@ -49,18 +49,22 @@ void writeFileFully(int fd, const uint8_t* data, size_t length, int64_t offset, 
   }
 }
 
-void readFileFully(int fd, uint8_t* into, size_t length, uint64_t offset, const std::string& path, const char* what) {
-  while (length > 0) {
-    const ssize_t got = ::pread(fd, into, length, static_cast<off_t>(offset));
+size_t readFileUpTo(int fd, uint8_t* into, size_t length, uint64_t offset, const std::string& path) {
+  size_t total = 0;
+  while (total < length) {
+    const ssize_t got = ::pread(fd, into + total, length - total, static_cast<off_t>(offset + total));
     if (got < 0) {
       if (errno == EINTR) continue;
       throw Error(ErrorCode::kIoError, "cannot read " + path + ": " + std::strerror(errno));
     }
-    if (got == 0) throw Error(ErrorCode::kIoError, path + " ends inside " + what);
-    into += got;
-    length -= static_cast<size_t>(got);
-    offset += static_cast<uint64_t>(got);
+    if (got == 0) break;
+    total += static_cast<size_t>(got);
   }
+  return total;
+}
+
+void readFileFully(int fd, uint8_t* into, size_t length, uint64_t offset, const std::string& path, const char* what) {
+  if (readFileUpTo(fd, into, length, offset, path) < length) throw Error(ErrorCode::kIoError, path + " ends inside " + what);
 }
 
 void copyFileBytes(int fromFd, uint64_t fromOffset, const std::string& fromPath, int toFd, uint64_t toOffset,

@@ -22,6 +22,10 @@ struct PartitionFile {
 void writeFileFully(int fd, const uint8_t* data, size_t length, int64_t offset, const std::string& path,
                     const char* device);
 
+// Reads up to `length` bytes at `offset`, fewer only where the file ends; returns how many.
+// kIoError when reading fails.
+size_t readFileUpTo(int fd, uint8_t* into, size_t length, uint64_t offset, const std::string& path);
+
 // Reads exactly `length` bytes at `offset`; kIoError (naming `what`) if the file ends first.
 void readFileFully(int fd, uint8_t* into, size_t length, uint64_t offset, const std::string& path, const char* what);
 

@@ -177,17 +177,11 @@ void SpillReader::corrupt(const std::string& why) const {
 }
 
 void SpillReader::readExactly(uint8_t* into, size_t length, const char* what) {
-  while (length > 0) {
-    ssize_t got = ::pread(fd_, into, length, static_cast<off_t>(offset_));
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      throw Error(ErrorCode::kIoError, "cannot read spill file " + info_.path + ": " + describeErrno(errno));
-    }
-    if (got == 0) corrupt(std::string("it ends inside the ") + what + " (truncated)");
-    into += got;
-    length -= static_cast<size_t>(got);
-    offset_ += static_cast<uint64_t>(got);
+  // A spill file that ends early was cut short: corrupt, not an I/O failure.
+  if (readFileUpTo(fd_, into, length, offset_, info_.path) < length) {
+    corrupt(std::string("it ends inside the ") + what + " (truncated)");
   }
+  offset_ += length;
 }
 
 bool SpillReader::loadBlock() {
