@@ -126,12 +126,12 @@ OutputBatch ExternalSorter::nextBatch(uint64_t maxRows) {
   for (uint32_t column : layout_.varColumns()) {
     if (layout_.columns()[column].width == 4) narrowVarSlots.push_back(layout_.slotOffset(column));
   }
-  if (narrowVarSlots.empty() && output_->takeFromMemory(nullptr, 0) >= 0) {
+  if (narrowVarSlots.empty() && output_->readsMemoryDirectly()) {
     // Never spilled: the sorted entries' records, without the merge.
     for (uint64_t count = 0; count < maxRows;) {
       const uint64_t want = std::min<uint64_t>(maxRows - count, 1 << 20);
       batchRecords_.resize(count + want);
-      const uint64_t taken = static_cast<uint64_t>(output_->takeFromMemory(batchRecords_.data() + count, want));
+      const uint64_t taken = output_->takeFromMemory(batchRecords_.data() + count, want);
       count += taken;
       batchRecords_.resize(count);
       if (taken < want) break;

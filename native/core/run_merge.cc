@@ -1,5 +1,7 @@
 #include "run_merge.h"
 
+#include "errors.h"
+
 namespace tungsten {
 
 // The sorted in-memory records as a source: the spans of InMemorySorter::Sorted, in order.
@@ -135,9 +137,9 @@ void RunMerge::pushBack() {
   else memorySource_->unreadHead();
 }
 
-int64_t RunMerge::takeFromMemory(const uint8_t** out, uint64_t max) {
-  if (merger_) return -1;
-  return static_cast<int64_t>(memorySource_->take(out, max));
+uint64_t RunMerge::takeFromMemory(const uint8_t** out, uint64_t max) {
+  if (merger_) throw Error(ErrorCode::kInvalidArgument, "takeFromMemory while runs are merged");
+  return memorySource_->take(out, max);
 }
 
 RunMerge::~RunMerge() = default;

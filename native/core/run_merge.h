@@ -64,10 +64,12 @@ class RunMerge {
   void settle() {
     if (merger_) merger_->settle();
   }
-  // Up to `max` records' pointers when the in-memory entries are read directly (no run is being
-  // merged); returns how many, 0 at the end. Returns -1 when records come through the merger:
-  // use next().
-  int64_t takeFromMemory(const uint8_t** out, uint64_t max);
+  // True while the in-memory entries are read directly (no run is being merged): then
+  // takeFromMemory() may stand in for next().
+  bool readsMemoryDirectly() const { return !merger_; }
+  // Up to `max` records' pointers from memory (readsMemoryDirectly() must hold); returns how
+  // many, 0 at the end.
+  uint64_t takeFromMemory(const uint8_t** out, uint64_t max);
   // True while some of the output still comes from pages.
   bool readsMemory() const { return memorySource_ != nullptr; }
   // True when every record comes from pages: a returned record stays valid.
