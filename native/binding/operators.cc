@@ -175,12 +175,12 @@ void validateOffsets(const BorrowedBatch& batch) {
 
 namespace {
 
-// Hands an output buffer to JavaScript without copying; V8 is told its size so that dropped
-// batches create GC pressure and are freed promptly.
 // Marks the ArrayBuffers made here: releaseOutputBuffers detaches no other (a buffer JavaScript
 // allocated may be what a worker is reading).
 constexpr napi_type_tag kOutputBufferTag = {0x3c5a9e1f7b2d4086ull, 0xd17e4b2a95c3f068ull};
 
+// Hands an output buffer to JavaScript without copying; V8 is told its size so that dropped
+// batches create GC pressure and are freed promptly.
 Napi::Value toArrayBuffer(Napi::Env env, OutputBuffer& buffer) {
   // An arena's view (OutputArena) is not the caller's to give away: its finalizer would free
   // memory the arena still owns.

@@ -410,7 +410,8 @@ export interface NativeAddon {
    *  process), giving that memory back to the system. */
   releaseCachedOutputBytes(): void;
 
-  /** Test hook: spill writes fail as if the disk were full after `bytes` more bytes; −1: off. */
+  /** Test hook: native file writes (spill files, shuffle files) fail as if the disk were full
+   *  after `bytes` more bytes; −1: off. */
   spillInjectDiskFullAfter(bytes: number): void;
 
   readonly constants: {

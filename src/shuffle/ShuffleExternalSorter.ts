@@ -144,8 +144,7 @@ export class ShuffleExternalSorter extends PagedOperator<ShuffleSorterHandle> {
 
   /** Spark's rule: the shuffle sorter spills only for itself, and only with rows in memory. */
   async spill(_size: number, trigger: MemoryConsumer): Promise<number> {
-    if (this.closed || this.options.onSpill === undefined) return 0;
-    if (trigger !== this) return 0;
+    if (trigger !== this || this.closed || this.options.onSpill === undefined) return 0;
     if (addon.shuffleSorterState(this.handle).records === 0) return 0;
     const held = this.used;
     this.diskBytesSpilled += await this.options.onSpill(this);
