@@ -30,6 +30,7 @@ struct HashAggregator::Chunk {
   uint8_t* buffers[kRows];
   uint64_t slots[kRows];
   uint32_t hashes[kRows];
+  uint32_t lookupRows[kRows];  // findIntKeys: the rows the dense index did not resolve
   uint8_t* candidates[kRows];
   uint64_t needPageBytes = 0;
   bool needArray = false;
@@ -58,6 +59,8 @@ HashAggregator::HashAggregator(AggregatorOptions options, std::shared_ptr<TaskPa
     const ColumnType& key = keyLayout_.columns()[0];
     if (key.physical == PhysicalType::kInt || key.physical == PhysicalType::kUInt) {
       intKeyKind_ = static_cast<int>(key.width) * (key.physical == PhysicalType::kInt ? 1 : -1);
+      // A var-width buffer may move its entry (applyVarRow), which the index would not see.
+      if (!ops_.hasVarColumns()) denseIndex_ = std::make_unique<uint8_t*[]>(kDenseKeys);
     }
   }
   uint32_t expected = keyLayout_.numColumns();
@@ -121,8 +124,29 @@ uint8_t* HashAggregator::addEntry(uint32_t keyPayloadBytes, uint64_t slot, uint3
   return buffer;
 }
 
-// The fast path for one integer key: the hash comes from the value, and a candidate entry's
-// key is one null byte and sizeof(T) value bytes, compared as an integer.
+void HashAggregator::clearDenseIndex() {
+  if (denseIndex_) std::fill(denseIndex_.get(), denseIndex_.get() + kDenseKeys, nullptr);
+}
+
+// Centres the window on the median of the chunk's keys: a range of keys as dense as the
+// window is covered whatever its outliers (a window from the smallest key was placed among the
+// outliers, and the trial dropped the index).
+template <typename T>
+void HashAggregator::placeDenseWindow(const ColumnView& column, const uint8_t* values, uint64_t row, uint64_t count) {
+  T keys[Chunk::kRows];
+  uint64_t n = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (!column.isNull(row + i)) keys[n++] = loadUnaligned<T>(values + i * sizeof(T));
+  }
+  if (n == 0) return;  // only nulls so far: place it at the next chunk
+  std::nth_element(keys, keys + n / 2, keys + n);
+  denseBase_ = static_cast<uint64_t>(keys[n / 2]) - kDenseKeys / 2;
+  denseWindowPlaced_ = true;
+}
+
+// The fast path for one integer key: keys in the dense index's window are resolved there;
+// for the others the hash comes from the value, and a candidate entry's key is one null byte
+// and sizeof(T) value bytes, compared as an integer.
 template <typename T>
 uint64_t HashAggregator::findIntKeys(const BatchView& batch, uint64_t row, uint64_t count, Chunk& chunk) {
   const ColumnView& column = batch.columns[0];
@@ -130,35 +154,70 @@ uint64_t HashAggregator::findIntKeys(const BatchView& batch, uint64_t row, uint6
   const uint32_t keyPayloadBytes = fixedKeyBytes_;
   const uint64_t entryBytes = kRecordLengthBytes + keyPayloadBytes + ops_.fixedBytes();
   const MapSlot* slots = map_.slots();
-  // Hash the chunk first; then a two-stage pipeline hides the two cache misses of a lookup in a
-  // large map: a row's home slot is fetched kSlotAhead rows before it is looked up, and the
-  // entry behind it kEntryAhead rows before. (Fetching all the chunk's slots at once, as this
-  // did, asked for a thousand lines at a time; most such prefetches were dropped, and with 4 M
-  // groups the lookup stalled on the slot load for 45% of its time.)
-  for (uint64_t i = 0; i < count; ++i) {
+  uint32_t* lookupRows = chunk.lookupRows;
+  uint64_t lookups = 0;
+  uint8_t** dense = denseIndex_.get();
+  if (dense != nullptr && !denseWindowPlaced_) placeDenseWindow<T>(column, values, row, count);
+  if (dense != nullptr && denseWindowPlaced_) {
+    uint64_t nonNull = 0;
+    uint64_t inWindow = 0;
+    for (uint64_t i = 0; i < count; ++i) {
+      if (column.isNull(row + i)) {
+        lookupRows[lookups++] = static_cast<uint32_t>(i);
+        continue;
+      }
+      const uint64_t d = static_cast<uint64_t>(loadUnaligned<T>(values + i * sizeof(T))) - denseBase_;
+      const bool isInWindow = d < kDenseKeys;
+      ++nonNull;
+      inWindow += isInWindow;
+      uint8_t* buffer = isInWindow ? dense[d] : nullptr;
+      chunk.buffers[i] = buffer;
+      if (buffer == nullptr) lookupRows[lookups++] = static_cast<uint32_t>(i);
+    }
+    if (denseTrialRows_ < kDenseTrialRows) {
+      denseTrialRows_ += nonNull;
+      denseTrialHits_ += inWindow;
+      if (denseTrialRows_ >= kDenseTrialRows && denseTrialHits_ * 2 < denseTrialRows_) {
+        denseIndex_.reset();
+        dense = nullptr;
+      }
+    }
+  } else {
+    for (uint64_t i = 0; i < count; ++i) lookupRows[i] = static_cast<uint32_t>(i);
+    lookups = count;
+  }
+  // Hash the rows to look up first; then a two-stage pipeline hides the two cache misses of a
+  // lookup in a large map: a row's home slot is fetched kSlotAhead rows before it is looked up,
+  // and the entry behind it kEntryAhead rows before. (Fetching all the chunk's slots at once,
+  // as this did, asked for a thousand lines at a time; most such prefetches were dropped, and
+  // with 4 M groups the lookup stalled on the slot load for 45% of its time.)
+  for (uint64_t k = 0; k < lookups; ++k) {
+    const uint64_t i = lookupRows[k];
     const bool isNull = column.isNull(row + i);
     const T value = isNull ? T(0) : loadUnaligned<T>(values + i * sizeof(T));
-    chunk.hashes[i] = hashInteger(static_cast<uint64_t>(value), isNull);
+    chunk.hashes[k] = hashInteger(static_cast<uint64_t>(value), isNull);
   }
   constexpr uint64_t kSlotAhead = 16;
   constexpr uint64_t kEntryAhead = 8;
-  for (uint64_t i = 0; i < std::min(count, kSlotAhead); ++i) __builtin_prefetch(&slots[map_.homeSlot(chunk.hashes[i])]);
-  for (uint64_t i = 0; i < count; ++i) {
-    if (i + kSlotAhead < count) __builtin_prefetch(&slots[map_.homeSlot(chunk.hashes[i + kSlotAhead])]);
-    if (i + kEntryAhead < count) {
-      const MapSlot& ahead = slots[map_.homeSlot(chunk.hashes[i + kEntryAhead])];
+  for (uint64_t k = 0; k < std::min(lookups, kSlotAhead); ++k) __builtin_prefetch(&slots[map_.homeSlot(chunk.hashes[k])]);
+  for (uint64_t k = 0; k < lookups; ++k) {
+    if (k + kSlotAhead < lookups) __builtin_prefetch(&slots[map_.homeSlot(chunk.hashes[k + kSlotAhead])]);
+    if (k + kEntryAhead < lookups) {
+      const MapSlot& ahead = slots[map_.homeSlot(chunk.hashes[k + kEntryAhead])];
       if (ahead.address != 0) __builtin_prefetch(pages_->pointerTo(ahead.address));
     }
+    const uint64_t i = lookupRows[k];
     const bool isNull = column.isNull(row + i);
     const uint8_t nullByte = isNull ? 1 : 0;
     const T value = isNull ? T(0) : loadUnaligned<T>(values + i * sizeof(T));
-    const uint64_t slot = map_.find(chunk.hashes[i], [&](const uint8_t* entry) {
+    const uint64_t slot = map_.find(chunk.hashes[k], [&](const uint8_t* entry) {
       return entry[kRecordLengthBytes] == nullByte && loadUnaligned<T>(entry + kRecordLengthBytes + 1) == value;
     });
     const uint64_t address = map_.slots()[slot].address;
     if (address != 0) {
       chunk.buffers[i] = pages_->pointerTo(address) + kRecordLengthBytes + keyPayloadBytes;
     } else {
+      // Rows before i are resolved (the index's hits and the lookups before this one).
       if (map_.full()) {
         chunk.needArray = true;
         return i;
@@ -170,9 +229,13 @@ uint64_t HashAggregator::findIntKeys(const BatchView& batch, uint64_t row, uint6
       uint8_t* entry = dataPages_.cursor();
       entry[kRecordLengthBytes] = nullByte;
       storeUnaligned<T>(entry + kRecordLengthBytes + 1, value);
-      chunk.buffers[i] = addEntry(keyPayloadBytes, slot, chunk.hashes[i]);
+      chunk.buffers[i] = addEntry(keyPayloadBytes, slot, chunk.hashes[k]);
     }
     chunk.slots[i] = slot;
+    if (dense != nullptr && !isNull) {
+      const uint64_t d = static_cast<uint64_t>(value) - denseBase_;
+      if (d < kDenseKeys) dense[d] = chunk.buffers[i];
+    }
   }
   return count;
 }
@@ -322,6 +385,7 @@ HashAggregator::InsertResult HashAggregator::insert(const BatchView& batch, uint
 }
 
 InMemorySorter::Sorted HashAggregator::sortInMemory() {
+  clearDenseIndex();
   // The slot array becomes the sorter's pointer array: (prefix, address) pairs are as large as
   // slots, so the occupied slots compact to the front in place, and at load factor 0.5 the back
   // half is free for the sort's scratch.
@@ -359,6 +423,7 @@ InMemorySorter::Sorted HashAggregator::sortInMemory() {
 }
 
 void HashAggregator::dropMemory() {
+  clearDenseIndex();
   sortedPending_ = false;
   inMemory_.releaseArray();
   map_.releaseArray();
@@ -409,6 +474,7 @@ uint32_t HashAggregator::hashOfEntry(const uint8_t* entry) const {
 void HashAggregator::adoptSlotArray(std::shared_ptr<MemoryBlock> array) {
   pages_->checkOwnPage(*array);
   map_.adoptArray(std::move(array));
+  clearDenseIndex();
   if (!sortedPending_) return;
   // After a failed spill: the groups sit sorted in the old array; hash them into the new one
   // (their keys are hashed again: the sort overwrote the stored hashes).

@@ -127,6 +127,9 @@ class HashAggregator {
   void normalizeFloatKeys(uint8_t* keyPayload) const;
   InMemorySorter::Sorted sortInMemory();
   void dropMemory();
+  void clearDenseIndex();
+  template <typename T>
+  void placeDenseWindow(const ColumnView& column, const uint8_t* values, uint64_t row, uint64_t count);
   void verifyPagesLive() const;
   // Appends the next group of `source` to the staging area, its records' buffers combined;
   // returns false at the end.
@@ -152,6 +155,22 @@ class HashAggregator {
   std::vector<uint32_t> floatKeySlots_;
   std::vector<uint32_t> floatKeyWidths_;
   int intKeyKind_ = 0;  // nonzero: a single integer key of this C type (see findKeys)
+
+  // The dense index in front of the map, for a single integer key without var-width buffers
+  // (DuckDB's perfect hash aggregation, with the key range guessed rather than known from
+  // statistics): the buffer payload of the group of key denseBase_ + d at denseIndex_[d], or
+  // null. A key found there is neither hashed nor looked up in the map. The window is placed
+  // over the first chunk's keys (denseBase_ is a key as uint64_t; offsets wrap like the
+  // integers they are). It is dropped for good when fewer than half the first
+  // kDenseTrialRows non-null keys fall in it, and emptied whenever entries may move or go
+  // (a new slot array, a sort, a spill). 32 KiB outside grants, like the chunk scratch.
+  static constexpr uint64_t kDenseKeys = 4096;
+  static constexpr uint64_t kDenseTrialRows = 65536;
+  std::unique_ptr<uint8_t*[]> denseIndex_;
+  uint64_t denseBase_ = 0;
+  bool denseWindowPlaced_ = false;
+  uint64_t denseTrialRows_ = 0;
+  uint64_t denseTrialHits_ = 0;
   std::vector<BufferOps::VarValue> varValues_;
 
   std::unique_ptr<RunMerge> output_;
