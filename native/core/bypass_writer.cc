@@ -5,6 +5,7 @@
 
 #include "crc32.h"
 #include "errors.h"
+#include "page_allocator.h"
 
 namespace tungsten {
 
@@ -145,6 +146,9 @@ void BypassWriter::setBuffer(std::shared_ptr<MemoryBlock> block) {
     throw Error(ErrorCode::kInvalidArgument, "a bypass writer buffer of " + std::to_string(block->size) +
                                                  " bytes is too small; it needs " + std::to_string(minimumBufferBytes_));
   }
+  // Each region is written from its start, column by column: a task's few rows touch a little
+  // of every column of every region, which huge pages would zero whole.
+  PageAllocator::preferSmallPages(*block);
   layout_ = std::move(layout);
   partitions_.clear();
   for (uint32_t p = 0; p < numPartitions(); ++p) partitions_.push_back(makePartition(block->data + p * regionBytes, layout_));

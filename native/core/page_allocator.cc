@@ -43,6 +43,10 @@ void* mapBlock(uint64_t size) {
 }
 }  // namespace
 
+void PageAllocator::preferSmallPages(const MemoryBlock& block) {
+  if (block.mapped && block.size >= kHugePageBytes) madvise(block.data, block.size, MADV_NOHUGEPAGE);
+}
+
 MemoryBlock::~MemoryBlock() {
   if (data != nullptr) PageAllocator::instance().release(*this);
 }

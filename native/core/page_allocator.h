@@ -60,6 +60,12 @@ class PageAllocator {
   // (>= 0) or a block already freed (-3).
   void free(MemoryBlock& block);
 
+  // Asks the kernel to back a mapped block with 4 KiB pages only, before it is touched: for a
+  // block written in a few places far apart, where each first touch of a huge page zeroes 2 MiB
+  // (a bypass writer's 16 MiB buffer holding a thousand rows zeroed all of it). Harmless for a
+  // malloc'd block (left alone).
+  static void preferSmallPages(const MemoryBlock& block);
+
   bool debugFill() const { return debugFill_.load(std::memory_order_relaxed); }
   void setDebugFill(bool on) { debugFill_.store(on, std::memory_order_relaxed); }
 
