@@ -10,12 +10,43 @@ constexpr size_t kMinMatch = 4;
 constexpr size_t kLastLiterals = 5;
 constexpr size_t kMatchFindLimit = 12;
 constexpr size_t kMaxOffset = 65535;
-constexpr int kHashBits = 14;
+constexpr int kHashBits = 12;
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "match lengths count equal bytes from the low end of a word");
 
 uint32_t read32(const uint8_t* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
   return v;
+}
+
+uint64_t read64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// Copies `length` (<= 16) bytes as one 16-byte move when both sides have the room: the short
+// literal runs of columnar data (3 bytes between 5-byte matches in a column of small integers)
+// made a call to memcpy per sequence the compressor's and decompressor's largest cost.
+inline void copyShort(uint8_t* to, const uint8_t* toEnd, const uint8_t* from, const uint8_t* fromEnd, size_t length) {
+  if (length <= 16 && toEnd - to >= 16 && fromEnd - from >= 16) {
+    std::memcpy(to, from, 16);
+  } else if (length > 0) {
+    std::memcpy(to, from, length);  // `from` may be null when length is 0
+  }
+}
+
+// The bytes at a and b that are equal, from the first, up to `limit`; 8 at a time.
+inline size_t commonLength(const uint8_t* a, const uint8_t* b, size_t limit) {
+  size_t n = 0;
+  while (n + 8 <= limit) {
+    const uint64_t diff = read64(a + n) ^ read64(b + n);
+    if (diff != 0) return n + (__builtin_ctzll(diff) >> 3);
+    n += 8;
+  }
+  while (n < limit && a[n] == b[n]) ++n;
+  return n;
 }
 
 uint32_t hashSequence(uint32_t sequence) { return (sequence * 2654435761u) >> (32 - kHashBits); }
@@ -29,12 +60,13 @@ uint8_t* writeLength(uint8_t* op, size_t length) {
   return op;
 }
 
-uint8_t* emitSequence(uint8_t* op, const uint8_t* literals, size_t literalLength, size_t offset,
-                      size_t matchLength) {
+// `opEnd` and `srcEnd` bound the output and the input, for copyShort.
+uint8_t* emitSequence(uint8_t* op, const uint8_t* opEnd, const uint8_t* literals, const uint8_t* srcEnd,
+                      size_t literalLength, size_t offset, size_t matchLength) {
   uint8_t* token = op++;
   uint8_t tokenValue = static_cast<uint8_t>((literalLength >= 15 ? 15 : literalLength) << 4);
   if (literalLength >= 15) op = writeLength(op, literalLength - 15);
-  if (literalLength > 0) std::memcpy(op, literals, literalLength);  // literals may be null when 0
+  copyShort(op, opEnd, literals, srcEnd, literalLength);
   op += literalLength;
   if (matchLength == 0) {  // the final, literals-only sequence
     *token = tokenValue;
@@ -53,6 +85,8 @@ uint8_t* emitSequence(uint8_t* op, const uint8_t* literals, size_t literalLength
 
 size_t lz4Compress(const uint8_t* src, size_t length, uint8_t* dst) {
   uint8_t* op = dst;
+  const uint8_t* const opEnd = dst + lz4CompressBound(length);
+  const uint8_t* const srcEnd = src + length;
   size_t anchor = 0;
   if (length > kMatchFindLimit) {
     // Positions + 1, so that 0 means empty; only used within one call.
@@ -68,10 +102,10 @@ size_t lz4Compress(const uint8_t* src, size_t length, uint8_t* dst) {
       const size_t candidate = table[h];
       table[h] = static_cast<uint32_t>(ip + 1);
       if (candidate != 0 && ip - (candidate - 1) <= kMaxOffset && read32(src + candidate - 1) == sequence) {
-        size_t ref = candidate - 1;
-        size_t matchLength = kMinMatch;
-        while (ip + matchLength < matchLimit && src[ref + matchLength] == src[ip + matchLength]) ++matchLength;
-        op = emitSequence(op, src + anchor, ip - anchor, ip - ref, matchLength);
+        const size_t ref = candidate - 1;
+        const size_t matchLength =
+            kMinMatch + commonLength(src + ip + kMinMatch, src + ref + kMinMatch, matchLimit - ip - kMinMatch);
+        op = emitSequence(op, opEnd, src + anchor, srcEnd, ip - anchor, ip - ref, matchLength);
         ip += matchLength;
         anchor = ip;
         misses = 0;
@@ -81,7 +115,7 @@ size_t lz4Compress(const uint8_t* src, size_t length, uint8_t* dst) {
       }
     }
   }
-  return static_cast<size_t>(emitSequence(op, src + anchor, length - anchor, 0, 0) - dst);
+  return static_cast<size_t>(emitSequence(op, opEnd, src + anchor, srcEnd, length - anchor, 0, 0) - dst);
 }
 
 size_t lz4DecompressPrefixed(const uint8_t* src, size_t storedLength, const uint8_t* window, uint8_t* dst,
@@ -106,7 +140,7 @@ size_t lz4DecompressPrefixed(const uint8_t* src, size_t storedLength, const uint
     if (literalLength > static_cast<size_t>(ipEnd - ip) || literalLength > static_cast<size_t>(opEnd - op)) {
       return kLz4Malformed;
     }
-    if (literalLength > 0) std::memcpy(op, ip, literalLength);
+    copyShort(op, opEnd, ip, ipEnd, literalLength);
     ip += literalLength;
     op += literalLength;
     if (ip == ipEnd) break;  // the last sequence has no match
@@ -119,7 +153,13 @@ size_t lz4DecompressPrefixed(const uint8_t* src, size_t storedLength, const uint
     matchLength += kMinMatch;
     if (matchLength > static_cast<size_t>(opEnd - op)) return kLz4Malformed;
     const uint8_t* match = op - offset;
-    if (offset >= matchLength) {
+    if (offset >= 16 && matchLength <= 16 && opEnd - op >= 16) {
+      std::memcpy(op, match, 16);  // the 16 bytes behind op do not overlap it
+      op += matchLength;
+    } else if (offset >= 8 && matchLength <= 8 && opEnd - op >= 8) {
+      std::memcpy(op, match, 8);  // a column of 8-byte values repeats its upper bytes 8 back
+      op += matchLength;
+    } else if (offset >= matchLength) {
       std::memcpy(op, match, matchLength);
       op += matchLength;
     } else {
