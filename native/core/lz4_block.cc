@@ -163,7 +163,13 @@ size_t lz4DecompressPrefixed(const uint8_t* src, size_t storedLength, const uint
       std::memcpy(op, match, matchLength);
       op += matchLength;
     } else {
-      for (size_t i = 0; i < matchLength; ++i) *op++ = match[i];  // overlapping copy
+      // Overlapping: the match repeats the last `offset` bytes. From 8 back, 8 bytes at a time
+      // never read what the same move writes (a column of equal 8-byte values is one such match).
+      size_t left = matchLength;
+      if (offset >= 8) {
+        for (; left >= 8; left -= 8, op += 8, match += 8) std::memcpy(op, match, 8);
+      }
+      for (; left > 0; --left) *op++ = *match++;
     }
   }
   return static_cast<size_t>(op - dst);

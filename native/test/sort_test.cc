@@ -201,8 +201,9 @@ TEST(lz4_round_trips_and_rejects_garbage_seed_11) {
   for (size_t n : {size_t{0}, size_t{5}, size_t{13}, size_t{1000}, size_t{300000}}) {
     // Random bytes, short and long repeats, then columns as shuffles carry them: 8-byte counters
     // (1 literal and a match 8 back per value), small random integers (3 literals, 5 zeros),
-    // and 20-byte records that differ in one byte (matches 20 back, shorter than 16).
-    for (int kind = 0; kind < 6; ++kind) {
+    // 20-byte records that differ in one byte (matches 20 back, shorter than 16), and 12-byte
+    // records that rarely change (long matches overlapping what they write, 12 back).
+    for (int kind = 0; kind < 7; ++kind) {
       std::vector<uint8_t> src(n);
       for (size_t i = 0; i < n; ++i) {
         const uint64_t value = i / 8 + 12'345'678;
@@ -212,7 +213,8 @@ TEST(lz4_round_trips_and_rejects_garbage_seed_11) {
           case 2: src[i] = static_cast<uint8_t>((i / 100) & 0xff); break;
           case 3: src[i] = static_cast<uint8_t>(value >> (8 * (i % 8))); break;
           case 4: src[i] = i % 8 < 3 ? static_cast<uint8_t>(rng()) : 0; break;
-          default: src[i] = i % 20 == 7 ? static_cast<uint8_t>(rng()) : static_cast<uint8_t>(i % 20); break;
+          case 5: src[i] = i % 20 == 7 ? static_cast<uint8_t>(rng()) : static_cast<uint8_t>(i % 20); break;
+          default: src[i] = rng() % 500 == 0 ? static_cast<uint8_t>(rng()) : static_cast<uint8_t>(i % 12 == 0); break;
         }
       }
       std::vector<uint8_t> compressed(lz4CompressBound(n));
