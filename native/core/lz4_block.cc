@@ -89,8 +89,10 @@ size_t lz4Compress(const uint8_t* src, size_t length, uint8_t* dst) {
   const uint8_t* const srcEnd = src + length;
   size_t anchor = 0;
   if (length > kMatchFindLimit) {
-    // Positions + 1, so that 0 means empty; only used within one call.
-    static thread_local uint32_t table[1 << kHashBits];
+    // Positions + 1, so that 0 means empty; only used within one call. On the stack (16 KiB;
+    // libuv's workers have 8 MiB): a thread_local in a shared library costs a __tls_get_addr
+    // call per use, 1-2% of a shuffle-heavy job.
+    uint32_t table[1 << kHashBits];
     std::memset(table, 0, sizeof table);
     const size_t matchFindLimit = length - kMatchFindLimit;
     const size_t matchLimit = length - kLastLiterals;
