@@ -146,7 +146,7 @@ class HashAggregator {
   std::shared_ptr<TaskPageTable> pages_;
   AggregationMap map_;
   InMemorySorter inMemory_;
-  std::unique_ptr<Chunk> chunk_;  // per-chunk scratch (28 KiB), off the worker thread's stack
+  std::unique_ptr<Chunk> chunk_;  // per-chunk scratch (32 KiB), off the worker thread's stack
   DataPages dataPages_;
   // The key payload's length is fixed unless a key is var-width; then lastVarKeySlot_ is the
   // slot of the last var key, whose value ends the key payload.
@@ -159,9 +159,9 @@ class HashAggregator {
   // The dense index in front of the map, for a single integer key without var-width buffers
   // (DuckDB's perfect hash aggregation, with the key range guessed rather than known from
   // statistics): the buffer payload of the group of key denseBase_ + d at denseIndex_[d], or
-  // null. A key found there is neither hashed nor looked up in the map. The window is placed
-  // over the first chunk's keys (denseBase_ is a key as uint64_t; offsets wrap like the
-  // integers they are). It is dropped for good when fewer than half the first
+  // null. A key found there is neither hashed nor looked up in the map. The window is centred
+  // on the median of the first chunk's keys (denseBase_ is a key as uint64_t; offsets wrap
+  // like the integers they are). It is dropped for good when fewer than half the first
   // kDenseTrialRows non-null keys fall in it, and emptied whenever entries may move or go
   // (a new slot array, a sort, a spill). 32 KiB outside grants, like the chunk scratch.
   static constexpr uint64_t kDenseKeys = 4096;

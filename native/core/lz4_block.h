@@ -1,7 +1,7 @@
 // An LZ4 block-format codec (the format of lz4's LZ4_compress_default / LZ4_decompress_safe),
 // written here because no LZ4 C sources come with the npm packages the build may use.
 //
-// The compressor is greedy with a 16K-entry hash of 4-byte sequences and a 64 KiB window, as
+// The compressor is greedy with a 4K-entry hash of 4-byte sequences and a 64 KiB window, as
 // LZ4's fast mode; it honours the format's end rules (the last 5 bytes are literals, the last
 // match starts at least 12 bytes before the end). The decompressor checks every length and
 // offset against both buffers, so corrupt input raises an error instead of reading or writing
