@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "unaligned.h"
+
 namespace tungsten {
 
 namespace {
@@ -13,18 +15,6 @@ constexpr size_t kMaxOffset = 65535;
 constexpr int kHashBits = 12;
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "match lengths count equal bytes from the low end of a word");
-
-uint32_t read32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-uint64_t read64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
 
 // Copies `length` (<= 16) bytes as one 16-byte move when both sides have the room: the short
 // literal runs of columnar data (3 bytes between 5-byte matches in a column of small integers)
@@ -41,7 +31,7 @@ inline void copyShort(uint8_t* to, const uint8_t* toEnd, const uint8_t* from, co
 inline size_t commonLength(const uint8_t* a, const uint8_t* b, size_t limit) {
   size_t n = 0;
   while (n + 8 <= limit) {
-    const uint64_t diff = read64(a + n) ^ read64(b + n);
+    const uint64_t diff = loadUnaligned<uint64_t>(a + n) ^ loadUnaligned<uint64_t>(b + n);
     if (diff != 0) return n + (__builtin_ctzll(diff) >> 3);
     n += 8;
   }
@@ -99,11 +89,11 @@ size_t lz4Compress(const uint8_t* src, size_t length, uint8_t* dst) {
     size_t ip = 0;
     size_t misses = 0;
     while (ip < matchFindLimit) {
-      const uint32_t sequence = read32(src + ip);
+      const uint32_t sequence = loadUnaligned<uint32_t>(src + ip);
       const uint32_t h = hashSequence(sequence);
       const size_t candidate = table[h];
       table[h] = static_cast<uint32_t>(ip + 1);
-      if (candidate != 0 && ip - (candidate - 1) <= kMaxOffset && read32(src + candidate - 1) == sequence) {
+      if (candidate != 0 && ip - (candidate - 1) <= kMaxOffset && loadUnaligned<uint32_t>(src + candidate - 1) == sequence) {
         const size_t ref = candidate - 1;
         const size_t matchLength =
             kMinMatch + commonLength(src + ip + kMinMatch, src + ref + kMinMatch, matchLimit - ip - kMinMatch);
