@@ -6,8 +6,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <vector>
 
+#include "byte_vector.h"
 #include "errors.h"
 
 namespace tungsten {
@@ -91,7 +91,7 @@ void copyFileBytes(int fromFd, uint64_t fromOffset, const std::string& fromPath,
     length -= static_cast<uint64_t>(copied);
   }
   if (length == 0) return;
-  std::vector<uint8_t> buffer(std::min<uint64_t>(length, uint64_t{1} << 20));
+  ByteVector buffer(std::min<uint64_t>(length, uint64_t{1} << 20));  // filled by each read, never zeroed
   while (length > 0) {
     const size_t chunk = static_cast<size_t>(std::min<uint64_t>(length, buffer.size()));
     readFileFully(fromFd, buffer.data(), chunk, fromOffset, fromPath, "the bytes to copy");
