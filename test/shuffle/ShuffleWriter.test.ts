@@ -199,6 +199,30 @@ describe('shuffle writers', () => {
     await resolver.removeDataByMap(3, 9);
   });
 
+  it('segments come from the index cache as from the files: a resolver that did not commit reads them; a short index is SPARK-22982', async () => {
+    const disk = testDiskBlockManager();
+    const writer = new IndexShuffleBlockResolver(disk);
+    const tmp = disk.createTempShuffleBlock().path;
+    writeFileSync(tmp, new Uint8Array(12));
+    await writer.writeMetadataFileAndCommit(4, 7, [5, 0, 7], [11, 0, 4_000_000_000], tmp);
+    const reader = new IndexShuffleBlockResolver(disk);
+    try {
+      for (const [start, end] of [[0, 1], [1, 2], [2, 3], [0, 3], [1, 3]] as const) {
+        const cached = await writer.getBlockData(4, 7, start, end);
+        expect(await reader.getBlockData(4, 7, start, end)).toEqual(cached);
+      }
+      expect(await reader.getBlockData(4, 7, 1, 3)).toMatchObject({ offset: 5, length: 7, lengths: [0, 7], checksums: [0, 4_000_000_000] });
+      // A resolver that reads the files checks them: cut the index short.
+      writeFileSync(reader.indexFile(4, 7), readFileSync(reader.indexFile(4, 7)).subarray(0, 3 * 8));
+      await expect(new IndexShuffleBlockResolver(disk).getBlockData(4, 7, 2, 3)).rejects.toThrow(/SPARK-22982/);
+      // Removing the output forgets it: its files are gone, and so is the cached index.
+      await writer.removeDataByMap(4, 7);
+      await expect(writer.getBlockData(4, 7, 0, 1)).rejects.toThrow(/ENOENT/);
+    } finally {
+      await writer.removeDataByMap(4, 7);
+    }
+  });
+
   it('AC-SH-04 a corrupted or deleted segment is a fetch failure, not wrong rows', async () => {
     const { resolver, tracker, cleanup } = await writeAndRead([keyPayloadBatches(24, 3000, 1000, 100)], 3, 'unsafe', 8 << 20);
     try {
