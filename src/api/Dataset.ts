@@ -210,26 +210,34 @@ export class Dataset {
     const forward = (): void => controller.abort(options.signal?.reason ?? 'cancelled');
     options.signal?.addEventListener('abort', forward, { once: true });
     if (options.signal?.aborted) forward();
+    // The result tasks in output order, by first partition: every partition until the
+    // scheduler says which it coalesced (before any result arrives).
+    let order: readonly number[] = Array.from({ length: numPartitionsOf(planned.root) }, (_, i) => i);
+    const onResultPartitions = (partitions: readonly number[]): void => {
+      order = partitions;
+      wake?.();
+    };
     const job = this.run(planned.root, { kind: 'batches' }, controller.signal, (result) => {
       arrived.set(result.partition, result);
       wake?.();
-    }).then(
+    }, onResultPartitions).then(
       () => (finished = true),
       (error: unknown) => {
         failure = error;
         finished = true;
       },
     ).finally(() => wake?.());
-    const partitions = numPartitionsOf(planned.root);
     try {
-      for (let p = 0; p < partitions; p++) {
-        while (!arrived.has(p)) {
+      for (let i = 0; i < order.length; i++) {
+        while (!arrived.has(order[i]!)) {
           if (failure !== undefined) throw failure;
-          if (finished && !arrived.has(p)) break;
+          if (finished) break;
           await new Promise<void>((resolve) => (wake = resolve));
           wake = undefined;
         }
         if (failure !== undefined) throw failure;
+        const p = order[i];
+        if (p === undefined) break;
         const result = arrived.get(p);
         if (!result) continue;
         arrived.delete(p);
@@ -288,10 +296,16 @@ export class Dataset {
 
   // ---- planning ----
 
-  private async run(root: PlanNode, result: { kind: 'batches' | 'count' }, signal: AbortSignal | undefined, onResult: (result: TaskResultHandle) => Promise<void> | void): Promise<JobMetrics> {
+  private async run(
+    root: PlanNode,
+    result: { kind: 'batches' | 'count' },
+    signal: AbortSignal | undefined,
+    onResult: (result: TaskResultHandle) => Promise<void> | void,
+    onResultPartitions?: (partitions: readonly number[]) => void,
+  ): Promise<JobMetrics> {
     const metrics = await this.session.runJob(async (jobSignal) => {
       await this.computeRangeBounds(root, jobSignal);
-      return this.session.dagScheduler.runJob(root, { description: describePlan(root), result, onResult, signal: jobSignal });
+      return this.session.dagScheduler.runJob(root, { description: describePlan(root), result, onResult, signal: jobSignal, ...(onResultPartitions ? { onResultPartitions } : {}) });
     }, signal);
     this.session.lastJob = metrics;
     return metrics;
@@ -388,7 +402,7 @@ async function planNode(session: Session, logical: Logical): Promise<Planned> {
       // One partition needs no bounds, and no sampling job.
       const partitioner: PartitionerDescriptor =
         n === 1 ? { kind: 'single' } : { kind: 'range', numPartitions: n, keys: logical.keys, ...(bounds !== undefined ? { bounds } : {}) };
-      const dependency = shuffleDependency(logical.shuffleId, parent, partitioner);
+      const dependency = shuffleDependency(logical.shuffleId, parent, partitioner, logical.partitions === undefined);
       const shuffled: PlanNode = { kind: 'shuffled', id: logical.shuffleId, dependency };
       return { root: { kind: 'sort', id: logical.id, parent: shuffled, keys: logical.keys }, schema: parent.schema ? decodedSchema(parent.schema) : undefined };
     }
@@ -413,7 +427,7 @@ async function planNode(session: Session, logical: Logical): Promise<Planned> {
       };
       const n = logical.partitions ?? session.config['sql.shuffle.partitions'];
       const partitioner: PartitionerDescriptor = logical.keys.length === 0 ? { kind: 'single' } : { kind: 'hash', numPartitions: n, columns: logical.keys };
-      const dependency = shuffleDependency(logical.shuffleId, { root: partial, schema: partialSchema }, partitioner);
+      const dependency = shuffleDependency(logical.shuffleId, { root: partial, schema: partialSchema }, partitioner, logical.partitions === undefined);
       const shuffled: PlanNode = { kind: 'shuffled', id: logical.shuffleId, dependency };
       return { root: { kind: 'aggregate', id: logical.id, parent: shuffled, mode: 'final', groupBy: logical.keys, aggregates: logical.aggregates }, schema: finalSchema };
     }
@@ -421,14 +435,21 @@ async function planNode(session: Session, logical: Logical): Promise<Planned> {
       const parent = await planNode(session, logical.parent);
       checkKeys(parent.schema, logical.keys);
       const partitioner: PartitionerDescriptor = logical.keys.length > 0 ? { kind: 'hash', numPartitions: logical.partitions, columns: logical.keys } : { kind: 'roundRobin', numPartitions: logical.partitions };
-      const dependency = shuffleDependency(logical.shuffleId, parent, partitioner);
+      const dependency = shuffleDependency(logical.shuffleId, parent, partitioner, false);
       return { root: { kind: 'shuffled', id: logical.shuffleId, dependency }, schema: parent.schema ? decodedSchema(parent.schema) : undefined };
     }
   }
 }
 
-function shuffleDependency(shuffleId: number, parent: Planned, partitioner: PartitionerDescriptor): ShuffleDependency {
-  return { shuffleId, parent: parent.root, partitioner, ...(parent.schema ? { schema: emptyStreamBase64(decodedSchema(parent.schema)) } : {}) };
+/** `mayCoalesce`: the partition count is the session's default, not the user's. */
+function shuffleDependency(shuffleId: number, parent: Planned, partitioner: PartitionerDescriptor, mayCoalesce: boolean): ShuffleDependency {
+  return {
+    shuffleId,
+    parent: parent.root,
+    partitioner,
+    ...(mayCoalesce ? { mayCoalesce } : {}),
+    ...(parent.schema ? { schema: emptyStreamBase64(decodedSchema(parent.schema)) } : {}),
+  };
 }
 
 async function planSource(session: Session, id: number, input: SourceInput): Promise<Planned> {

@@ -136,6 +136,13 @@ export class Session {
     this.dagScheduler = new DAGScheduler(this.taskScheduler, this.mapOutputTracker, this.bus, (result) => this.fetchResult(result), {
       maxStageAttempts: config['stage.maxConsecutiveAttempts'],
       bypassMergeThreshold: config['shuffle.sort.bypassMergeThreshold'],
+      coalesce: config['sql.adaptive.coalescePartitions.enabled']
+        ? {
+            advisoryPartitionBytes: config['sql.adaptive.advisoryPartitionSizeInBytes'],
+            minPartitionBytes: config['sql.adaptive.coalescePartitions.minPartitionSize'],
+            minNumPartitions: config['sql.adaptive.coalescePartitions.parallelismFirst'] ? this.defaultParallelism : 1,
+          }
+        : undefined,
     });
   }
 

@@ -35,6 +35,9 @@ export interface ShuffleDependency {
   readonly partitioner: PartitionerDescriptor;
   /** The map side's output schema, base64 Arrow IPC (a reducer with no input still knows it). */
   readonly schema?: string;
+  /** Its partition count is the session's default (sql.shuffle.partitions), not the user's: a
+   *  result stage may read neighbouring partitions in one task (scheduler/coalescePartitions.ts). */
+  readonly mayCoalesce?: boolean;
 }
 
 export type PlanNode =

@@ -9,17 +9,20 @@
  *    registered is skipped.
  * 3. The stage's missing partitions go to the TaskScheduler as one task set. A map task's
  *    success registers its MapStatus with the MapOutputTracker; a result task's goes to the
- *    job's result handler.
+ *    job's result handler. A result stage reading a shuffle may read neighbouring partitions
+ *    in one task (coalescePartitions.ts): its layout is fixed when its parents are first
+ *    available, and a task is named by the first partition it reads.
  * 4. A fetch failure unregisters the map output it names, and the stage tries again from step
  *    2 (which re-runs the lost map tasks), at most stage.maxConsecutiveAttempts times.
  * 5. A task set aborted (a task failed task.maxFailures times, results too large, a cancel)
  *    fails the job with JobFailedError carrying the last error, or JobCancelledError.
  */
 import { JobCancelledError, JobFailedError, TungstenError } from '../errors.js';
-import { numPartitionsOf, type PlanNode, type ShuffleDependency, shuffleDependenciesOf } from '../plan/PlanNode.js';
+import { numPartitionsOf, type PlanNode, type ShuffleDependency, shuffleDependenciesOf, stagePersists } from '../plan/PlanNode.js';
 import type { MapOutputTracker, MapStatus } from '../shuffle/MapOutputTracker.js';
 import type { ChunkedBytes } from '../storage/serialization.js';
 import type { ListenerBus, SchedulerEvent } from './ListenerBus.js';
+import { type CoalesceOptions, coalescePartitions, type PartitionRange } from './coalescePartitions.js';
 import { addTaskMetrics, emptyTaskMetrics, type TaskDescription, type TaskMetrics } from './messages.js';
 import type { TaskResultHandle, TaskScheduler } from './TaskScheduler.js';
 
@@ -46,8 +49,12 @@ interface JobState {
 export interface JobOptions {
   readonly description: string;
   readonly result: NonNullable<TaskDescription['result']>;
-  /** Result stage partitions to compute; default all. */
+  /** Result stage partitions to compute, one task each; default all, coalesced where the
+   *  plan allows it. */
   readonly partitions?: readonly number[];
+  /** Called once, before any result, with the partitions that name the result tasks (the
+   *  first of each coalesced range), in order. */
+  readonly onResultPartitions?: (partitions: readonly number[]) => void;
   readonly onResult: (result: TaskResultHandle) => Promise<void> | void;
   readonly signal?: AbortSignal;
 }
@@ -76,7 +83,12 @@ export class DAGScheduler {
     private readonly tracker: MapOutputTracker,
     private readonly bus: ListenerBus,
     private readonly fetchResultBytes: (result: TaskResultHandle) => Promise<ChunkedBytes>,
-    private readonly settings: { maxStageAttempts: number; bypassMergeThreshold: number },
+    private readonly settings: {
+      maxStageAttempts: number;
+      bypassMergeThreshold: number;
+      /** Result stages' shuffle partitions are coalesced with these; undefined: never. */
+      coalesce: CoalesceOptions | undefined;
+    },
   ) {}
 
   async runJob(root: PlanNode, options: JobOptions): Promise<JobMetrics> {
@@ -103,15 +115,23 @@ export class DAGScheduler {
     this.bus.post({ Event: 'JobStart', time: started, jobId, stageIds: [resultStageId, ...this.allDependencies(root).map((d) => this.stageFor(d).stageId)], description: options.description });
     try {
       if (options.signal?.aborted) throw new JobCancelledError(`Job ${jobId} cancelled: ${String(options.signal.reason)}`);
-      const partitions = options.partitions ?? Array.from({ length: numPartitionsOf(root) }, (_, i) => i);
+      // By first partition; decided once the parents are available (their sizes known).
+      let ranges: Map<number, PartitionRange> | undefined;
+      const resultRanges = (): Map<number, PartitionRange> => {
+        if (!ranges) {
+          ranges = new Map(this.resultLayout(root, options).map((range) => [range.start, range]));
+          options.onResultPartitions?.([...ranges.keys()]);
+        }
+        return ranges;
+      };
       const done = new Set<number>();
-      await this.runStageAttempts(job, resultStageId, root, `result of job ${jobId}`, true, () => partitions.filter((p) => !done.has(p)), (partition) => ({
+      await this.runStageAttempts(job, resultStageId, root, `result of job ${jobId}`, true, () => [...resultRanges().keys()].filter((p) => !done.has(p)), (partition) => ({
         jobId,
         stageId: resultStageId,
         partition,
         root,
         result: options.result,
-        shuffleBlocks: this.blocksFor(root, partition),
+        shuffleBlocks: this.blocksFor(root, resultRanges().get(partition)!),
       }), async (result) => {
         done.add(result.partition);
         await options.onResult(result);
@@ -144,12 +164,24 @@ export class DAGScheduler {
     return stage;
   }
 
-  private blocksFor(root: PlanNode, partition: number): TaskDescription['shuffleBlocks'] {
+  private blocksFor(root: PlanNode, { start, end }: PartitionRange): TaskDescription['shuffleBlocks'] {
     const blocks: Record<number, ReturnType<MapOutputTracker['blocksFor']>> = {};
     for (const dependency of shuffleDependenciesOf(root)) {
-      blocks[dependency.shuffleId] = this.tracker.blocksFor(dependency.shuffleId, partition, partition + 1);
+      blocks[dependency.shuffleId] = this.tracker.blocksFor(dependency.shuffleId, start, end);
     }
     return blocks;
+  }
+
+  /** The result stage's tasks, as ranges of partitions (one partition each unless coalesced). */
+  private resultLayout(root: PlanNode, options: JobOptions): PartitionRange[] {
+    const single = (partitions: readonly number[]): PartitionRange[] => partitions.map((p) => ({ start: p, end: p + 1 }));
+    if (options.partitions) return single(options.partitions);
+    const all = Array.from({ length: numPartitionsOf(root) }, (_, i) => i);
+    const dependencies = shuffleDependenciesOf(root);
+    const coalesce = this.settings.coalesce;
+    // A sample's size is per task, and a cached block is named by its partition.
+    if (!coalesce || options.result.kind === 'sample' || dependencies.length !== 1 || !dependencies[0]!.mayCoalesce || stagePersists(root)) return single(all);
+    return coalescePartitions(this.tracker.partitionSizes(dependencies[0]!.shuffleId), coalesce);
   }
 
   /** Makes every parent shuffle of `root` available, running missing parent stages. */
@@ -178,7 +210,7 @@ export class DAGScheduler {
       partition,
       root: dependency.parent,
       shuffleWrite: { shuffleId: dependency.shuffleId, partitioner: dependency.partitioner, bypassMergeThreshold: this.settings.bypassMergeThreshold },
-      shuffleBlocks: this.blocksFor(dependency.parent, partition),
+      shuffleBlocks: this.blocksFor(dependency.parent, { start: partition, end: partition + 1 }),
     }), async (result) => {
       const status = JSON.parse(Buffer.from((await this.fetchResultBytes(result)).toUint8Array()).toString('utf8')) as MapStatus;
       this.tracker.registerMapOutput(dependency.shuffleId, status);

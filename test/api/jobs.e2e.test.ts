@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Dictionary, Float64, Int32, type RecordBatch, RecordBatchFileReader, Table, Uint64, Utf8, vectorFromArray } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
-import { generate } from '../../src/index.js';
+import { generate, type Session } from '../../src/index.js';
 import { addon } from '../../src/native/addon.js';
 import { canonical, referenceSort, rowsOf } from '../support/referenceSort.js';
 import { referenceAggregate } from '../support/referenceAggregate.js';
@@ -22,33 +22,64 @@ const MEMORY = [
   ['spilling', '1m', 16 * 1024],
 ] as const;
 
+/** Result stage layouts: a task per shuffle partition, or neighbouring partitions coalesced
+ *  into ranges of at most `advisory` bytes (sizes picked from these inputs' partitions, ~150–
+ *  500 KB each, so that ranges hold more than one partition; not fewer ranges than cores
+ *  would shrink the target with the core count). */
+const LAYOUTS = [
+  ['a task per partition', () => ({ 'sql.adaptive.coalescePartitions.enabled': false })],
+  [
+    'coalesced',
+    (advisory: string) => ({
+      'sql.adaptive.advisoryPartitionSizeInBytes': advisory,
+      'sql.adaptive.coalescePartitions.minPartitionSize': 1024,
+      'sql.adaptive.coalescePartitions.parallelismFirst': false,
+    }),
+  ],
+] as const;
+
+/** The result stage's task count of the session's last job. */
+function resultTasks(session: Session): number {
+  const job = session.lastJob!;
+  return job.stages.filter((s) => s.name.startsWith('result')).reduce((sum, s) => sum + s.numTasks, 0);
+}
+
 describe('jobs end to end', () => {
   for (const cores of [1, 2]) {
     for (const [label, memory, pageSize] of MEMORY) {
-      it(`sortBy seed ${31 + cores}, ${label} memory, cores ${cores}: the reference order`, async () => {
-        const input = keyPayloadBatches(31 + cores, 60_000, 4000, 1_000_000);
-        // Spilling: two big reduce partitions, so that even one core's whole budget is too small.
-        await withSession({ cores, memory, shufflePartitions: label === 'spilling' ? 2 : 5, ...(pageSize ? { 'buffer.pageSize': pageSize } : {}) }, async (session) => {
-          const out = await session.fromArrow(new Table(input), { partitions: 4 }).sortBy([{ column: 'key', descending: true }]).collect();
-          const key = (rows: string[]): string[] => rows.map((r) => r.split('|')[0]!);
-          expect(key(canonical(rowsOf(out.batches)))).toEqual(key(canonical(referenceSort(input, [{ column: 'key', descending: true }]))));
-          expect(canonical(rowsOf(out.batches)).sort()).toEqual(canonical(rowsOf(input)).sort());
-          const job = session.lastJob!;
-          expect(job.totals.shuffleWriteRecords).toBe(60_000);
-          expect(job.totals.shuffleReadRecords).toBe(60_000);
-          if (label === 'spilling') expect(job.totals.spillCount).toBeGreaterThan(0);
+      for (const [layout, layoutOptions] of LAYOUTS) {
+        it(`sortBy seed ${31 + cores}, ${label} memory, cores ${cores}, ${layout}: the reference order`, async () => {
+          const input = keyPayloadBatches(31 + cores, 60_000, 4000, 1_000_000);
+          // Spilling: two big reduce partitions, so that even one core's whole budget is too small.
+          const partitions = label === 'spilling' ? 2 : 5;
+          const options = { cores, memory, shufflePartitions: partitions, ...layoutOptions(label === 'spilling' ? '1m' : '400k'), ...(pageSize ? { 'buffer.pageSize': pageSize } : {}) };
+          await withSession(options, async (session) => {
+            const out = await session.fromArrow(new Table(input), { partitions: 4 }).sortBy([{ column: 'key', descending: true }]).collect();
+            const key = (rows: string[]): string[] => rows.map((r) => r.split('|')[0]!);
+            expect(key(canonical(rowsOf(out.batches)))).toEqual(key(canonical(referenceSort(input, [{ column: 'key', descending: true }]))));
+            expect(canonical(rowsOf(out.batches)).sort()).toEqual(canonical(rowsOf(input)).sort());
+            const job = session.lastJob!;
+            expect(job.totals.shuffleWriteRecords).toBe(60_000);
+            expect(job.totals.shuffleReadRecords).toBe(60_000);
+            if (label === 'spilling') expect(job.totals.spillCount).toBeGreaterThan(0);
+            if (layout === 'coalesced') {
+              expect(resultTasks(session)).toBeLessThan(partitions);
+              if (label === 'ample') expect(resultTasks(session)).toBeGreaterThan(1);
+            } else expect(resultTasks(session)).toBe(partitions);
+          });
         });
-      });
 
-      it(`groupBy.agg seed ${41 + cores}, ${label} memory, cores ${cores}: the reference groups`, async () => {
-        const input = keyPayloadBatches(41 + cores, 40_000, 4000, 20_000);
-        await withSession({ cores, memory, shufflePartitions: 3, ...(pageSize ? { 'buffer.pageSize': pageSize } : {}) }, async (session) => {
-          const out = await session.fromArrow(new Table(input), { partitions: 4 }).groupBy('key').agg('count(*)', 'count(payload)', 'min(payload)', 'max(payload)').collect();
-          const expected = referenceAggregate(input, ['key'], [{ fn: 'count' }, { fn: 'count', column: 'payload' }, { fn: 'min', column: 'payload' }, { fn: 'max', column: 'payload' }]);
-          expectSameGroups(out.batches, expected, 1, 'groupBy key');
-          if (label === 'spilling') expect(session.lastJob!.totals.spillCount).toBeGreaterThan(0);
+        it(`groupBy.agg seed ${41 + cores}, ${label} memory, cores ${cores}, ${layout}: the reference groups`, async () => {
+          const input = keyPayloadBatches(41 + cores, 40_000, 4000, 20_000);
+          await withSession({ cores, memory, shufflePartitions: 3, ...layoutOptions('600k'), ...(pageSize ? { 'buffer.pageSize': pageSize } : {}) }, async (session) => {
+            const out = await session.fromArrow(new Table(input), { partitions: 4 }).groupBy('key').agg('count(*)', 'count(payload)', 'min(payload)', 'max(payload)').collect();
+            const expected = referenceAggregate(input, ['key'], [{ fn: 'count' }, { fn: 'count', column: 'payload' }, { fn: 'min', column: 'payload' }, { fn: 'max', column: 'payload' }]);
+            expectSameGroups(out.batches, expected, 1, 'groupBy key');
+            if (label === 'spilling') expect(session.lastJob!.totals.spillCount).toBeGreaterThan(0);
+            expect(resultTasks(session)).toBe(layout === 'coalesced' ? 2 : 3);
+          });
         });
-      });
+      }
     }
   }
 
@@ -321,7 +352,8 @@ describe('jobs end to end', () => {
 
   it('seed 65: a task\'s CPU time is its native workers\' thread time: above zero where an operator ran, within the task\'s run time', async () => {
     const input = keyPayloadBatches(65, 100_000, 5000, 1_000_000);
-    await withSession({ cores: 2, memory: '64m', shufflePartitions: 3 }, async (session) => {
+    // Three result tasks, not coalesced: each of them is checked.
+    await withSession({ cores: 2, memory: '64m', shufflePartitions: 3, 'sql.adaptive.coalescePartitions.enabled': false }, async (session) => {
       const ends: { type: string; cpu: number; run: number }[] = [];
       const stop = session.onEvent((event) => {
         if (event.Event === 'JobStart') ends.length = 0; // the sampling job's tasks run no operator

@@ -81,9 +81,11 @@ describe('tungsten command', () => {
   });
 
   it('without --partitions a job has one shuffle partition per 64 MiB of input, at least one per core', () => {
+    // 400 K rows (6.4 MB): three partitions of ~2 MB each, which coalescing keeps apart (its
+    // target is total ÷ cores, and no two of them fit in it).
     const data = join(work, 'small.arrow');
     const log = join(work, 'small-events.jsonl');
-    expect(tungsten('gen', '--rows', '50000', '--out', data, '--quiet').status).toBe(0);
+    expect(tungsten('gen', '--rows', '400000', '--out', data, '--quiet').status).toBe(0);
     const run = tungsten('sort', '--in', data, '--out', join(work, 'small-sorted.arrow'), '--by', 'key', '--cores', '3', '--tmp-dir', scratchDir, '--event-log', log, '--quiet');
     expect(run.status, run.stderr).toBe(0);
     const stages = readFileSync(log, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { Event: string; name?: string; numTasks?: number });
