@@ -101,18 +101,30 @@ struct SumFloat {
   }
 };
 
-// Orders values as the sort does: integers by value, floats in total order.
+// Orders values as the sort does: integers by value, floats in total order (-0 before +0, NaN
+// after +inf). For floats, a plain comparison decides whenever it can: numerically less or
+// greater means the same in total order (a NaN compares neither), and only equal values (±0)
+// and NaNs pay for the normalisation. Once a group's min or max has settled, nearly every value
+// is strictly on one side; normalising both sides of every comparison was half of A1's min/max.
 template <typename T>
 struct SortOrder {
   static bool less(T a, T b) { return a < b; }
 };
 template <>
 struct SortOrder<float> {
-  static bool less(float a, float b) { return normalizeFloat(a) < normalizeFloat(b); }
+  static bool less(float a, float b) {
+    if (a < b) return true;
+    if (a > b) return false;
+    return normalizeFloat(a) < normalizeFloat(b);
+  }
 };
 template <>
 struct SortOrder<double> {
-  static bool less(double a, double b) { return normalizeDouble(a) < normalizeDouble(b); }
+  static bool less(double a, double b) {
+    if (a < b) return true;
+    if (a > b) return false;
+    return normalizeDouble(a) < normalizeDouble(b);
+  }
 };
 
 template <typename T, bool IsMax>
