@@ -166,7 +166,7 @@ const DEFINITIONS = {
   'storage.exceptionOnPinLeak': booleanKey(false, 'a task that returns holding block locks fails instead of warning'),
   'sql.shuffle.partitions': positiveIntegerKey(200, 'partitions of a groupBy or sortBy shuffle'),
   'sql.adaptive.coalescePartitions.enabled': booleanKey(true, 'a sortBy or groupBy result stage reads neighbouring small shuffle partitions in one task (Spark\'s adaptive coalescing)'),
-  'sql.adaptive.advisoryPartitionSizeInBytes': sizeKey(64 * 2 ** 20, 'the shuffle bytes a coalesced task aims at', 1),
+  'sql.adaptive.advisoryPartitionSizeInBytes': sizeKey(16 * 2 ** 20, 'the shuffle bytes a coalesced task aims at (Spark: 64m)', 1),
   'sql.adaptive.coalescePartitions.minPartitionSize': sizeKey(2 ** 20, 'coalesced tasks aim at no fewer shuffle bytes than this', 1),
   'sql.adaptive.coalescePartitions.parallelismFirst': booleanKey(true, 'coalesce to no fewer tasks than default.parallelism while partitions are above minPartitionSize'),
   'default.parallelism': optionalPositiveIntegerKey('input partitions of a source; default: executor.cores'),

@@ -13,8 +13,8 @@
  *   1. targetSize = max(min(ceil(total / minNumPartitions), advisory), minPartitionSize), where
  *      total is the bytes of every partition, and minNumPartitions is the default parallelism
  *      when parallelismFirst (spark.sql.adaptive.coalescePartitions.parallelismFirst) is on,
- *      else 1. With the defaults (64 MiB advisory, 1 MiB minimum) and 2 cores, 8 partitions of
- *      20 KB become one task, 8 of 10 MB two tasks of 40 MB, 8 of 40 MB stay 8 tasks.
+ *      else 1. With the defaults (16 MiB advisory, Spark's is 64; 1 MiB minimum) and 2 cores, 8
+ *      partitions of 20 KB become one task, 8 of 2 MB two tasks of 8 MB, 8 of 10 MB stay 8.
  *   2. Walk the partitions in order, adding each to the current range; when adding one would
  *      take a range that already holds a partition above targetSize, the range ends before it
  *      (so a range is above targetSize only when it is one partition).
