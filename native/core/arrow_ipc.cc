@@ -245,7 +245,8 @@ IpcMessageHeader readMessageHeader(const uint8_t* metadata, uint64_t metadataByt
 }
 
 OutputBatch decodeRecordBatch(const std::vector<ColumnType>& types, const uint8_t* metadata, uint64_t metadataBytes,
-                              const uint8_t* body, uint64_t bodyBytes) {
+                              const IpcBody& body) {
+  const uint64_t bodyBytes = body.size;
   const FlatTable message = messageTable(metadata, metadataBytes);
   if (message.scalar<uint8_t>(1, 0) != kHeaderRecordBatch) corrupt("the message is not a record batch");
   const FlatTable batch = message.table(2);
@@ -274,6 +275,7 @@ OutputBatch decodeRecordBatch(const std::vector<ColumnType>& types, const uint8_
 
   uint64_t nextBuffer = 0;
   std::vector<uint8_t> scratch;
+  ByteVector compressedBytes;
   // Decodes the next body buffer into `bytes` output bytes; a buffer holding fewer is corrupt,
   // one holding more (a writer's padding) is cut.
   auto decodeBuffer = [&](uint64_t bytes) -> OutputBuffer {
@@ -284,16 +286,25 @@ OutputBatch decodeRecordBatch(const std::vector<ColumnType>& types, const uint8_
         static_cast<uint64_t>(stored) > bodyBytes - static_cast<uint64_t>(offset)) {
       corrupt("a buffer lies outside the body");
     }
-    const uint8_t* data = body + offset;
     uint64_t available = static_cast<uint64_t>(stored);
     if (bytes == 0) return OutputBuffer{};
-    int64_t raw = kStoredUncompressed;
-    if (compressed) {
-      if (available < 8) corrupt("a compressed buffer is shorter than its length prefix");
-      raw = loadUnaligned<int64_t>(data);
-      data += 8;
-      available -= 8;
+    if (!compressed) {
+      if (available < bytes) corrupt("a buffer holds fewer bytes than its column needs");
+      OutputBuffer out = allocateOutputBuffer(bytes, false);
+      if (body.memory != nullptr) std::memcpy(out.data.get(), body.memory + offset, bytes);
+      else body.read(static_cast<uint64_t>(offset), bytes, out.data.get());
+      return out;
     }
+    const uint8_t* data = body.memory + offset;
+    if (body.memory == nullptr) {
+      compressedBytes.resize(available);
+      body.read(static_cast<uint64_t>(offset), available, compressedBytes.data());
+      data = compressedBytes.data();
+    }
+    if (available < 8) corrupt("a compressed buffer is shorter than its length prefix");
+    const int64_t raw = loadUnaligned<int64_t>(data);
+    data += 8;
+    available -= 8;
     if (raw == kStoredUncompressed) {
       if (available < bytes) corrupt("a buffer holds fewer bytes than its column needs");
       OutputBuffer out = allocateOutputBuffer(bytes, false);

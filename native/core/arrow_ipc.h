@@ -32,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "arrow_output.h"
@@ -83,9 +84,26 @@ struct IpcMessageHeader {
 // Reads a message's metadata (the flatbuffer, metadataBytes long): its kind and body length.
 IpcMessageHeader readMessageHeader(const uint8_t* metadata, uint64_t metadataBytes);
 
+// A record batch's body: in memory, or still in its file, read a buffer at a time straight
+// into the output buffers (an uncompressed body is then copied once by the kernel, instead of
+// read into memory and copied again: that second copy was 4–6% of a job reading a 320 MB file).
+struct IpcBody {
+  uint64_t size = 0;
+  // The whole body, or null when it is read through `read`.
+  const uint8_t* memory = nullptr;
+  // Reads body bytes [offset, offset + length) into `into`; the decoder has checked that they
+  // lie within `size`.
+  std::function<void(uint64_t offset, uint64_t length, uint8_t* into)> read;
+};
+
 // Decodes a record-batch message's body into output buffers (allocateOutputBuffer: the
 // caller's memory once returned, as an operator's output batch is).
 OutputBatch decodeRecordBatch(const std::vector<ColumnType>& types, const uint8_t* metadata, uint64_t metadataBytes,
-                              const uint8_t* body, uint64_t bodyBytes);
+                              const IpcBody& body);
+
+inline OutputBatch decodeRecordBatch(const std::vector<ColumnType>& types, const uint8_t* metadata,
+                                     uint64_t metadataBytes, const uint8_t* body, uint64_t bodyBytes) {
+  return decodeRecordBatch(types, metadata, metadataBytes, IpcBody{bodyBytes, body, {}});
+}
 
 }  // namespace tungsten

@@ -85,9 +85,20 @@ OutputBatch IpcSegmentReader::next() {
       skip(header.bodyBytes, "a schema message's body");
       continue;
     }
-    body_.resize(header.bodyBytes);
-    read(body_.data(), body_.size(), "a message's body");
-    OutputBatch batch = decodeRecordBatch(types_, metadata_.data(), metadata_.size(), body_.data(), body_.size());
+    OutputBatch batch;
+    if (expectedCrc_) {
+      // Checksummed in order, gaps between buffers included: the body is read whole.
+      body_.resize(header.bodyBytes);
+      read(body_.data(), body_.size(), "a message's body");
+      batch = decodeRecordBatch(types_, metadata_.data(), metadata_.size(), body_.data(), body_.size());
+    } else {
+      const uint64_t bodyStart = position_;
+      IpcBody body{header.bodyBytes, nullptr, [&](uint64_t offset, uint64_t length, uint8_t* into) {
+                     readFileFully(fd_, into, length, bodyStart + offset, path_, "a message's body");
+                   }};
+      batch = decodeRecordBatch(types_, metadata_.data(), metadata_.size(), body);
+      position_ += header.bodyBytes;
+    }
     if (batch.numRows > 0) return batch;
   }
   ByteVector().swap(body_);

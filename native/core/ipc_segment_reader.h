@@ -2,9 +2,11 @@
 // schema message, record-batch messages, the end-of-stream marker), one record batch at a time,
 // with pread: the reduce side's decoding off the event loop.
 //
-// Memory outside grants, bounded by the largest message: its metadata and body, read whole
-// (a body is up to 65,536 rows of one partition for the segments tungsten writes), and the
-// batch decoded from it (the caller's once returned). Schema messages are skipped: the caller
+// Memory outside grants, bounded by the largest message: its metadata, its body when it is
+// checksummed (read whole; a body is up to 65,536 rows of one partition for the segments
+// tungsten writes; without a checksum each buffer is read straight into the output, a
+// compressed one through a scratch of its size), and the batch decoded from it (the caller's
+// once returned). Schema messages are skipped: the caller
 // knows the schema and passes its column types; a message of other columns is kIpcCorrupt.
 // The stream ends at the end-of-stream marker or at the end of the range.
 //
