@@ -15,9 +15,9 @@
  *      when parallelismFirst (spark.sql.adaptive.coalescePartitions.parallelismFirst) is on,
  *      else 1. With the defaults (16 MiB advisory, Spark's is 64; 1 MiB minimum) and 2 cores, 8
  *      partitions of 20 KB become one task, 8 of 2 MB two tasks of 8 MB, 8 of 10 MB stay 8.
- *   2. Walk the partitions in order, adding each to the current range; when adding one would
- *      take a range that already holds a partition above targetSize, the range ends before it
- *      (so a range is above targetSize only when it is one partition).
+ *   2. Walk the partitions in order, adding each to the current range; when the next one would
+ *      take a range of at least one partition above targetSize, the range ends before it (so
+ *      a range is above targetSize only when it is one partition).
  *   3. Ranges of zero bytes are dropped (an empty task is waste); if every range is empty, one
  *      range covers all partitions, so the job still has a task (and its output schema).
  * Ranges are contiguous, so a total order across partitions (sortBy) stays one across ranges.
