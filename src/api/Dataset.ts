@@ -228,16 +228,14 @@ export class Dataset {
       },
     ).finally(() => wake?.());
     try {
+      // `order` is read afresh after each wait: the layout may arrive while partition 0 is awaited.
       for (let i = 0; i < order.length; i++) {
-        while (!arrived.has(order[i]!)) {
-          if (failure !== undefined) throw failure;
-          if (finished) break;
+        while (!arrived.has(order[i]!) && !finished && failure === undefined) {
           await new Promise<void>((resolve) => (wake = resolve));
           wake = undefined;
         }
         if (failure !== undefined) throw failure;
-        const p = order[i];
-        if (p === undefined) break;
+        const p = order[i]!;
         const result = arrived.get(p);
         if (!result) continue;
         arrived.delete(p);
