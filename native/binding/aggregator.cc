@@ -1,5 +1,5 @@
-// Exports for the hash aggregation. Heavy calls (insert, spill, beginOutput, nextBatch,
-// mergeRuns) return promises and run on libuv worker threads (operators.h); the rest are
+// Exports for the hash aggregation. Heavy calls (adoptSlotArray, insert, spill, beginOutput,
+// nextBatch, mergeRuns) return promises and run on libuv worker threads (operators.h); the rest are
 // synchronous and cheap.
 #include <napi.h>
 
@@ -91,9 +91,28 @@ Napi::Value aggregatorCreate(const Napi::CallbackInfo& info) {
 
 AggregatorHandle& aggregatorHandle(const Napi::CallbackInfo& info) { return operatorHandle<AggregatorHandle>(info, 0); }
 
+// adoptSlotArray(handle, array): on a worker, as it rehashes every group in memory into the new
+// array (a final aggregation's map growing to 500 K groups spent ~30 ms a task doing that on the
+// event loop, stalling the other core's task). A page that is not the task's is refused before
+// anything is queued.
+class AdoptSlotArrayWorker : public OperatorWorker<AggregatorHandle> {
+ public:
+  AdoptSlotArrayWorker(const Napi::CallbackInfo& info, AggregatorHandle& handle, std::shared_ptr<MemoryBlock> array)
+      : OperatorWorker<AggregatorHandle>(info, handle), array_(std::move(array)) {
+    KeepAlive(info[1]);
+  }
+  void Run() override { handle_.op->adoptSlotArray(std::move(array_)); }
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  std::shared_ptr<MemoryBlock> array_;
+};
+
 Napi::Value aggregatorAdoptSlotArray(const Napi::CallbackInfo& info) {
-  aggregatorHandle(info).op->adoptSlotArray(blockOf(info, 1));
-  return info.Env().Undefined();
+  AggregatorHandle& handle = aggregatorHandle(info);
+  std::shared_ptr<MemoryBlock> array = blockOf(info, 1);
+  handle.op->checkSlotArray(*array);
+  return (new AdoptSlotArrayWorker(info, handle, std::move(array)))->Queue();
 }
 
 Napi::Value aggregatorState(const Napi::CallbackInfo& info) {

@@ -471,8 +471,10 @@ uint32_t HashAggregator::hashOfEntry(const uint8_t* entry) const {
       [&] { return hashBytes(key, keyBytes(entry)); });
 }
 
+void HashAggregator::checkSlotArray(const MemoryBlock& array) const { pages_->checkOwnPage(array); }
+
 void HashAggregator::adoptSlotArray(std::shared_ptr<MemoryBlock> array) {
-  pages_->checkOwnPage(*array);
+  checkSlotArray(*array);
   map_.adoptArray(std::move(array));
   clearDenseIndex();
   if (!sortedPending_) return;

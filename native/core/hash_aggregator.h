@@ -89,8 +89,11 @@ class HashAggregator {
 
   // Memory from TypeScript.
   void addDataPage(std::shared_ptr<MemoryBlock> page) { dataPages_.add(std::move(page)); }
-  // Adopts a slot array (the first, or a larger one); TypeScript frees the previous one.
+  // Adopts a slot array (the first, or a larger one), rehashing the groups into it; TypeScript
+  // frees the previous one. Throws kInvalidPageState unless `array` is a live page of the task,
+  // which checkSlotArray checks without adopting.
   void adoptSlotArray(std::shared_ptr<MemoryBlock> array);
+  void checkSlotArray(const MemoryBlock& array) const;
   uint64_t slotArrayCapacity() const { return map_.capacity(); }
   uint64_t numGroupsInMemory() const { return map_.numKeys() + inMemory_.numRecords(); }
   uint64_t numDataPages() const { return dataPages_.count(); }

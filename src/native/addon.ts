@@ -331,9 +331,10 @@ export interface NativeAddon {
 
   aggregatorCreate(table: PageTableHandle, options: NativeAggregatorOptions): AggregatorHandle;
   aggregatorAddDataPage(aggregator: AggregatorHandle, page: BlockHandle): void;
-  /** Adopts a (larger) slot array of 16-byte slots, a power of two of 64 to 2^29; the caller
-   *  frees the previous one. */
-  aggregatorAdoptSlotArray(aggregator: AggregatorHandle, array: BlockHandle): void;
+  /** Adopts a (larger) slot array of 16-byte slots, a power of two of 64 to 2^29, rehashing the
+   *  groups into it on a worker; the caller frees the previous one once it resolves. A block
+   *  that is not a live page of the task throws at once. */
+  aggregatorAdoptSlotArray(aggregator: AggregatorHandle, array: BlockHandle): Promise<void>;
   aggregatorInsert(aggregator: AggregatorHandle, batch: NativeBatch, startRow: number): Promise<InsertProgress>;
   /** Writes the groups in memory (or, while output is read, the unread ones) as a run sorted by
    *  key; null when there were none. Afterwards no page or slot array is referenced. */

@@ -140,7 +140,7 @@ describe('native sorter contract', () => {
     // A slot array freed under the aggregation (the task cleaned up too early) stops the next
     // insert instead of letting it write into freed memory.
     const array = addon.pageTableAllocatePage(table, 1024)!;
-    addon.aggregatorAdoptSlotArray(aggregator, array);
+    await addon.aggregatorAdoptSlotArray(aggregator, array);
     addon.pageTableFreePage(table, array);
     const column = { validity: null, validityOffset: 0, values: new BigInt64Array([1n]), valuesBitOffset: 0, offsets: null };
     const batch = { numRows: 1, columns: [column] };
