@@ -39,14 +39,65 @@ static_assert(kCompressionTable + 6 <= kNodesVector, "BodyCompression fits befor
 
 uint32_t buffersPerColumn(const ColumnType& type) { return type.physical == PhysicalType::kVarBinary ? 3 : 2; }
 
+// Where a message is encoded: a ByteVector that grows, FixedBytes (memory sized beforehand) or
+// CountingBytes (only the size). The encoder uses size(), data(), resize(n), resize(n, 0).
+class FixedBytes {
+ public:
+  static constexpr bool kStores = true;
+  FixedBytes(uint8_t* data, uint64_t capacity) : data_(data), capacity_(capacity) {}
+  uint64_t size() const { return size_; }
+  uint8_t* data() { return data_; }
+  void resize(uint64_t n) {
+    if (n > capacity_) {
+      throw Error(ErrorCode::kInvalidArgument, "the message needs more than the " + std::to_string(capacity_) +
+                                                   " bytes it was given (recordBatchMessageBytes says how many)");
+    }
+    size_ = n;
+  }
+  void resize(uint64_t n, uint8_t fill) {
+    const uint64_t before = size_;
+    resize(n);
+    if (n > before) std::memset(data_ + before, fill, n - before);
+  }
+
+ private:
+  uint8_t* data_;
+  uint64_t capacity_;
+  uint64_t size_ = 0;
+};
+
+class CountingBytes {
+ public:
+  static constexpr bool kStores = false;
+  uint64_t size() const { return size_; }
+  uint8_t* data() { return nullptr; }
+  void resize(uint64_t n) { size_ = n; }
+  void resize(uint64_t n, uint8_t) { size_ = n; }
+
+ private:
+  uint64_t size_ = 0;
+};
+
+struct GrowingBytes {
+  static constexpr bool kStores = true;
+  ByteVector& bytes;
+  uint64_t size() const { return bytes.size(); }
+  uint8_t* data() { return bytes.data(); }
+  void resize(uint64_t n) { bytes.resize(n); }
+  void resize(uint64_t n, uint8_t fill) { bytes.resize(n, fill); }
+};
+
 // Appends one body buffer at an 8-aligned offset; returns its (offset, length) in the body.
-std::pair<uint64_t, uint64_t> appendBodyBuffer(ByteVector& out, uint64_t bodyStart, const uint8_t* data,
-                                               uint64_t length, IpcCompression compression) {
+template <typename Out>
+std::pair<uint64_t, uint64_t> appendBodyBuffer(Out& out, uint64_t bodyStart, const uint8_t* data, uint64_t length,
+                                               IpcCompression compression) {
   const uint64_t offset = out.size() - bodyStart;
   if (length == 0) return {offset, 0};
   if (compression == IpcCompression::kNone) {
-    out.insert(out.end(), data, data + length);
-  } else {
+    const size_t at = out.size();
+    out.resize(at + length);
+    if constexpr (Out::kStores) std::memcpy(out.data() + at, data, length);
+  } else if constexpr (Out::kStores) {
     const size_t at = out.size();
     out.resize(at + 8 + lz4FrameBound(length));
     const size_t frame = lz4FrameCompress(data, length, out.data() + at + 8);
@@ -58,6 +109,8 @@ std::pair<uint64_t, uint64_t> appendBodyBuffer(ByteVector& out, uint64_t bodySta
       std::memcpy(out.data() + at + 8, data, length);
       out.resize(at + 8 + length);
     }
+  } else {
+    throw Error(ErrorCode::kInvalidArgument, "a compressed message's size is known only once it is compressed");
   }
   const uint64_t written = out.size() - bodyStart - offset;
   out.resize(bodyStart + padTo8(offset + written), 0);
@@ -147,8 +200,11 @@ IpcColumnBuffers ipcBuffersOf(const ColumnType& type, const OutputColumn& column
   return buffers;
 }
 
-void appendRecordBatchMessage(const std::vector<ColumnType>& types, const std::vector<IpcColumnBuffers>& columns,
-                              uint64_t numRows, IpcCompression compression, ByteVector& out) {
+namespace {
+
+template <typename Out>
+void encodeRecordBatchMessage(const std::vector<ColumnType>& types, const std::vector<IpcColumnBuffers>& columns,
+                              uint64_t numRows, IpcCompression compression, Out& out) {
   uint64_t numBuffers = 0;
   for (const ColumnType& type : types) numBuffers += buffersPerColumn(type);
   const uint64_t nodesEnd = kNodesVector + 4 + 16 * columns.size();
@@ -161,15 +217,36 @@ void appendRecordBatchMessage(const std::vector<ColumnType>& types, const std::v
   const uint64_t bodyStart = out.size();
   std::vector<std::pair<uint64_t, uint64_t>> bodyBuffers;
   bodyBuffers.reserve(numBuffers);
+  struct Written {
+    const uint8_t* data;
+    uint64_t length;
+    std::pair<uint64_t, uint64_t> at;
+  };
+  std::vector<Written> written;
+  written.reserve(numBuffers);
+  // A buffer equal to one written before in this message points at that one's bytes (step
+  // "shared buffers" in arrow_ipc.h). Comparing costs a memcmp that stops at the first
+  // difference; the compression it saves is ~10× dearer per byte.
+  auto append = [&](const uint8_t* data, uint64_t length) {
+    if (length > 0) {
+      for (const Written& earlier : written) {
+        if (earlier.length == length && (earlier.data == data || std::memcmp(earlier.data, data, length) == 0)) {
+          bodyBuffers.push_back(earlier.at);
+          return;
+        }
+      }
+    }
+    bodyBuffers.push_back(appendBodyBuffer(out, bodyStart, data, length, compression));
+    if (length > 0) written.push_back({data, length, bodyBuffers.back()});
+  };
   for (uint32_t c = 0; c < columns.size(); ++c) {
     const IpcColumnBuffers& column = columns[c];
-    bodyBuffers.push_back(appendBodyBuffer(out, bodyStart, column.validity, column.validityBytes, compression));
-    if (types[c].physical == PhysicalType::kVarBinary) {
-      bodyBuffers.push_back(appendBodyBuffer(out, bodyStart, column.offsets, column.offsetsBytes, compression));
-    }
-    bodyBuffers.push_back(appendBodyBuffer(out, bodyStart, column.values, column.valuesBytes, compression));
+    append(column.validity, column.validityBytes);
+    if (types[c].physical == PhysicalType::kVarBinary) append(column.offsets, column.offsetsBytes);
+    append(column.values, column.valuesBytes);
   }
   const uint64_t bodyBytes = out.size() - bodyStart;
+  if constexpr (!Out::kStores) return;
 
   uint8_t* m = out.data() + messageStart;
   storeUnaligned<uint32_t>(m, kContinuation);
@@ -211,6 +288,28 @@ void appendRecordBatchMessage(const std::vector<ColumnType>& types, const std::v
     storeUnaligned<int64_t>(fb + buffersVector + 4 + 16 * b, static_cast<int64_t>(bodyBuffers[b].first));
     storeUnaligned<int64_t>(fb + buffersVector + 12 + 16 * b, static_cast<int64_t>(bodyBuffers[b].second));
   }
+}
+
+}  // namespace
+
+void appendRecordBatchMessage(const std::vector<ColumnType>& types, const std::vector<IpcColumnBuffers>& columns,
+                              uint64_t numRows, IpcCompression compression, ByteVector& out) {
+  GrowingBytes growing{out};
+  encodeRecordBatchMessage(types, columns, numRows, compression, growing);
+}
+
+uint64_t recordBatchMessageBytes(const std::vector<ColumnType>& types, const std::vector<IpcColumnBuffers>& columns,
+                                 uint64_t numRows) {
+  CountingBytes counting;
+  encodeRecordBatchMessage(types, columns, numRows, IpcCompression::kNone, counting);
+  return counting.size();
+}
+
+uint64_t writeRecordBatchMessage(const std::vector<ColumnType>& types, const std::vector<IpcColumnBuffers>& columns,
+                                 uint64_t numRows, uint8_t* out, uint64_t capacity) {
+  FixedBytes fixed(out, capacity);
+  encodeRecordBatchMessage(types, columns, numRows, IpcCompression::kNone, fixed);
+  return fixed.size();
 }
 
 IpcMessagePrefix readMessagePrefix(const uint8_t* bytes, uint64_t available) {
@@ -276,18 +375,8 @@ OutputBatch decodeRecordBatch(const std::vector<ColumnType>& types, const uint8_
   uint64_t nextBuffer = 0;
   std::vector<uint8_t> scratch;
   ByteVector compressedBytes;
-  // Decodes the next body buffer into `bytes` output bytes; a buffer holding fewer is corrupt,
-  // one holding more (a writer's padding) is cut.
-  auto decodeBuffer = [&](uint64_t bytes) -> OutputBuffer {
-    const uint8_t* entry = buffers + 16 * nextBuffer++;
-    const int64_t offset = loadUnaligned<int64_t>(entry);
-    const int64_t stored = loadUnaligned<int64_t>(entry + 8);
-    if (offset < 0 || stored < 0 || static_cast<uint64_t>(offset) > bodyBytes ||
-        static_cast<uint64_t>(stored) > bodyBytes - static_cast<uint64_t>(offset)) {
-      corrupt("a buffer lies outside the body");
-    }
-    uint64_t available = static_cast<uint64_t>(stored);
-    if (bytes == 0) return OutputBuffer{};
+  // Reads and decodes the body buffer at `offset` (`available` stored bytes) into `bytes`.
+  auto decodeBodyBuffer = [&](int64_t offset, uint64_t available, uint64_t bytes) -> OutputBuffer {
     if (!compressed) {
       if (available < bytes) corrupt("a buffer holds fewer bytes than its column needs");
       OutputBuffer out = allocateOutputBuffer(bytes, false);
@@ -324,6 +413,37 @@ OutputBatch decodeRecordBatch(const std::vector<ColumnType>& types, const uint8_
       lz4FrameDecompress(data, available, scratch.data(), scratch.size());
       std::memcpy(out.data.get(), scratch.data(), bytes);
     }
+    return out;
+  };
+  // Buffers decoded so far, by their body entry: a shared buffer (arrow_ipc.h) is copied from
+  // its first decoding instead of being read and decompressed again.
+  struct Decoded {
+    int64_t offset, stored;
+    uint64_t bytes;
+    const uint8_t* data;
+  };
+  std::vector<Decoded> decoded;
+  // Decodes the next body buffer into `bytes` output bytes; a buffer holding fewer is corrupt,
+  // one holding more (a writer's padding) is cut.
+  auto decodeBuffer = [&](uint64_t bytes) -> OutputBuffer {
+    const uint8_t* entry = buffers + 16 * nextBuffer++;
+    const int64_t offset = loadUnaligned<int64_t>(entry);
+    const int64_t stored = loadUnaligned<int64_t>(entry + 8);
+    if (offset < 0 || stored < 0 || static_cast<uint64_t>(offset) > bodyBytes ||
+        static_cast<uint64_t>(stored) > bodyBytes - static_cast<uint64_t>(offset)) {
+      corrupt("a buffer lies outside the body");
+    }
+    uint64_t available = static_cast<uint64_t>(stored);
+    if (bytes == 0) return OutputBuffer{};
+    for (const Decoded& earlier : decoded) {
+      if (earlier.offset == offset && earlier.stored == stored && earlier.bytes == bytes) {
+        OutputBuffer out = allocateOutputBuffer(bytes, false);
+        std::memcpy(out.data.get(), earlier.data, bytes);
+        return out;
+      }
+    }
+    OutputBuffer out = decodeBodyBuffer(offset, available, bytes);
+    decoded.push_back({offset, stored, bytes, out.data.get()});
     return out;
   };
 

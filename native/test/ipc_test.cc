@@ -250,6 +250,64 @@ TEST(ipc_record_batch_seed_23_round_trips_every_type_with_and_without_lz4) {
   }
 }
 
+TEST(ipc_record_batch_seed_31_equal_buffers_are_written_once_and_decoded_apart) {
+  const TestBatch t = makeTestBatch(3000, 31);
+  // Columns 0 (int64, with nulls) and 3 (var-width) again, copied (equal bytes elsewhere), and
+  // column 0 once more with its last value changed: only the exact copies may share.
+  auto copy = [](const OutputBuffer& from) {
+    OutputBuffer out = allocateOutputBuffer(from.size, false);
+    if (from.size > 0) std::memcpy(out.data.get(), from.data.get(), from.size);
+    return out;
+  };
+  auto copyColumn = [&](const OutputColumn& from) {
+    OutputColumn column;
+    column.nullCount = from.nullCount;
+    column.validity = copy(from.validity);
+    column.offsets = copy(from.offsets);
+    column.values = copy(from.values);
+    return column;
+  };
+  TestBatch wide;
+  wide.types = t.types;
+  wide.batch.numRows = t.batch.numRows;
+  for (const OutputColumn& column : t.batch.columns) wide.batch.columns.push_back(copyColumn(column));
+  for (uint32_t c : {0u, 3u}) {
+    wide.types.push_back(t.types[c]);
+    wide.batch.columns.push_back(copyColumn(t.batch.columns[c]));
+  }
+  wide.types.push_back(t.types[0]);
+  wide.batch.columns.push_back(copyColumn(t.batch.columns[0]));
+  wide.batch.columns.back().values.data.get()[wide.batch.columns.back().values.size - 1] ^= 1;
+  for (IpcCompression compression : {IpcCompression::kNone, IpcCompression::kLz4Frame}) {
+    const auto narrow = encode(t, compression);
+    const auto message = encode(wide, compression);
+    // The copies add metadata only (two nodes, five buffer entries); the changed column adds
+    // its values (and, its validity being equal, nothing more).
+    const uint64_t copiesMetadata = 2 * 16 + 5 * 16;
+    const uint64_t changedMetadata = 16 + 2 * 16;
+    const uint64_t changedValues = t.batch.columns[0].values.size;
+    CHECK(message.size() > narrow.size() + copiesMetadata + changedMetadata);
+    CHECK(message.size() <= narrow.size() + copiesMetadata + changedMetadata + 8 + changedValues + 64);
+    if (compression == IpcCompression::kNone) {
+      CHECK_EQ(message.size(), narrow.size() + copiesMetadata + changedMetadata + padTo8(changedValues));
+    }
+    const OutputBatch back = decode(wide.types, message);
+    for (size_t c = 0; c < wide.types.size(); ++c) {
+      const OutputColumn& a = wide.batch.columns[c];
+      const OutputColumn& b = back.columns[c];
+      CHECK_EQ(a.nullCount, b.nullCount);
+      CHECK(sameBuffer(a.validity, b.validity));
+      CHECK(sameBuffer(a.offsets, b.offsets));
+      CHECK(sameBuffer(a.values, b.values));
+    }
+    // Decoded apart: each column owns its buffers, shared in the message or not.
+    const size_t copyOf0 = t.types.size(), copyOf3 = t.types.size() + 1;
+    CHECK(back.columns[copyOf0].values.data.get() != back.columns[0].values.data.get());
+    CHECK(back.columns[copyOf0].validity.data.get() != back.columns[0].validity.data.get());
+    CHECK(back.columns[copyOf3].offsets.data.get() != back.columns[3].offsets.data.get());
+  }
+}
+
 TEST(ipc_record_batch_seed_24_corrupt_messages_are_refused) {
   const TestBatch t = makeTestBatch(300, 24);
   const auto message = encode(t, IpcCompression::kLz4Frame);

@@ -1,7 +1,7 @@
 import { readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import type { RecordBatch } from 'apache-arrow';
+import { makeData, RecordBatch, Schema, Struct } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { FetchFailedError } from '../../src/errors.js';
 import { PartitionerKind, type NativePartitioner } from '../../src/native/addon.js';
@@ -23,20 +23,22 @@ async function writeAndRead(
   numPartitions: number,
   kind: ShuffleWriterKind,
   budget: number,
-): Promise<{ partitions: RecordBatch[][]; spills: number; peakMemory: number; resolver: IndexShuffleBlockResolver; tracker: MapOutputTracker; cleanup: () => Promise<void> }> {
+): Promise<{ partitions: RecordBatch[][]; spills: number; peakMemory: number; bytesWritten: number; resolver: IndexShuffleBlockResolver; tracker: MapOutputTracker; cleanup: () => Promise<void> }> {
+  const schema = inputs[0]![0]!.schema;
   const disk = testDiskBlockManager();
   const resolver = new IndexShuffleBlockResolver(disk);
   const tracker = new MapOutputTracker();
   tracker.registerShuffle(0, inputs.length, numPartitions);
   let spills = 0;
   let peakMemory = 0;
+  let bytesWritten = 0;
   for (const [mapIndex, batches] of inputs.entries()) {
     const tmm = task(budget, 16 * 1024);
     const { lengths, metrics } = await writeMapOutput(tmm, disk, resolver, {
       shuffleId: 0,
       mapId: 100 + mapIndex,
       numPartitions,
-      schema: keyPayloadSchema,
+      schema,
       partitioner: hash(numPartitions),
       compression: 'lz4',
       kind,
@@ -45,6 +47,7 @@ async function writeAndRead(
     spills += metrics.spillCount;
     peakMemory = Math.max(peakMemory, metrics.peakExecutionMemory);
     expect(lengths.reduce((a, b) => a + b, 0)).toBe(metrics.bytesWritten);
+    bytesWritten += metrics.bytesWritten;
     tracker.registerMapOutput(0, { executorId: 'e1', mapId: 100 + mapIndex, mapIndex, sizes: lengths });
   }
   const client = new LocalShuffleClient(() => resolver);
@@ -53,7 +56,7 @@ async function writeAndRead(
     // Read twice: decoded natively (the schema known) and by apache-arrow's reader (as any
     // other Arrow reader would), which must agree on every segment.
     const [native, arrow] = await Promise.all(
-      [keyPayloadSchema, undefined].map(async (schema) => {
+      [schema, undefined].map(async (schema) => {
         const out: RecordBatch[] = [];
         for await (const batch of readShuffleBlocks(tracker.blocksFor(0, r, r + 1), schema, client, { maxBytesInFlight: 48 << 20, localExecutorId: 'e1' }, emptyShuffleReadMetrics())) {
           out.push(batch);
@@ -67,7 +70,7 @@ async function writeAndRead(
   const cleanup = async (): Promise<void> => {
     for (const status of tracker.outputs(0)) await resolver.removeDataByMap(0, status.mapId);
   };
-  return { partitions, spills, peakMemory, resolver, tracker, cleanup };
+  return { partitions, spills, peakMemory, bytesWritten, resolver, tracker, cleanup };
 }
 
 describe('shuffle writers', () => {
@@ -120,6 +123,35 @@ describe('shuffle writers', () => {
       await cleanup();
     }
   });
+
+  for (const kind of ['bypass', 'unsafe'] as const) {
+    it(`${kind} writer: equal columns are written once, and both readers read them (seeds 27, 28)`, async () => {
+      // A partial aggregation passing rows through sends one column as sum, min and max
+      // (arrow_ipc.h, shared buffers). Widen (key, payload) with copies of both, or with other
+      // columns of the same types and sizes.
+      const base = keyPayloadBatches(27, 6000, 1000, 300);
+      const others = keyPayloadBatches(28, 6000, 1000, 300);
+      const widened = (extra: (i: number) => RecordBatch): RecordBatch[] =>
+        base.map((batch, i) => {
+          const fields = [...batch.schema.fields, ...['key2', 'payload2'].map((name, c) => batch.schema.fields[c]!.clone({ name }))];
+          const children = [...batch.data.children, ...extra(i).data.children];
+          return new RecordBatch(new Schema(fields), makeData({ type: new Struct(fields), length: batch.numRows, nullCount: 0, children }));
+        });
+      const sizes: number[] = [];
+      for (const inputs of [base, widened((i) => base[i]!), widened((i) => others[i]!)]) {
+        const { partitions: out, bytesWritten, cleanup } = await writeAndRead([inputs], 5, kind, 8 << 20);
+        try {
+          expect(canonical(rowsOf(out.flat())).sort()).toEqual(canonical(rowsOf(inputs)).sort());
+          sizes.push(bytesWritten);
+        } finally {
+          await cleanup();
+        }
+      }
+      const [alone, copied, distinct] = sizes as [number, number, number];
+      // Copies cost their metadata only (nodes, buffer entries, the schema's fields).
+      expect(copied - alone).toBeLessThan((distinct - alone) / 4);
+    });
+  }
 
   it('the bypass writer gives its gathered pages back when another consumer of its task is short of memory (seed 26)', async () => {
     const tmm = task(512 * 1024, 16 * 1024);
