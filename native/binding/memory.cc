@@ -1,10 +1,16 @@
-// Exports for native page memory: the allocator, blocks, task page tables, addresses.
+// Exports for native page memory: the allocator, blocks, task page tables, addresses; and Arrow
+// IPC record-batch messages written straight into off-heap blocks (ipcMessageBytes and
+// ipcWriteMessage, the OFF_HEAP storage level's serialized form of a batch).
 #include <napi.h>
 
+#include <bit>
 #include <cstring>
 #include <string>
+#include <vector>
 
+#include "arrow_ipc.h"
 #include "binding.h"
+#include "operators.h"
 #include "page_address.h"
 #include "page_allocator.h"
 #include "task_page_table.h"
@@ -189,9 +195,92 @@ Napi::Value decodeOffsetExport(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), decodeOffset(bigintArgument(info, 0, "address")));
 }
 
+// A borrowed batch's buffers as the IPC encoder takes them. Validity and boolean bits must
+// start at bit 0 (a sliced batch goes through apache-arrow's writer instead); a var-width
+// column's values run to its last offset. Null counts only when `countNulls` (the size does
+// not depend on them: a validity buffer is written whenever one is passed).
+std::vector<IpcColumnBuffers> messageColumnsOf(const BorrowedBatch& batch, bool countNulls) {
+  const uint64_t n = batch.view.numRows;
+  std::vector<IpcColumnBuffers> columns;
+  for (const ColumnView& column : batch.view.columns) {
+    IpcColumnBuffers buffers;
+    if (column.validity != nullptr) {
+      if (column.validityBitOffset != 0) throw Error(ErrorCode::kInvalidArgument, "a validity bitmap must start at bit 0");
+      buffers.validity = column.validity;
+      buffers.validityBytes = (n + 7) / 8;
+      if (countNulls) {
+        uint64_t valid = 0;
+        for (uint64_t i = 0; i < n / 8; ++i) valid += static_cast<uint64_t>(std::popcount(column.validity[i]));
+        for (uint64_t i = n / 8 * 8; i < n; ++i) valid += column.isNull(i) ? 0 : 1;
+        buffers.nullCount = n - valid;
+      }
+    }
+    if (column.type.physical == PhysicalType::kBool) {
+      if (column.valuesBitOffset != 0) throw Error(ErrorCode::kInvalidArgument, "boolean values must start at bit 0");
+      buffers.valuesBytes = (n + 7) / 8;
+    } else if (column.type.physical == PhysicalType::kVarBinary) {
+      buffers.offsets = column.offsets;
+      buffers.offsetsBytes = (n + 1) * column.type.width;
+      buffers.valuesBytes = varOffset(column, n);
+    } else {
+      buffers.valuesBytes = n * slotBytes(column.type);
+    }
+    buffers.values = column.values;
+    columns.push_back(buffers);
+  }
+  return columns;
+}
+
+std::vector<ColumnType> typesOf(const BorrowedBatch& batch) {
+  std::vector<ColumnType> types;
+  for (const ColumnView& column : batch.view.columns) types.push_back(column.type);
+  return types;
+}
+
+// ipcMessageBytes(batch, types) -> the bytes of its uncompressed record-batch message.
+Napi::Value ipcMessageBytes(const Napi::CallbackInfo& info) {
+  const BorrowedBatch batch = borrowBatch(info[0], columnTypesOf(info[1], "column type"), "message");
+  validateOffsets(batch);  // the last offset sizes a var-width column's values
+  const uint64_t bytes = recordBatchMessageBytes(typesOf(batch), messageColumnsOf(batch, false), batch.view.numRows);
+  return Napi::Number::New(info.Env(), static_cast<double>(bytes));
+}
+
+// ipcWriteMessage(block, batch, types) -> bytes written from the block's start: on a worker, as
+// it copies the whole batch (tens of MB for a task's result). The block must be live and hold
+// ipcMessageBytes; the caller keeps it and the batch until the promise settles.
+class WriteMessageWorker : public PromiseWorker {
+ public:
+  WriteMessageWorker(const Napi::CallbackInfo& info, std::shared_ptr<MemoryBlock> block, BorrowedBatch batch)
+      : PromiseWorker(info.Env()), block_(std::move(block)), batch_(std::move(batch)) {
+    KeepAlive(info[0]);
+    for (const Napi::Value& buffer : batch_.buffers) KeepAlive(buffer);
+    batch_.buffers.clear();
+  }
+  void Run() override {
+    validateOffsets(batch_);
+    uint8_t* out = blockRange(*block_, 0, block_->size);
+    written_ = writeRecordBatchMessage(typesOf(batch_), messageColumnsOf(batch_, true), batch_.view.numRows, out, block_->size);
+  }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(written_)); }
+
+ private:
+  std::shared_ptr<MemoryBlock> block_;
+  BorrowedBatch batch_;
+  uint64_t written_ = 0;
+};
+
+Napi::Value ipcWriteMessage(const Napi::CallbackInfo& info) {
+  std::shared_ptr<MemoryBlock> block = blockOf(info, 0);
+  blockRange(*block, 0, block->size);  // freed: refused before anything is queued
+  BorrowedBatch batch = borrowBatch(info[1], columnTypesOf(info[2], "column type"), "message");
+  return (new WriteMessageWorker(info, std::move(block), std::move(batch)))->Queue();
+}
+
 }  // namespace
 
 void registerMemoryExports(Napi::Env env, Napi::Object exports) {
+  addExport(env, exports, "ipcMessageBytes", guarded<ipcMessageBytes>);
+  addExport(env, exports, "ipcWriteMessage", guarded<ipcWriteMessage>);
   addExport(env, exports, "setErrorFactory", guarded<setErrorFactory>);
   addExport(env, exports, "errorCodes", guarded<errorCodes>);
   addExport(env, exports, "allocatorStats", guarded<allocatorStats>);

@@ -288,6 +288,12 @@ export interface NativeAddon {
   blockWrite(block: BlockHandle, offset: number, bytes: Uint8Array): void;
   /** A copy of `length` bytes of a live block from `offset`. */
   blockRead(block: BlockHandle, offset: number, length: number): Buffer;
+  /** The bytes of `batch`'s uncompressed Arrow IPC record-batch message (arrow_ipc.h). Validity
+   *  and boolean bits must start at bit 0. */
+  ipcMessageBytes(batch: NativeBatch, types: NativeColumnType[]): number;
+  /** Writes that message into a live block of at least that size, from byte 0, on a worker;
+   *  resolves to the bytes written. Keep the block and the batch until it settles. */
+  ipcWriteMessage(block: BlockHandle, batch: NativeBatch, types: NativeColumnType[]): Promise<number>;
 
   pageTableCreate(): PageTableHandle;
   /** Allocates exactly `grantedBytes`, which the caller already acquired; null if the system

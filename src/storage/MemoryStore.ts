@@ -98,6 +98,13 @@ export interface UnrollOptions {
   readonly borrowExecution?: boolean | undefined;
 }
 
+/** A put's unroll memory so far, and a way to reserve more before a batch is stored. */
+interface UnrollReservation {
+  covered(): number;
+  /** Reserves `amount` more; false when refused (unrolling then stops). */
+  reserve(amount: number): Promise<boolean>;
+}
+
 export type PutResult<Partial> = { readonly stored: true; readonly size: number } | { readonly stored: false; readonly partial: Partial };
 
 /** Bytes of serialized chunks (and of reads from off-heap entries). */
@@ -258,29 +265,53 @@ export class MemoryStore implements StorageEvictor {
     memoryMode: MemoryMode,
     options: UnrollOptions = {},
   ): Promise<PutResult<PartiallySerializedBlock>> {
-    const stream = new SerializationStream(options.compression ?? this.compression, this.chunkSize);
+    const compression = options.compression ?? this.compression;
     // OFF_HEAP: full chunks move into native memory as far as the block's unroll memory covers
-    // them, so JavaScript holds only the chunks serialized since the last reservation.
-    const native = memoryMode === MemoryMode.OFF_HEAP ? new NativeBytes() : undefined;
+    // them, so JavaScript holds only the chunks serialized since the last reservation; without
+    // compression, batches are written by native code straight into off-heap blocks
+    // (serialization.ts, native messages), which move in the same way without a copy.
+    const offHeap = memoryMode === MemoryMode.OFF_HEAP;
+    const stream = new SerializationStream(compression, this.chunkSize, undefined, 'stream', offHeap && compression === 'none');
+    const native = offHeap ? new NativeBytes() : undefined;
     const task = options.task ?? NON_TASK_WRITER;
     const result = await this.putIterator(id, values, memoryMode, options, {
-      store: (batch) => stream.write(batch),
+      // A native message is written only where the block's unroll memory covers it and every
+      // piece before it (all of them move into native memory, in order): native memory never
+      // runs ahead of the reservation. Otherwise apache-arrow's writer writes the batch into
+      // JavaScript chunks, as for any block.
+      store: async (batch, unroll) => {
+        const size = native ? stream.nativeMessageBytes(batch) : undefined;
+        if (size !== undefined) {
+          const shortfall = native!.size + stream.collectedBytes + size - unroll.covered();
+          if (shortfall <= 0 || (await unroll.reserve(shortfall))) {
+            await stream.appendNative(batch, size);
+            return;
+          }
+        }
+        stream.write(batch);
+      },
       estimatedSize: () => stream.bytesWritten,
       covered: (unrollMemory) => {
-        if (native) for (const chunk of stream.takeChunks(unrollMemory - native.size)) native.append(chunk);
+        if (native) for (const piece of stream.takeChunks(unrollMemory - native.size)) native.append(piece);
       },
       build: () => {
-        const bytes = stream.finish();
-        if (!native) return { size: bytes.size, entry: () => ({ id, kind: 'bytes', bytes, size: bytes.size, memoryMode }) };
+        if (!native) {
+          const bytes = stream.finish();
+          return { size: bytes.size, entry: () => ({ id, kind: 'bytes', bytes, size: bytes.size, memoryMode }) };
+        }
+        stream.end();
         return {
-          size: native.size + bytes.size,
+          size: native.size + stream.collectedBytes,
           entry: () => {
-            for (const chunk of stream.takeChunks(Number.POSITIVE_INFINITY)) native.append(chunk);
+            for (const piece of stream.takeChunks(Number.POSITIVE_INFINITY)) native.append(piece);
             return { id, kind: 'bytes', bytes: native, size: native.size, memoryMode };
           },
         };
       },
-      discard: () => native?.dispose(),
+      discard: () => {
+        native?.dispose();
+        stream.dispose();
+      },
     });
     if (result.stored) return result;
     return { stored: false, partial: new PartiallySerializedBlock(this, memoryMode, task, result.unrollMemory, stream, values, native) };
@@ -292,7 +323,9 @@ export class MemoryStore implements StorageEvictor {
     memoryMode: MemoryMode,
     options: UnrollOptions,
     holder: {
-      store(batch: RecordBatch): void;
+      /** Stores a batch; may reserve more unroll memory first (a refusal ends the unroll after
+       *  this batch, which is stored all the same). */
+      store(batch: RecordBatch, unroll: UnrollReservation): void | Promise<void>;
       estimatedSize(): number;
       build(): { size: number; entry: () => MemoryEntry };
       /** Called after every reservation with the block's unroll memory so far. */
@@ -313,12 +346,21 @@ export class MemoryStore implements StorageEvictor {
     // Step 2. next() is only called while unrolling continues, so a refusal leaves the rest of
     // the input unread for the caller. If the input throws, the block's unroll memory goes back
     // at once (Spark leaves it to the end of the task).
+    const unroll: UnrollReservation = {
+      covered: () => unrollMemoryUsedByThisBlock,
+      reserve: async (amount) => {
+        keepUnrolling = await this.reserveUnrollMemoryForThisTask(id, amount, memoryMode, task, request);
+        if (keepUnrolling) unrollMemoryUsedByThisBlock += amount;
+        memoryThreshold += amount;
+        return keepUnrolling;
+      },
+    };
     try {
       while (keepUnrolling && !options.signal?.aborted) {
         const next = await values.next();
         if (next.done) break;
-        holder.store(next.value);
-        if (elementsUnrolled % this.checkPeriod === 0) {
+        await holder.store(next.value, unroll);
+        if (keepUnrolling && elementsUnrolled % this.checkPeriod === 0) {
           const currentSize = holder.estimatedSize();
           if (currentSize >= memoryThreshold) {
             const amountToRequest = Math.trunc(currentSize * this.growthFactor - memoryThreshold);
@@ -618,12 +660,12 @@ export class PartiallySerializedBlock {
   /** Drops the serialized bytes and releases the unroll memory. */
   discard(): void {
     this.claim('discard');
-    this.stream.finish();
     this.release();
   }
 
   private release(): void {
     this.native?.dispose();
+    this.stream.dispose();
     if (this.unrollMemory > 0) this.memoryStore.releaseUnrollMemoryForThisTask(this.memoryMode, this.unrollMemory, this.task);
     this.unrollMemory = 0;
   }

@@ -5,15 +5,19 @@
  * Tungsten pages, and an off-heap block being unrolled moves into native memory a chunk at a
  * time instead of being held whole in JavaScript and copied at the end. Reads copy out in
  * chunks: a view into native memory would outlive the block if the block were evicted while
- * JavaScript still held it.
+ * JavaScript still held it. A native message (serialization.ts) is adopted as it is, without a
+ * copy, and read out whole: one record-batch message, which apache-arrow's reader then reads
+ * without joining pieces of it.
  */
 import { InternalError } from '../errors.js';
 import { type MemoryBlock, nativeAllocator } from '../memory/MemoryBlock.js';
 import { addon } from '../native/addon.js';
-import type { ChunkedBytes } from './serialization.js';
+import { type ChunkedBytes, isNativeMessage, type SerializedPiece } from './serialization.js';
 
 export class NativeBytes {
   private blocks: MemoryBlock[] = [];
+  /** Per block: a native message, read whole (its size is the block's). */
+  private messages: boolean[] = [];
   private disposed = false;
   /** Bytes appended so far. */
   size = 0;
@@ -30,15 +34,24 @@ export class NativeBytes {
     return native;
   }
 
-  /** Copies one chunk into a new native block; the caller's memory must cover it. */
-  append(chunk: Uint8Array): void {
+  /** Copies one chunk into a new native block, or adopts a native message (freed with these
+   *  bytes from now on); the caller's memory must cover it. */
+  append(piece: SerializedPiece): void {
     if (this.disposed) throw new InternalError('INTERNAL', 'an off-heap block was appended to after it was freed');
+    if (isNativeMessage(piece)) {
+      this.blocks.push(piece.block);
+      this.messages.push(true);
+      this.size += piece.size;
+      return;
+    }
+    const chunk = piece;
     // An empty partition serializes to no bytes and needs no native block.
     if (chunk.byteLength === 0) return;
     const block = nativeAllocator.allocate(chunk.byteLength);
     if (block === null) throw new InternalError('NATIVE_OUT_OF_MEMORY', `the system has no memory for an off-heap block of ${chunk.byteLength} bytes`);
     addon.blockWrite(block.handle, 0, chunk);
     this.blocks.push(block);
+    this.messages.push(false);
     this.size += chunk.byteLength;
   }
 
@@ -48,12 +61,13 @@ export class NativeBytes {
     const checkLive = (): void => {
       if (this.disposed) throw new InternalError('INTERNAL', 'an off-heap block was read after it was freed');
     };
-    for (const block of this.blocks) {
+    for (const [i, block] of this.blocks.entries()) {
       checkLive();
       const length = block.size;
-      for (let offset = 0; offset < length; offset += chunkSize) {
+      const pieceSize = this.messages[i] ? length : chunkSize;
+      for (let offset = 0; offset < length; offset += pieceSize) {
         checkLive();
-        yield addon.blockRead(block.handle, offset, Math.min(chunkSize, length - offset));
+        yield addon.blockRead(block.handle, offset, Math.min(pieceSize, length - offset));
       }
     }
   }
@@ -61,6 +75,7 @@ export class NativeBytes {
   dispose(): void {
     for (const block of this.blocks) nativeAllocator.free(block);
     this.blocks = [];
+    this.messages = [];
     this.disposed = true;
   }
 }

@@ -12,11 +12,23 @@
  * and the serialized size is known after every batch (the memory store's unroll reads it).
  * Copying also means the bytes never alias the batches' own buffers: what is accounted is
  * what is held.
+ *
+ * Native messages (a stream made with `nativeMessages`, for the OFF_HEAP level without
+ * compression: task results): each record batch whose schema native code encodes is written
+ * by native code, on a worker, straight into an off-heap block of its exact size (a
+ * NativeMessage piece), instead of by apache-arrow's writer into JavaScript chunks that are
+ * then copied into native blocks. The bytes are the same format (arrow_ipc.h); the schema
+ * message and the end-of-stream marker still come from apache-arrow's writer. A task result of
+ * 20–40 MB cost the event loop 30–60 ms of writing, chunk copies and blockWrite that way.
  */
 import { AsyncByteQueue, CompressionType, compressionRegistry, RecordBatch, RecordBatchFileWriter, RecordBatchReader, RecordBatchStreamWriter, type Schema } from 'apache-arrow';
 import { compressFrameSync, decompressFrameSync } from 'lz4-napi';
-import { InvalidArgumentError, SchemaMismatchError } from '../errors.js';
+import { InternalError, InvalidArgumentError, SchemaMismatchError } from '../errors.js';
+import { type MemoryBlock, nativeAllocator } from '../memory/MemoryBlock.js';
+import { addon, type NativeColumnType } from '../native/addon.js';
+import { toNativeBatch } from '../sort/arrowBatches.js';
 import { sameFields } from '../util/schema.js';
+import { nativeIpcTypes } from './nativeIpc.js';
 
 export type BlockCompression = 'lz4' | 'none';
 
@@ -164,16 +176,39 @@ class ChunkingSink extends AsyncByteQueue {
   }
 }
 
+/** One record-batch message in an off-heap block of exactly its size (module comment). */
+export interface NativeMessage {
+  readonly block: MemoryBlock;
+  readonly size: number;
+}
+
+/** A piece of a serialized stream, in order: a chunk in JavaScript or a native message. */
+export type SerializedPiece = Uint8Array | NativeMessage;
+
+export function isNativeMessage(piece: SerializedPiece): piece is NativeMessage {
+  return !(piece instanceof Uint8Array);
+}
+
+/** A native message's bytes, copied out (the block stays the caller's to free). */
+export function nativeMessageBytes(message: NativeMessage): Uint8Array {
+  return addon.blockRead(message.block.handle, 0, message.size);
+}
+
 /**
- * One block being serialized: write batches, read `bytesWritten` at any time, then finish()
- * (which writes the end-of-stream marker and flushes the last chunk). Chunks go to `onChunk`
- * as they fill, or are collected when no consumer is given.
+ * One block being serialized: write batches (or, where the stream allows, native messages:
+ * nativeMessageBytes then appendNative), read `bytesWritten` at any time, then finish() (which writes the end-of-stream
+ * marker and flushes the last chunk). Chunks go to `onChunk` as they fill, or are collected
+ * when no consumer is given; native messages are always collected (takeChunks hands them on).
  */
 export class SerializationStream {
   private readonly sink: ChunkingSink;
   private writer: RecordBatchStreamWriter | RecordBatchFileWriter | undefined;
   private schema: Schema | undefined;
-  private readonly collected: Uint8Array[] = [];
+  /** The schema's native column types (undefined when not all are: apache-arrow's writer
+   *  writes every batch then). */
+  private nativeTypes: NativeColumnType[] | undefined;
+  private readonly collected: SerializedPiece[] = [];
+  private nativeBytesWritten = 0;
   private finished = false;
 
   constructor(
@@ -182,13 +217,56 @@ export class SerializationStream {
     onChunk?: (chunk: Uint8Array) => void,
     /** Blocks and segments are streams; 'file' is for output files (writeArrow). */
     private readonly format: IpcFormat = 'stream',
+    /** Native messages (collected streams without compression only). */
+    private nativeMessages = false,
   ) {
     if (compression === 'lz4') registerLz4();
+    if (nativeMessages && (compression !== 'none' || format !== 'stream' || onChunk)) {
+      throw new InternalError('INVARIANT_VIOLATED', 'native messages are for collected, uncompressed streams');
+    }
     this.sink = new ChunkingSink(chunkSize, onChunk ?? ((chunk) => this.collected.push(chunk)));
   }
 
   get bytesWritten(): number {
-    return this.sink.bytesWritten;
+    return this.sink.bytesWritten + this.nativeBytesWritten;
+  }
+
+  /**
+   * The bytes of `batch`'s native message, or undefined when it is written by apache-arrow's
+   * writer (a stream without native messages, a schema of other types, a sliced batch). Starts
+   * the stream with the batch's schema when it has not begun.
+   */
+  nativeMessageBytes(batch: RecordBatch): number | undefined {
+    if (!this.nativeMessages) return undefined;
+    if (!this.writer) {
+      this.writeSchema(batch.schema);
+      this.nativeTypes = nativeIpcTypes(batch.schema);
+    }
+    if (!this.nativeTypes || !unsliced(batch)) return undefined;
+    if (!sameFields(this.schema!, batch.schema)) throw new SchemaMismatchError('every batch of a block must have the schema of its first batch');
+    return addon.ipcMessageBytes(toNativeBatch(batch, this.nativeTypes), this.nativeTypes);
+  }
+
+  /**
+   * Writes `batch` as a native message of `size` bytes (nativeMessageBytes) on a worker, into an
+   * off-heap block of that size. The caller must not release the batch before this resolves.
+   */
+  async appendNative(batch: RecordBatch, size: number): Promise<void> {
+    const types = this.nativeTypes;
+    if (!types) throw new InternalError('INVARIANT_VIOLATED', 'appendNative before nativeMessageBytes said the batch is native');
+    const block = nativeAllocator.allocate(size);
+    if (block === null) throw new InternalError('NATIVE_OUT_OF_MEMORY', `the system has no memory for an off-heap block of ${size} bytes`);
+    try {
+      const written = await addon.ipcWriteMessage(block.handle, toNativeBatch(batch, types), types);
+      if (written !== size) throw new InternalError('INVARIANT_VIOLATED', `a native message took ${written} bytes, not the ${size} it was sized at`);
+    } catch (error) {
+      nativeAllocator.free(block);
+      throw error;
+    }
+    // What apache-arrow's writer wrote before (the schema message) goes first.
+    this.sink.flush();
+    this.collected.push({ block, size });
+    this.nativeBytesWritten += size;
   }
 
   /** Starts the stream with `schema` without a batch (a stream of no batches still has one). */
@@ -210,49 +288,85 @@ export class SerializationStream {
   }
 
   /**
-   * Sends the chunks collected so far to `onChunk` and everything written from now on too (a
-   * partly serialized block that continues on disk).
+   * Sends the pieces collected so far to `onChunk` (native messages copied out and freed) and
+   * everything written from now on too (a partly serialized block that continues on disk,
+   * with apache-arrow's writer from here on).
    */
   redirect(onChunk: (chunk: Uint8Array) => void): void {
-    for (const chunk of this.collected.splice(0)) onChunk(chunk);
+    this.nativeMessages = false;
+    for (const piece of this.collected.splice(0)) {
+      if (!isNativeMessage(piece)) {
+        onChunk(piece);
+        continue;
+      }
+      try {
+        onChunk(nativeMessageBytes(piece));
+      } finally {
+        nativeAllocator.free(piece.block);
+      }
+    }
     this.sink.onChunk = onChunk;
   }
 
-  /** The chunks collected so far, with the partly filled one (for reading a partial block). */
+  /** The bytes collected so far, with the partly filled chunk (for reading a partial block);
+   *  native messages are copied out and stay collected. */
   snapshot(): Uint8Array[] {
     this.sink.flush();
-    return [...this.collected];
+    return this.collected.map((piece) => (isNativeMessage(piece) ? nativeMessageBytes(piece) : piece));
+  }
+
+  /** Bytes of the pieces collected and not taken. */
+  get collectedBytes(): number {
+    return this.collected.reduce((sum, piece) => sum + (isNativeMessage(piece) ? piece.size : piece.byteLength), 0);
   }
 
   /**
-   * Removes collected chunks from the front while their total stays within `maxBytes` (an
+   * Removes collected pieces from the front while their total stays within `maxBytes` (an
    * off-heap block moves them into native memory as its unroll memory grows).
    */
-  takeChunks(maxBytes: number): Uint8Array[] {
+  takeChunks(maxBytes: number): SerializedPiece[] {
     let count = 0;
     let total = 0;
-    for (const chunk of this.collected) {
-      if (total + chunk.byteLength > maxBytes) break;
-      total += chunk.byteLength;
+    for (const piece of this.collected) {
+      const bytes = isNativeMessage(piece) ? piece.size : piece.byteLength;
+      if (total + bytes > maxBytes) break;
+      total += bytes;
       count += 1;
     }
     return this.collected.splice(0, count);
   }
 
+  /** Ends the stream: the end-of-stream marker is written and the last chunk flushed. */
+  end(): void {
+    if (this.finished) return;
+    this.finished = true;
+    // close() writes the end-of-stream marker through the sink before closing it.
+    if (this.writer) this.writer.close();
+    this.sink.flush();
+  }
+
   /**
    * Ends the stream; returns the collected bytes (empty when chunks went to a consumer). They
    * stay collected too: a block refused at its final reservation, after the stream ended, is
-   * handed on whole (to disk, or read back).
+   * handed on whole (to disk, or read back). A stream holding native messages hands them on
+   * with takeChunks instead.
    */
   finish(): ChunkedBytes {
-    if (!this.finished) {
-      this.finished = true;
-      // close() writes the end-of-stream marker through the sink before closing it.
-      if (this.writer) this.writer.close();
-      this.sink.flush();
-    }
-    return new ChunkedBytes([...this.collected]);
+    this.end();
+    if (this.collected.some(isNativeMessage)) throw new InternalError('INVARIANT_VIOLATED', 'a stream of native messages is taken with takeChunks, not finish');
+    return new ChunkedBytes([...(this.collected as Uint8Array[])]);
   }
+
+  /** Ends the stream and frees what it collected (a block that will not be stored). */
+  dispose(): void {
+    this.end();
+    for (const piece of this.collected.splice(0)) if (isNativeMessage(piece)) nativeAllocator.free(piece.block);
+  }
+}
+
+/** Whether a batch's columns start at their buffers' first row (native messages need it). */
+function unsliced(batch: RecordBatch): boolean {
+  return batch.data.children.every((child) => child.offset === 0);
 }
 
 /**

@@ -100,6 +100,22 @@ describe('native addon contract', () => {
     expect(() => addon.blockWrite(block, 0, Uint8Array.of(1))).toThrow(InvalidPageStateError);
   });
 
+  test('ipcWriteMessage writes into a live block of the message\'s size only; sliced bits are refused', async () => {
+    const types = [{ physical: PhysicalType.INT, width: 8, decimalFitsInt64: false }] as never;
+    const batch = { numRows: 3, columns: [{ validity: null, validityOffset: 0, values: new BigInt64Array([1n, 2n, 3n]), valuesBitOffset: 0, offsets: null }] };
+    const size = addon.ipcMessageBytes(batch, types);
+    const short = addon.allocatorAllocate(size - 8)!;
+    await expect(addon.ipcWriteMessage(short, batch, types)).rejects.toThrow(/needs more than the/);
+    addon.allocatorFree(short);
+    expect(() => addon.ipcWriteMessage(short, batch, types)).toThrow(InvalidPageStateError);
+    expect(() => addon.ipcWriteMessage(batch as never, batch, types)).toThrow(InvalidHandleError);
+    const block = addon.allocatorAllocate(size)!;
+    expect(await addon.ipcWriteMessage(block, batch, types)).toBe(size);
+    addon.allocatorFree(block);
+    const sliced = { numRows: 3, columns: [{ ...batch.columns[0]!, validity: Uint8Array.of(0xff), validityOffset: 2 }] };
+    expect(() => addon.ipcMessageBytes(sliced, types)).toThrow(/must start at bit 0/);
+  });
+
   test('debug fill can be switched at run time', () => {
     const was = addon.allocatorDebugFill();
     addon.allocatorSetDebugFill(!was);

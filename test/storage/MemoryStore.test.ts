@@ -276,6 +276,26 @@ describe('MemoryStore', () => {
       expect(refusedAtTheEnd).toBeGreaterThan(0);
     },
   );
+  test('OFF_HEAP without compression: a batch is a native message in a block of its own, a sliced one goes through apache-arrow, in order (seed 23)', async () => {
+    const { store, bim } = memoryStore(1 << 20);
+    const values = batchList(6, 3000, 23);
+    // Batch 3 sliced (its column starts at row 100 of its buffers): not native.
+    values[3] = values[3]!.slice(100, 2900);
+    const blocksBefore = nativeAllocator.stats().liveBlocks;
+    const id = BlockId.test('native-messages');
+    expect(await bim.lockNewBlockForWriting(id, new BlockInfo(StorageLevel.OFF_HEAP, false), NON_TASK_WRITER)).toBe(true);
+    const result = await store.putIteratorAsBytes(id, values[Symbol.iterator](), MemoryMode.OFF_HEAP);
+    bim.unlock(id, NON_TASK_WRITER);
+    expect(result.stored).toBe(true);
+    // Five native messages, each read back whole; the schema, batch 3 (512-byte chunks, as the
+    // store's chunk size) and the end-of-stream marker are chunks of apache-arrow's writer.
+    const pieces = [...store.getBytes(id)!];
+    expect(pieces.filter((piece) => piece.byteLength > 3000)).toHaveLength(5);
+    expect(nativeAllocator.stats().liveBlocks - blocksBefore).toBe(pieces.length);
+    expect(contentOf(await collect(deserialize(pieces)))).toEqual(contentOf(values));
+    clear(bim, store);
+  });
+
   test('an off-heap block moves into native memory while it unrolls, never past its unroll memory (seed 22)', async () => {
     const { store, bim } = memoryStore(200_000);
     const values = batchList(40, 1000, 22);
