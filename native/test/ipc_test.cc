@@ -136,6 +136,18 @@ bool sameBuffer(const OutputBuffer& a, const OutputBuffer& b) {
   return a.size == 0 || std::memcmp(a.data.get(), b.data.get(), a.size) == 0;
 }
 
+void checkSameColumns(const OutputBatch& expected, const OutputBatch& actual) {
+  CHECK_EQ(expected.columns.size(), actual.columns.size());
+  for (size_t c = 0; c < expected.columns.size(); ++c) {
+    const OutputColumn& a = expected.columns[c];
+    const OutputColumn& b = actual.columns[c];
+    CHECK_EQ(a.nullCount, b.nullCount);
+    CHECK(sameBuffer(a.validity, b.validity));
+    CHECK(sameBuffer(a.offsets, b.offsets));
+    CHECK(sameBuffer(a.values, b.values));
+  }
+}
+
 }  // namespace
 
 TEST(xxh32_matches_published_values) {
@@ -238,14 +250,7 @@ TEST(ipc_record_batch_seed_23_round_trips_every_type_with_and_without_lz4) {
       CHECK_EQ(message.size() % 8, size_t{0});
       const OutputBatch back = decode(t.types, message);
       CHECK_EQ(back.numRows, n);
-      for (size_t c = 0; c < t.types.size(); ++c) {
-        const OutputColumn& a = t.batch.columns[c];
-        const OutputColumn& b = back.columns[c];
-        CHECK_EQ(a.nullCount, b.nullCount);
-        CHECK(sameBuffer(a.validity, b.validity));
-        CHECK(sameBuffer(a.offsets, b.offsets));
-        CHECK(sameBuffer(a.values, b.values));
-      }
+      checkSameColumns(t.batch, back);
     }
   }
 }
@@ -292,14 +297,7 @@ TEST(ipc_record_batch_seed_31_equal_buffers_are_written_once_and_decoded_apart) 
       CHECK_EQ(message.size(), narrow.size() + copiesMetadata + changedMetadata + padTo8(changedValues));
     }
     const OutputBatch back = decode(wide.types, message);
-    for (size_t c = 0; c < wide.types.size(); ++c) {
-      const OutputColumn& a = wide.batch.columns[c];
-      const OutputColumn& b = back.columns[c];
-      CHECK_EQ(a.nullCount, b.nullCount);
-      CHECK(sameBuffer(a.validity, b.validity));
-      CHECK(sameBuffer(a.offsets, b.offsets));
-      CHECK(sameBuffer(a.values, b.values));
-    }
+    checkSameColumns(wide.batch, back);
     // Decoded apart: each column owns its buffers, shared in the message or not.
     const size_t copyOf0 = t.types.size(), copyOf3 = t.types.size() + 1;
     CHECK(back.columns[copyOf0].values.data.get() != back.columns[0].values.data.get());
