@@ -3,10 +3,8 @@
 // ipcWriteMessage, the OFF_HEAP storage level's serialized form of a batch).
 #include <napi.h>
 
-#include <bit>
 #include <cstring>
 #include <string>
-#include <vector>
 
 #include "arrow_ipc.h"
 #include "binding.h"
@@ -195,54 +193,11 @@ Napi::Value decodeOffsetExport(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), decodeOffset(bigintArgument(info, 0, "address")));
 }
 
-// A borrowed batch's buffers as the IPC encoder takes them. Validity and boolean bits must
-// start at bit 0 (a sliced batch goes through apache-arrow's writer instead); a var-width
-// column's values run to its last offset. Null counts only when `countNulls` (the size does
-// not depend on them: a validity buffer is written whenever one is passed).
-std::vector<IpcColumnBuffers> messageColumnsOf(const BorrowedBatch& batch, bool countNulls) {
-  const uint64_t n = batch.view.numRows;
-  std::vector<IpcColumnBuffers> columns;
-  for (const ColumnView& column : batch.view.columns) {
-    IpcColumnBuffers buffers;
-    if (column.validity != nullptr) {
-      if (column.validityBitOffset != 0) throw Error(ErrorCode::kInvalidArgument, "a validity bitmap must start at bit 0");
-      buffers.validity = column.validity;
-      buffers.validityBytes = (n + 7) / 8;
-      if (countNulls) {
-        uint64_t valid = 0;
-        for (uint64_t i = 0; i < n / 8; ++i) valid += static_cast<uint64_t>(std::popcount(column.validity[i]));
-        for (uint64_t i = n / 8 * 8; i < n; ++i) valid += column.isNull(i) ? 0 : 1;
-        buffers.nullCount = n - valid;
-      }
-    }
-    if (column.type.physical == PhysicalType::kBool) {
-      if (column.valuesBitOffset != 0) throw Error(ErrorCode::kInvalidArgument, "boolean values must start at bit 0");
-      buffers.valuesBytes = (n + 7) / 8;
-    } else if (column.type.physical == PhysicalType::kVarBinary) {
-      buffers.offsets = column.offsets;
-      buffers.offsetsBytes = (n + 1) * column.type.width;
-      buffers.valuesBytes = varOffset(column, n);
-    } else {
-      buffers.valuesBytes = n * slotBytes(column.type);
-    }
-    buffers.values = column.values;
-    columns.push_back(buffers);
-  }
-  return columns;
-}
-
-std::vector<ColumnType> typesOf(const BorrowedBatch& batch) {
-  std::vector<ColumnType> types;
-  for (const ColumnView& column : batch.view.columns) types.push_back(column.type);
-  return types;
-}
-
 // ipcMessageBytes(batch, types) -> the bytes of its uncompressed record-batch message.
 Napi::Value ipcMessageBytes(const Napi::CallbackInfo& info) {
   const BorrowedBatch batch = borrowBatch(info[0], columnTypesOf(info[1], "column type"), "message");
   validateOffsets(batch);  // the last offset sizes a var-width column's values
-  const uint64_t bytes = recordBatchMessageBytes(typesOf(batch), messageColumnsOf(batch, false), batch.view.numRows);
-  return Napi::Number::New(info.Env(), static_cast<double>(bytes));
+  return Napi::Number::New(info.Env(), static_cast<double>(recordBatchMessageBytes(batch.view)));
 }
 
 // ipcWriteMessage(block, batch, types) -> bytes written from the block's start: on a worker, as
@@ -259,7 +214,7 @@ class WriteMessageWorker : public PromiseWorker {
   void Run() override {
     validateOffsets(batch_);
     uint8_t* out = blockRange(*block_, 0, block_->size);
-    written_ = writeRecordBatchMessage(typesOf(batch_), messageColumnsOf(batch_, true), batch_.view.numRows, out, block_->size);
+    written_ = writeRecordBatchMessage(batch_.view, out, block_->size);
   }
   Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, static_cast<double>(written_)); }
 

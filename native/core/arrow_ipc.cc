@@ -1,6 +1,7 @@
 #include "arrow_ipc.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <string>
 
@@ -298,17 +299,56 @@ void appendRecordBatchMessage(const std::vector<ColumnType>& types, const std::v
   encodeRecordBatchMessage(types, columns, numRows, compression, growing);
 }
 
-uint64_t recordBatchMessageBytes(const std::vector<ColumnType>& types, const std::vector<IpcColumnBuffers>& columns,
-                                 uint64_t numRows) {
+IpcColumnBuffers ipcBuffersOf(const ColumnView& column, uint64_t numRows) {
+  IpcColumnBuffers buffers;
+  if (column.validity != nullptr) {
+    if (column.validityBitOffset != 0) throw Error(ErrorCode::kInvalidArgument, "a validity bitmap must start at bit 0");
+    buffers.validity = column.validity;
+    buffers.validityBytes = (numRows + 7) / 8;
+    uint64_t valid = 0;
+    for (uint64_t i = 0; i < numRows / 8; ++i) valid += static_cast<uint64_t>(std::popcount(column.validity[i]));
+    for (uint64_t i = numRows / 8 * 8; i < numRows; ++i) valid += column.isNull(i) ? 0 : 1;
+    buffers.nullCount = numRows - valid;
+  }
+  if (column.type.physical == PhysicalType::kBool) {
+    if (column.valuesBitOffset != 0) throw Error(ErrorCode::kInvalidArgument, "boolean values must start at bit 0");
+    buffers.valuesBytes = (numRows + 7) / 8;
+  } else if (column.type.physical == PhysicalType::kVarBinary) {
+    buffers.offsets = column.offsets;
+    buffers.offsetsBytes = (numRows + 1) * column.type.width;
+    buffers.valuesBytes = varOffset(column, numRows);
+  } else {
+    buffers.valuesBytes = numRows * slotBytes(column.type);
+  }
+  buffers.values = column.values;
+  return buffers;
+}
+
+namespace {
+
+// A borrowed batch's column types and buffers, as the encoder takes them.
+std::pair<std::vector<ColumnType>, std::vector<IpcColumnBuffers>> encoderInputOf(const BatchView& batch) {
+  std::pair<std::vector<ColumnType>, std::vector<IpcColumnBuffers>> input;
+  for (const ColumnView& column : batch.columns) {
+    input.first.push_back(column.type);
+    input.second.push_back(ipcBuffersOf(column, batch.numRows));
+  }
+  return input;
+}
+
+}  // namespace
+
+uint64_t recordBatchMessageBytes(const BatchView& batch) {
+  const auto [types, columns] = encoderInputOf(batch);
   CountingBytes counting;
-  encodeRecordBatchMessage(types, columns, numRows, IpcCompression::kNone, counting);
+  encodeRecordBatchMessage(types, columns, batch.numRows, IpcCompression::kNone, counting);
   return counting.size();
 }
 
-uint64_t writeRecordBatchMessage(const std::vector<ColumnType>& types, const std::vector<IpcColumnBuffers>& columns,
-                                 uint64_t numRows, uint8_t* out, uint64_t capacity) {
+uint64_t writeRecordBatchMessage(const BatchView& batch, uint8_t* out, uint64_t capacity) {
+  const auto [types, columns] = encoderInputOf(batch);
   FixedBytes fixed(out, capacity);
-  encodeRecordBatchMessage(types, columns, numRows, IpcCompression::kNone, fixed);
+  encodeRecordBatchMessage(types, columns, batch.numRows, IpcCompression::kNone, fixed);
   return fixed.size();
 }
 

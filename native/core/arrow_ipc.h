@@ -72,14 +72,18 @@ IpcColumnBuffers ipcBuffersOf(const ColumnType& type, const OutputColumn& column
 void appendRecordBatchMessage(const std::vector<ColumnType>& types, const std::vector<IpcColumnBuffers>& columns,
                               uint64_t numRows, IpcCompression compression, ByteVector& out);
 
-// The same message without compression, written into memory sized beforehand (an off-heap
-// block TypeScript allocated): recordBatchMessageBytes says how many bytes it takes, and
-// writeRecordBatchMessage writes it into `out` (throwing, having written part of it, when
+// The buffers of a borrowed batch's column. Validity and boolean bits must start at bit 0
+// (kInvalidArgument otherwise: a sliced batch is encoded by another writer); a var-width
+// column's values run to its last offset, which the caller has checked lies within them. The
+// null count is counted from the validity bits.
+IpcColumnBuffers ipcBuffersOf(const ColumnView& column, uint64_t numRows);
+
+// A borrowed batch's message without compression, written into memory sized beforehand (an
+// off-heap block TypeScript allocated): recordBatchMessageBytes says how many bytes it takes,
+// and writeRecordBatchMessage writes it into `out` (throwing, having written part of it, when
 // `capacity` is short); returns the bytes written.
-uint64_t recordBatchMessageBytes(const std::vector<ColumnType>& types, const std::vector<IpcColumnBuffers>& columns,
-                                 uint64_t numRows);
-uint64_t writeRecordBatchMessage(const std::vector<ColumnType>& types, const std::vector<IpcColumnBuffers>& columns,
-                                 uint64_t numRows, uint8_t* out, uint64_t capacity);
+uint64_t recordBatchMessageBytes(const BatchView& batch);
+uint64_t writeRecordBatchMessage(const BatchView& batch, uint8_t* out, uint64_t capacity);
 
 // What an encapsulated message's prefix says.
 struct IpcMessagePrefix {

@@ -306,6 +306,37 @@ TEST(ipc_record_batch_seed_31_equal_buffers_are_written_once_and_decoded_apart) 
   }
 }
 
+TEST(ipc_record_batch_seed_32_borrowed_batch_written_into_memory_sized_beforehand) {
+  const TestBatch t = makeTestBatch(2500, 32);
+  BatchView view;
+  view.numRows = t.batch.numRows;
+  for (size_t c = 0; c < t.types.size(); ++c) {
+    const OutputColumn& column = t.batch.columns[c];
+    ColumnView v;
+    v.type = t.types[c];
+    v.validity = column.nullCount > 0 ? column.validity.data.get() : nullptr;
+    v.values = column.values.data.get();
+    v.offsets = column.offsets.data.get();
+    view.columns.push_back(v);
+  }
+  // The same bytes as the growing encoder's, in memory of exactly the size it was given.
+  const auto expected = encode(t, IpcCompression::kNone);
+  const uint64_t bytes = recordBatchMessageBytes(view);
+  CHECK_EQ(bytes, expected.size());
+  std::vector<uint8_t> out(bytes);
+  CHECK_EQ(writeRecordBatchMessage(view, out.data(), out.size()), bytes);
+  CHECK(out == expected);
+  checkSameColumns(t.batch, decode(t.types, out));
+  // One byte short: refused, never written past.
+  std::vector<uint8_t> guarded(bytes, 0xAB);
+  CHECK_THROWS_CODE(writeRecordBatchMessage(view, guarded.data(), bytes - 1), ErrorCode::kInvalidArgument);
+  CHECK_EQ(guarded.back(), uint8_t{0xAB});
+  // Bits that do not start at bit 0 (a sliced batch) are refused.
+  BatchView sliced = view;
+  sliced.columns[0].validityBitOffset = 3;
+  CHECK_THROWS_CODE(recordBatchMessageBytes(sliced), ErrorCode::kInvalidArgument);
+}
+
 TEST(ipc_record_batch_seed_24_corrupt_messages_are_refused) {
   const TestBatch t = makeTestBatch(300, 24);
   const auto message = encode(t, IpcCompression::kLz4Frame);

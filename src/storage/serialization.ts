@@ -190,14 +190,14 @@ export function isNativeMessage(piece: SerializedPiece): piece is NativeMessage 
 }
 
 /** A native message's bytes, copied out (the block stays the caller's to free). */
-export function nativeMessageBytes(message: NativeMessage): Uint8Array {
+function copyOfNativeMessage(message: NativeMessage): Uint8Array {
   return addon.blockRead(message.block.handle, 0, message.size);
 }
 
 /**
  * One block being serialized: write batches (or, where the stream allows, native messages:
- * nativeMessageBytes then appendNative), read `bytesWritten` at any time, then finish() (which writes the end-of-stream
- * marker and flushes the last chunk). Chunks go to `onChunk` as they fill, or are collected
+ * nativeMessageBytes then appendNative), read `bytesWritten` at any time, then finish()
+ * (which writes the end-of-stream marker and flushes the last chunk). Chunks go to `onChunk` as they fill, or are collected
  * when no consumer is given; native messages are always collected (takeChunks hands them on).
  */
 export class SerializationStream {
@@ -300,7 +300,7 @@ export class SerializationStream {
         continue;
       }
       try {
-        onChunk(nativeMessageBytes(piece));
+        onChunk(copyOfNativeMessage(piece));
       } finally {
         nativeAllocator.free(piece.block);
       }
@@ -312,7 +312,7 @@ export class SerializationStream {
    *  native messages are copied out and stay collected. */
   snapshot(): Uint8Array[] {
     this.sink.flush();
-    return this.collected.map((piece) => (isNativeMessage(piece) ? nativeMessageBytes(piece) : piece));
+    return this.collected.map((piece) => (isNativeMessage(piece) ? copyOfNativeMessage(piece) : piece));
   }
 
   /** Bytes of the pieces collected and not taken. */
