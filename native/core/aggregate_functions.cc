@@ -1,8 +1,11 @@
 #include "aggregate_functions.h"
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "errors.h"
 #include "unaligned.h"
@@ -145,6 +148,68 @@ using Min = MinMax<T, false>;
 template <typename T>
 using Max = MinMax<T, true>;
 
+// The fused pass (BufferOps::applyFixed): count, sum, min and max of one input column without
+// nulls, each present when its bit of Roles is. The roles' buffers are those of
+// forEachValue's kernels above; so are their results.
+constexpr unsigned kFusedCount = 1, kFusedSum = 2, kFusedMin = 4, kFusedMax = 8;
+
+struct FusedArgs {
+  uint8_t* const* payloads;
+  uint64_t count;
+  const uint8_t* values;  // the chunk's first value
+  uint32_t countSlot, sumSlot, minSlot, maxSlot, nullByte;
+  uint8_t minBit, maxBit, clearBits;
+  const std::string* sumName;
+};
+
+template <typename T, unsigned Roles>
+void fusedPass(const FusedArgs& a) {
+  constexpr bool kNullable = (Roles & (kFusedSum | kFusedMin | kFusedMax)) != 0;
+  uint8_t* const* payloads = a.payloads;
+  const uint8_t* values = a.values;
+  const uint32_t countSlot = a.countSlot, sumSlot = a.sumSlot, minSlot = a.minSlot, maxSlot = a.maxSlot;
+  const uint32_t nullByte = a.nullByte;
+  const uint8_t minBit = a.minBit, maxBit = a.maxBit, keepBits = uint8_t(~a.clearBits);
+  for (uint64_t i = 0, n = a.count; i < n; ++i) {
+    uint8_t* p = payloads[i];
+    const T value = loadUnaligned<T>(values + i * sizeof(T));
+    if constexpr ((Roles & kFusedCount) != 0) storeUnaligned<int64_t>(p + countSlot, loadUnaligned<int64_t>(p + countSlot) + 1);
+    if constexpr ((Roles & kFusedSum) != 0) {
+      if constexpr (std::is_integral_v<T>) {
+        int64_t sum;
+        if (__builtin_add_overflow(loadUnaligned<int64_t>(p + sumSlot), value, &sum)) overflow(*a.sumName);
+        storeUnaligned<int64_t>(p + sumSlot, sum);
+      } else {
+        storeUnaligned<double>(p + sumSlot, loadUnaligned<double>(p + sumSlot) + static_cast<double>(value));
+      }
+    }
+    if constexpr (kNullable) {
+      const uint8_t nulls = p[nullByte];
+      if constexpr ((Roles & kFusedMin) != 0) {
+        if ((nulls & minBit) != 0 || SortOrder<T>::less(value, loadUnaligned<T>(p + minSlot))) storeUnaligned<T>(p + minSlot, value);
+      }
+      if constexpr ((Roles & kFusedMax) != 0) {
+        if ((nulls & maxBit) != 0 || SortOrder<T>::less(loadUnaligned<T>(p + maxSlot), value)) storeUnaligned<T>(p + maxSlot, value);
+      }
+      p[nullByte] = nulls & keepBits;
+    }
+  }
+}
+
+// fusedPass<T, roles> for roles 0..15, indexed by the roles.
+template <typename T, size_t... Roles>
+constexpr auto fusedPasses(std::index_sequence<Roles...>) {
+  return std::array<void (*)(const FusedArgs&), sizeof...(Roles)>{&fusedPass<T, Roles>...};
+}
+
+template <typename T>
+struct FusedKernel {
+  static void run(unsigned roles, const FusedArgs& args) {
+    static constexpr auto kPasses = fusedPasses<T>(std::make_index_sequence<16>{});
+    kPasses[roles](args);
+  }
+};
+
 // Calls Kernel<C type of `type`>::run(args...) for integer and float inputs; false otherwise.
 template <template <typename> class Kernel, typename... Args>
 bool dispatchNumber(const ColumnType& type, Args&&... args) {
@@ -286,6 +351,7 @@ std::vector<ColumnType> typesOf(const std::vector<BufferColumn>& columns) {
 BufferOps::BufferOps(std::vector<AggregateSpec> specs, AggregationMode mode, uint32_t numKeys)
     : specs_(std::move(specs)), columns_(bufferColumns(specs_)), layout_(typesOf(columns_)) {
   updates_ = bufferUpdates(specs_, columns_, mode, numKeys);
+  chooseFusedPass();
   initial_.assign(layout_.fixedPayloadBytes(), 0);
   for (uint32_t c = 0; c < columns_.size(); ++c) {
     if (columns_[c].role != BufferRole::kCount) initial_[c >> 3] |= uint8_t(1u << (c & 7));
@@ -295,8 +361,87 @@ BufferOps::BufferOps(std::vector<AggregateSpec> specs, AggregationMode mode, uin
   }
 }
 
+// The fused pass takes the numeric input column most updates read: its count (count(*), or
+// count of the column, the same when it has no nulls), its sum when the buffer is the one the
+// input's type sums into (not avg's float sum of integers), its min and its max, at most one
+// each, when there are two or more of them and the sum, min and max null bits share a byte.
+void BufferOps::chooseFusedPass() {
+  fused_ = FusedPass{};
+  fused_.covers.assign(updates_.size(), false);
+  auto readsNumber = [&](const BufferUpdate& update) {
+    return (update.op == UpdateOp::kCountValid || update.op == UpdateOp::kSumInt || update.op == UpdateOp::kSumFloat ||
+            update.op == UpdateOp::kMin || update.op == UpdateOp::kMax) &&
+           isNumber(update.inputType);
+  };
+  uint32_t column = 0;
+  size_t bestReads = 0;
+  for (const BufferUpdate& candidate : updates_) {
+    if (!readsNumber(candidate)) continue;
+    const size_t reads = std::count_if(updates_.begin(), updates_.end(), [&](const BufferUpdate& u) {
+      return readsNumber(u) && u.inputColumn == candidate.inputColumn;
+    });
+    if (reads > bestReads) {
+      bestReads = reads;
+      column = candidate.inputColumn;
+    }
+  }
+  if (bestReads == 0) return;
+  FusedPass pass;
+  pass.inputColumn = column;
+  pass.covers.assign(updates_.size(), false);
+  std::vector<uint32_t> nullable;  // buffer columns with a null bit the pass clears
+  for (size_t u = 0; u < updates_.size(); ++u) {
+    const BufferUpdate& update = updates_[u];
+    const bool reads = readsNumber(update) && update.inputColumn == column;
+    if (reads) pass.inputType = update.inputType;
+    const bool floatInput = update.inputType.physical == PhysicalType::kFloat;
+    unsigned role = 0;
+    if (update.op == UpdateOp::kCountRows || (reads && update.op == UpdateOp::kCountValid)) role = kFusedCount;
+    else if (reads && update.op == (floatInput ? UpdateOp::kSumFloat : UpdateOp::kSumInt)) role = kFusedSum;
+    else if (reads && update.op == UpdateOp::kMin) role = kFusedMin;
+    else if (reads && update.op == UpdateOp::kMax) role = kFusedMax;
+    if (role == 0 || (pass.roles & role) != 0) continue;
+    pass.roles |= role;
+    pass.covers[u] = true;
+    const uint32_t slot = layout_.slotOffset(update.bufferColumn);
+    const uint8_t bit = uint8_t(1u << (update.bufferColumn & 7));
+    switch (role) {
+      case kFusedCount: pass.countSlot = slot; break;
+      case kFusedSum: pass.sumSlot = slot, pass.sumAggregate = columns_[update.bufferColumn].aggregate; break;
+      case kFusedMin: pass.minSlot = slot, pass.minBit = bit; break;
+      case kFusedMax: pass.maxSlot = slot, pass.maxBit = bit; break;
+    }
+    if (role != kFusedCount) {
+      nullable.push_back(update.bufferColumn);
+      pass.clearBits |= bit;
+    }
+  }
+  if (std::popcount(pass.roles) < 2) return;
+  if (!nullable.empty()) {
+    pass.nullByte = nullable.front() >> 3;
+    for (uint32_t c : nullable) {
+      if (c >> 3 != pass.nullByte) return;
+    }
+  }
+  fused_ = std::move(pass);
+}
+
 void BufferOps::applyFixed(const BatchView& batch, uint64_t firstRow, uint64_t count, uint8_t* const* payloads) const {
-  for (const BufferUpdate& update : updates_) {
+  bool fusedDone = false;
+  if (fused_.roles != 0) {
+    const ColumnView& input = batch.columns[fused_.inputColumn];
+    if (input.validity == nullptr && input.type.physical == fused_.inputType.physical &&
+        input.type.width == fused_.inputType.width) {
+      const FusedArgs args{payloads,        count,           input.values + firstRow * input.type.width,
+                           fused_.countSlot, fused_.sumSlot,  fused_.minSlot,
+                           fused_.maxSlot,  fused_.nullByte, fused_.minBit,
+                           fused_.maxBit,   fused_.clearBits, &specs_[fused_.sumAggregate].name};
+      fusedDone = dispatchNumber<FusedKernel>(input.type, fused_.roles, args);
+    }
+  }
+  for (size_t u = 0; u < updates_.size(); ++u) {
+    if (fusedDone && fused_.covers[u]) continue;
+    const BufferUpdate& update = updates_[u];
     const BufferColumn& buffer = columns_[update.bufferColumn];
     if (buffer.type.physical == PhysicalType::kVarBinary) continue;
     const Target target{payloads, count, layout_.slotOffset(update.bufferColumn), update.bufferColumn};

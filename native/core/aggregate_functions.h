@@ -93,6 +93,13 @@ class BufferOps {
 
   // Applies rows [firstRow, firstRow + count) of `batch` to the buffers at payloads[i], for
   // every fixed-width buffer column. Var-width columns are left to applyVarRow().
+  //
+  // Each update is a pass over the chunk (one kernel per function and input type), except the
+  // updates of the fused pass: count, sum, min and max of one numeric input column (count(*)
+  // too), applied in one pass over the chunk when that column has no nulls in the batch. A pass
+  // per update loads each row's buffer pointer and value, and read-modify-writes its null byte,
+  // once per update; fusing count(*), sum, min and max of one column took A1's buffer updates
+  // from ~6.3 to ~2.9 ns a row.
   void applyFixed(const BatchView& batch, uint64_t firstRow, uint64_t count, uint8_t* const* payloads) const;
 
   // The var-width buffer values row `row` would leave in the buffer at `payload`: for each var
@@ -127,6 +134,24 @@ class BufferOps {
   RowLayout layout_;
   std::vector<BufferUpdate> updates_;
   std::vector<uint8_t> initial_;
+
+  // The updates applyFixed fuses into one pass (see there); chosen once, in the constructor.
+  struct FusedPass {
+    uint32_t inputColumn = 0;
+    ColumnType inputType{PhysicalType::kInt, 8};
+    // Slot offsets of the fused buffer columns; absent roles are not read.
+    uint32_t countSlot = 0, sumSlot = 0, minSlot = 0, maxSlot = 0;
+    // The roles present, a bit each: count 1, sum 2, min 4, max 8 (0: no fused pass).
+    unsigned roles = 0;
+    // The sum, min and max columns' null bits, all in payload byte `nullByte`.
+    uint32_t nullByte = 0;
+    uint8_t minBit = 0, maxBit = 0, clearBits = 0;
+    uint32_t sumAggregate = 0;  // for the overflow message
+    // The updates done by this pass (indices into updates_), skipped by the per-update passes.
+    std::vector<bool> covers;
+  };
+  FusedPass fused_;
+  void chooseFusedPass();
 };
 
 }  // namespace tungsten
