@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "aggregate_functions.h"
+#include "batch_pull.h"
 #include "binding.h"
 #include "hash_aggregator.h"
 #include "operators.h"
@@ -115,6 +116,69 @@ Napi::Value aggregatorAdoptSlotArray(const Napi::CallbackInfo& info) {
   return (new AdoptSlotArrayWorker(info, handle, std::move(array)))->Queue();
 }
 
+// insertFromReader(aggregator, reader, columns, maxBatches) -> ReaderInsertProgress: reads the
+// reader's batches and inserts their `columns` (the aggregation's input columns, in its order)
+// on one worker, batch_pull.h. The reader is busy too while the worker runs: nothing else may
+// read it. Its decoding CPU counts as the aggregation's.
+class InsertFromReaderWorker : public OperatorWorker<AggregatorHandle> {
+ public:
+  InsertFromReaderWorker(const Napi::CallbackInfo& info, AggregatorHandle& handle, SegmentReaderHandle& reader,
+                         std::vector<uint32_t> columns, uint64_t maxBatches)
+      : OperatorWorker<AggregatorHandle>(info, handle), reader_(reader), columns_(std::move(columns)), maxBatches_(maxBatches) {
+    KeepAlive(info[1]);
+    reader_.busy = true;
+  }
+  void Run() override {
+    result_ = insertFromReader(*handle_.op, *reader_.op, *reader_.pulled, columns_, maxBatches_,
+                               [](const HashAggregator::InsertResult& r) { return r.needPageBytes; });
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object progress = Napi::Object::New(env);
+    progress.Set("rows", static_cast<double>(result_.rows));
+    progress.Set("needPageBytes", static_cast<double>(result_.needPageBytes));
+    progress.Set("needArray", result_.needArray);
+    progress.Set("done", result_.done);
+    return progress;
+  }
+
+ protected:
+  void Finally() override {
+    OperatorWorker<AggregatorHandle>::Finally();
+    reader_.busy = false;
+  }
+
+ private:
+  SegmentReaderHandle& reader_;
+  std::vector<uint32_t> columns_;
+  uint64_t maxBatches_;
+  PullResult result_;
+};
+
+Napi::Value aggregatorInsertFromReader(const Napi::CallbackInfo& info) {
+  AggregatorHandle& handle = aggregatorHandle(info);
+  SegmentReaderHandle& reader = operatorHandle<SegmentReaderHandle>(info, 1);
+  if (!info[2].IsArray()) throw Error(ErrorCode::kInvalidArgument, "columns must be an array of the reader's column indices");
+  Napi::Array array = info[2].As<Napi::Array>();
+  const std::vector<ColumnType>& readerTypes = reader.op->types();
+  const std::vector<ColumnType>& inputTypes = handle.inputTypes();
+  if (array.Length() != inputTypes.size()) {
+    throw Error(ErrorCode::kInvalidArgument, "the aggregation takes " + std::to_string(inputTypes.size()) +
+                                                 " input columns, columns names " + std::to_string(array.Length()));
+  }
+  std::vector<uint32_t> columns;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    const uint64_t column = byteCount(array.Get(i), "columns");
+    if (column >= readerTypes.size() || !sameType(readerTypes[column], inputTypes[i])) {
+      throw Error(ErrorCode::kInvalidArgument, "input column " + std::to_string(i) +
+                                                   " is not a column of the reader of the aggregation's type");
+    }
+    columns.push_back(static_cast<uint32_t>(column));
+  }
+  const uint64_t maxBatches = byteCount(info, 3, "maxBatches");
+  if (maxBatches == 0) throw Error(ErrorCode::kInvalidArgument, "maxBatches must be at least 1");
+  return (new InsertFromReaderWorker(info, handle, reader, std::move(columns), maxBatches))->Queue();
+}
+
 Napi::Value aggregatorState(const Napi::CallbackInfo& info) {
   HashAggregator& aggregator = *aggregatorHandle(info).op;
   Napi::Object state = Napi::Object::New(info.Env());
@@ -148,6 +212,7 @@ void registerAggregatorExports(Napi::Env env, Napi::Object exports) {
   addExport(env, exports, "aggregatorAddDataPage", guarded<operatorAddDataPage<AggregatorHandle>>);
   addExport(env, exports, "aggregatorAdoptSlotArray", guarded<aggregatorAdoptSlotArray>);
   addExport(env, exports, "aggregatorInsert", guarded<operatorInsert<AggregatorHandle>>);
+  addExport(env, exports, "aggregatorInsertFromReader", guarded<aggregatorInsertFromReader>);
   addExport(env, exports, "aggregatorSpill", guarded<operatorSpill<AggregatorHandle>>);
   addExport(env, exports, "aggregatorBeginOutput", guarded<operatorBeginOutput<AggregatorHandle>>);
   addExport(env, exports, "aggregatorNextBatch", guarded<operatorNextBatch<AggregatorHandle>>);

@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "batch_pull.h"
 #include "bypass_writer.h"
 #include "external_sorter.h"
 #include "hash_aggregator.h"
@@ -89,6 +90,9 @@ struct SegmentReaderHandle {
   static constexpr const char* kName = "SegmentReader";
   static constexpr const char* kArgument = "segment reader";
   std::unique_ptr<IpcSegmentReader> op;
+  // The batch an operator was inserting from this reader when it stopped for memory
+  // (batch_pull.h); freed with the reader.
+  std::unique_ptr<PulledBatch> pulled = std::make_unique<PulledBatch>();
   // CPU time of the reader's worker threads, summed (read on the main thread meanwhile).
   std::atomic<uint64_t> workerCpuNanos{0};
   bool busy = false;

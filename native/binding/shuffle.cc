@@ -316,7 +316,13 @@ Napi::Value segmentReaderOpen(const Napi::CallbackInfo& info) {
 class SegmentNextWorker : public OperatorWorker<SegmentReaderHandle> {
  public:
   using OperatorWorker::OperatorWorker;
-  void Run() override { batch_ = handle_.op->next(); }
+  void Run() override {
+    // The rest of a batch an operator stopped inserting would be skipped.
+    if (handle_.pulled->active) {
+      throw Error(ErrorCode::kInvalidArgument, "an operator is inserting this reader's batches; it must finish them first");
+    }
+    batch_ = handle_.op->next();
+  }
   Napi::Value Result(Napi::Env env) override { return outputBatchToJs(env, batch_); }
 
  private:

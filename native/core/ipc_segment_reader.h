@@ -39,6 +39,7 @@ class IpcSegmentReader {
 
   // The next record batch with rows; a batch of 0 rows once the stream has ended.
   OutputBatch next();
+  const std::vector<ColumnType>& types() const { return types_; }
 
  private:
   // kIpcCorrupt unless `length` more bytes are left in the range: checked before a buffer is

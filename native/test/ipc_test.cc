@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -15,8 +16,10 @@
 #include <vector>
 
 #include "arrow_ipc.h"
+#include "batch_pull.h"
 #include "bypass_writer.h"
 #include "crc32.h"
+#include "hash_aggregator.h"
 #include "harness.h"
 #include "ipc_segment_reader.h"
 #include "lz4_frame.h"
@@ -699,4 +702,76 @@ TEST(segment_reader_seed_30_reads_bodies_buffer_by_buffer_as_the_decoder_does) {
       }
     }
   }
+}
+
+// batch_pull.h: an aggregation inserting a reader's batches itself (projected columns, in
+// another order) stops whenever it needs memory, halfway through a batch too, and goes on from
+// the same row after the grant: its groups equal those of the same aggregation fed the decoded
+// batches one by one, and every row is counted once.
+TEST(insert_from_reader_seed_34_resumes_after_every_grant_as_batch_inserts_do) {
+  std::vector<uint8_t> stream;
+  std::vector<TestBatch> batches;
+  for (uint32_t m = 0; m < 3; ++m) {
+    batches.push_back(makeTestBatch(700, 34 + m));
+    const std::vector<uint8_t> message = encode(batches.back(), IpcCompression::kLz4Frame);
+    stream.insert(stream.end(), message.begin(), message.end());
+  }
+  TempFile file;
+  CHECK_EQ(::pwrite(file.fd, stream.data(), stream.size(), 0), static_cast<ssize_t>(stream.size()));
+  const std::vector<ColumnType>& types = batches[0].types;
+  const std::vector<uint32_t> columns = {0, 3, 1};  // int64 key, utf8, float32
+  AggregatorOptions options;
+  options.keyColumns = {types[0]};
+  options.aggregates = {{AggregateFunction::kCountStar, 0, types[0], "count(*)"},
+                        {AggregateFunction::kMin, 1, types[3], "min(s)"},
+                        {AggregateFunction::kSum, 2, types[1], "sum(f)"},
+                        {AggregateFunction::kMax, 2, types[1], "max(f)"}};
+  options.inputColumns = 3;
+  auto table = std::make_shared<TaskPageTable>(PageAllocator::instance());
+  const auto grant = [&](HashAggregator& aggregator, bool needArray, uint64_t needPageBytes) {
+    if (needArray) {
+      const uint64_t slots = aggregator.slotArrayCapacity() == 0 ? 64 : aggregator.slotArrayCapacity() * 2;
+      aggregator.adoptSlotArray(table->allocatePage(slots * sizeof(MapSlot)));
+    } else {
+      aggregator.addDataPage(table->allocatePage(std::max<uint64_t>(4096, needPageBytes)));
+    }
+  };
+  const auto allGroups = [](HashAggregator& aggregator) {
+    aggregator.beginOutput({});
+    return aggregator.nextBatch(1 << 20);
+  };
+
+  HashAggregator direct(options, table);
+  for (const TestBatch& t : batches) {
+    const OutputBatch decoded = decode(t.types, encode(t, IpcCompression::kNone));
+    const BatchView view = projectedView(decoded, types, columns);
+    for (uint64_t row = 0; row < view.numRows;) {
+      const HashAggregator::InsertResult r = direct.insert(view, row);
+      row = r.nextRow;
+      if (r.needArray || r.needPageBytes > 0) grant(direct, r.needArray, r.needPageBytes);
+    }
+  }
+  const OutputBatch expected = allGroups(direct);
+
+  HashAggregator pulling(options, table);
+  IpcSegmentReader reader(file.path, 0, stream.size(), types);
+  PulledBatch pulled;
+  uint64_t rows = 0;
+  bool stoppedInsideABatch = false;
+  for (int call = 0;; ++call) {
+    CHECK(call < 10'000);
+    const PullResult r = insertFromReader(pulling, reader, pulled, columns, 1,
+                                          [](const HashAggregator::InsertResult& i) { return i.needPageBytes; });
+    rows += r.rows;
+    stoppedInsideABatch |= pulled.active && pulled.nextRow > 0;
+    if (r.done) break;
+    if (r.needArray || r.needPageBytes > 0) grant(pulling, r.needArray, r.needPageBytes);
+  }
+  CHECK_EQ(rows, uint64_t{2100});
+  CHECK(stoppedInsideABatch);
+  CHECK(!pulled.active);
+  const OutputBatch actual = allGroups(pulling);
+  CHECK_EQ(actual.numRows, expected.numRows);
+  checkSameColumns(expected, actual);
+  table->freeAllPages();
 }

@@ -45,6 +45,7 @@ import {
   AggregationMode,
   type NativeAggregatorMetrics,
   type NativeColumnType,
+  type SegmentReaderHandle,
   type SpillRun,
 } from '../native/addon.js';
 import { nativeOutputBatches, toNativeBatch } from '../sort/arrowBatches.js';
@@ -60,6 +61,10 @@ import {
   resolveAggregates,
   resultField,
 } from './aggregates.js';
+
+/** Whole batches a native insert from a reader takes per call: a kill waits for at most this
+ *  many (a 65,536-row batch is ~1 ms of A1's work). */
+export const READER_BATCHES_PER_CALL = 8;
 
 export type AggregationModeName = 'partial' | 'final' | 'complete';
 
@@ -252,6 +257,30 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
     if (batch.numRows === 0) return;
     const nativeBatch = toNativeBatch(decodeDictionaries(batch, this.decodedInput), this.nativeTypes, this.inputColumns);
     await this.insertRows(batch.numRows, (h, row) => addon.aggregatorInsert(h, nativeBatch, row), () => this.growSlotArray());
+  }
+
+  /**
+   * Inserts the rest of an IPC reader's batches (of a schema with the aggregation's input
+   * columns) natively: a worker reads and inserts up to {@link READER_BATCHES_PER_CALL} batches
+   * a call (native/core/batch_pull.h), with no JavaScript per batch; between calls this grants
+   * what the map asks for, reports the rows inserted, and calls `beforeEachCall`, which may
+   * throw to stop (a kill). The reader stays the caller's to close.
+   */
+  async insertFromReader(
+    reader: SegmentReaderHandle,
+    schema: Schema,
+    progress: { onRows(rows: number): void; beforeEachCall(): void },
+  ): Promise<void> {
+    this.expectInserting('insertFromReader()');
+    this.checkSchema(schema, this.inputSchema);
+    for (;;) {
+      progress.beforeEachCall();
+      const step = await this.run((h) => addon.aggregatorInsertFromReader(h, reader, this.inputColumns, READER_BATCHES_PER_CALL));
+      progress.onRows(step.rows);
+      if (step.needArray) await this.growSlotArray();
+      else if (step.needPageBytes > 0) await this.acquireNewPage(step.needPageBytes);
+      else if (step.done) return;
+    }
   }
 
   /**

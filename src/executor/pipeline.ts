@@ -22,7 +22,8 @@ import type { BlockManager } from '../storage/BlockManager.js';
 import type { DiskBlockManager } from '../storage/DiskBlockManager.js';
 import { StorageLevel } from '../storage/StorageLevel.js';
 import type { PlanNode } from '../plan/PlanNode.js';
-import { readSplit, type SourceRegistry } from '../plan/sources.js';
+import { openNativeSplit, readSplit, type SourceRegistry } from '../plan/sources.js';
+import type { IpcRangeInput } from '../storage/nativeIpc.js';
 import { emptyShuffleReadMetrics, readShuffleBlocks, type ShuffleReadMetrics } from '../shuffle/ShuffleReader.js';
 import type { ShuffleClient } from '../shuffle/ShuffleBlockFetcher.js';
 import type { ShuffleWriteMetrics } from '../shuffle/ShuffleWriter.js';
@@ -166,7 +167,18 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
       return;
     }
     case 'aggregate': {
-      const input = compute(node.parent, context);
+      // An IPC file split under the aggregation is read by one native reader: its first batches
+      // come through JavaScript (the aggregation is made from the first; a partial one probes),
+      // the rest native code inserts straight from the reader, with no JavaScript per batch.
+      const native = await openNativeInput(node, context);
+      const input = native ? interruptible(ipcRangeBatches(native, context), context) : compute(node.parent, context);
+      const insertRestNatively = native
+        ? (aggregator: HashAggregator) =>
+            aggregator.insertFromReader(native.reader, native.schema, {
+              onRows: (rows) => (context.inputRecords += rows),
+              beforeEachCall: () => checkKilled(context),
+            })
+        : undefined;
       try {
         const first = await input.next();
         const schema = first.done ? schemaOfEmpty(node.parent) : first.value.schema;
@@ -181,8 +193,9 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
         });
         context.operators.push(aggregator);
         try {
+          const insertRest = insertRestNatively && (() => insertRestNatively(aggregator));
           if (!first.done && node.skipPartial) {
-            const passThrough = await probePartial(aggregator, first.value, input, node, node.skipPartial);
+            const passThrough = await probePartial(aggregator, first.value, input, node, node.skipPartial, insertRest);
             if (passThrough) {
               yield* aggregator.results();
               // A passed-through batch shares the input's columns; a partial aggregation is the
@@ -199,7 +212,7 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
               return;
             }
           } else if (!first.done) {
-            await insertInput(aggregator, first.value, input, node);
+            await insertInput(aggregator, first.value, input, node, insertRest);
           }
           yield* aggregator.results();
         } finally {
@@ -207,6 +220,7 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
         }
       } finally {
         await input.return(undefined);
+        native?.close();
       }
       return;
     }
@@ -232,19 +246,41 @@ async function* computeNode(node: PlanNode, context: TaskContext): AsyncGenerato
   }
 }
 
-/** Inserts an operator's input, the first batch (already read) and the rest. Batches straight
- *  from a shuffle read or an IPC file are released once inserted: nothing but the operator
- *  sees them. */
+/** Inserts an operator's input, the first batch (already read) and the rest (through
+ *  `insertRest` when native code takes it). Batches straight from a shuffle read or an IPC file
+ *  are released once inserted: nothing but the operator sees them. */
 async function insertInput(
   operator: SpillingOperator<unknown>,
   first: RecordBatch,
   rest: AsyncIterable<RecordBatch>,
   node: PlanNode & { parent: PlanNode },
+  insertRest?: () => Promise<void>,
 ): Promise<void> {
   const releaseInserted = yieldsDecodedBatches(node.parent);
   await operator.insert(first);
   if (releaseInserted) releaseNativeBatch(first);
-  await operator.insertAll(rest, { releaseInserted });
+  if (insertRest) await insertRest();
+  else await operator.insertAll(rest, { releaseInserted });
+}
+
+/** An aggregation's input as one native reader, when its parent is a split of an IPC file that
+ *  native code decodes (openNativeSplit); not for a sample, which reads a spread of batches. */
+async function openNativeInput(node: PlanNode & { kind: 'aggregate' }, context: TaskContext): Promise<IpcRangeInput | undefined> {
+  if (node.parent.kind !== 'source' || context.description.result?.kind === 'sample') return undefined;
+  return openNativeSplit(node.parent.source, context.description.partition, (nanos) => (context.decodeCpuNanos += nanos));
+}
+
+/** The batches an IpcRangeInput reads into JavaScript, counted as the task's input; the reader
+ *  is closed when they end or are abandoned. */
+async function* ipcRangeBatches(input: IpcRangeInput, context: TaskContext): AsyncGenerator<RecordBatch, void, undefined> {
+  try {
+    for (let batch = await input.next(); batch !== undefined; batch = await input.next()) {
+      context.inputRecords += batch.numRows;
+      yield batch;
+    }
+  } finally {
+    input.close();
+  }
 }
 
 /**
@@ -259,6 +295,7 @@ async function probePartial(
   rest: AsyncGenerator<RecordBatch, void, undefined>,
   node: PlanNode & { kind: 'aggregate' },
   skip: { readonly probeRows: number; readonly ratio: number },
+  insertRest?: () => Promise<void>,
 ): Promise<((batch: RecordBatch) => RecordBatch) | undefined> {
   const releaseInserted = yieldsDecodedBatches(node.parent);
   let rows = 0;
@@ -277,7 +314,8 @@ async function probePartial(
     batch = next.done ? undefined : next.value;
     if (batch === undefined) return undefined;
   }
-  await aggregator.insertAll(rest, { releaseInserted });
+  if (insertRest) await insertRest();
+  else await aggregator.insertAll(rest, { releaseInserted });
   return undefined;
 }
 

@@ -117,6 +117,18 @@ export interface SpillRun {
 }
 
 /** What an operator's insert asks for before it can go on (the grant protocol, DESIGN.md §2). */
+/** What an insert from a reader did and needs. */
+export interface ReaderInsertProgress {
+  /** Rows this call inserted. */
+  rows: number;
+  /** > 0: a page of at least this many bytes. */
+  needPageBytes: number;
+  /** The slot array is full (or there is none): grow it, or spill. */
+  needArray: boolean;
+  /** The reader has ended and every row it read is in. */
+  done: boolean;
+}
+
 export interface InsertProgress {
   /** Rows before this one are in the operator. */
   nextRow: number;
@@ -342,6 +354,12 @@ export interface NativeAddon {
    *  that is not a live page of the task throws at once. */
   aggregatorAdoptSlotArray(aggregator: AggregatorHandle, array: BlockHandle): Promise<void>;
   aggregatorInsert(aggregator: AggregatorHandle, batch: NativeBatch, startRow: number): Promise<InsertProgress>;
+  /** Reads the reader's batches and inserts their `columns` (reader column indices, one per
+   *  input column of the aggregation, of its types) on one worker, up to `maxBatches` whole
+   *  batches, stopping early when the aggregation needs memory (then call again: the batch it
+   *  stopped in is kept with the reader). Both handles are busy until it resolves; the reader's
+   *  next() is refused while a batch is kept. */
+  aggregatorInsertFromReader(aggregator: AggregatorHandle, reader: SegmentReaderHandle, columns: number[], maxBatches: number): Promise<ReaderInsertProgress>;
   /** Writes the groups in memory (or, while output is read, the unread ones) as a run sorted by
    *  key; null when there were none. Afterwards no page or slot array is referenced. */
   aggregatorSpill(aggregator: AggregatorHandle, path: string): Promise<SpillRun | null>;

@@ -18,7 +18,7 @@ import { open } from 'node:fs/promises';
 import { AsyncRecordBatchFileReader, RecordBatchReader, type RecordBatch, type Schema, type Table } from 'apache-arrow';
 import { InvalidArgumentError, IoError } from '../errors.js';
 import { GENERATOR_BATCH_ROWS, generate, type WorkloadKind } from '../api/generator.js';
-import { nativeIpcTypes, readIpcRange } from '../storage/nativeIpc.js';
+import { IpcRangeInput, nativeIpcTypes, readIpcRange } from '../storage/nativeIpc.js';
 import { registerLz4 } from '../storage/serialization.js';
 
 export type SourceDescriptor =
@@ -130,6 +130,27 @@ function adjacentRuns(footer: IpcFileFooter, indices: readonly number[]): { offs
     else runs.push({ offset: block.offset, length });
   }
   return runs;
+}
+
+/**
+ * Split `partition` of an IPC file in the file format as one native reader of its batches, for
+ * an operator to take natively (IpcRangeInput): when native code decodes the schema and the
+ * split has batches, which are adjacent (they are unless a sample spreads them). Undefined
+ * otherwise: read the split with readSplit.
+ */
+export async function openNativeSplit(source: SourceDescriptor, partition: number, onCpuNanos: (nanos: number) => void): Promise<IpcRangeInput | undefined> {
+  if (source.kind !== 'ipcFile' || source.format !== 'file') return undefined;
+  const reader = await openFileReader(source.path);
+  try {
+    const types = nativeIpcTypes(reader.schema);
+    if (!types || !reader.footer) return undefined;
+    const [start, end] = splitRange(source.numBatches, partition, source.numPartitions);
+    const runs = adjacentRuns(reader.footer, spreadIndices(start, end));
+    if (runs.length !== 1) return undefined;
+    return new IpcRangeInput(source.path, runs[0]!.offset, runs[0]!.length, reader.schema, types, onCpuNanos);
+  } finally {
+    await reader.cancel();
+  }
 }
 
 /** The batches of split `partition` of a source. */

@@ -8,8 +8,8 @@
  * nativeIpcTypes says whether a schema is one, and callers fall back to apache-arrow's reader.
  */
 import type { RecordBatch, Schema } from 'apache-arrow';
-import { addon, type NativeColumnType } from '../native/addon.js';
-import { nativeOutputBatches } from '../sort/arrowBatches.js';
+import { addon, type NativeColumnType, type SegmentReaderHandle } from '../native/addon.js';
+import { fromNativeBatch, nativeOutputBatches, releaseNativeOutput } from '../sort/arrowBatches.js';
 import { nativeTypeOf } from '../sort/columnTypes.js';
 
 /** The native column types of `schema`, or undefined when native code cannot decode it (a
@@ -49,5 +49,48 @@ export async function* readIpcRange(
     });
   } finally {
     addon.segmentReaderClose(reader);
+  }
+}
+
+/**
+ * The record batches of a byte range of an IPC file as an operator's input: read one at a time
+ * into JavaScript (`next`: the operator is made from the first, a partial aggregation probes a
+ * few), and the rest inserted by native code straight from the reader (`reader`, for
+ * HashAggregator.insertFromReader), with no JavaScript per batch. Nothing is read ahead, so
+ * the reader is idle whenever `next` has resolved. Decoding CPU of `next` goes to `onCpuNanos`;
+ * a native insert counts it as the operator's.
+ */
+export class IpcRangeInput {
+  readonly reader: SegmentReaderHandle;
+  private counted = 0;
+  private closed = false;
+
+  constructor(
+    path: string,
+    offset: number,
+    length: number,
+    readonly schema: Schema,
+    types: NativeColumnType[],
+    private readonly onCpuNanos: (nanos: number) => void,
+  ) {
+    this.reader = addon.segmentReaderOpen(path, offset, length, types);
+  }
+
+  /** The next batch, or undefined at the end. */
+  async next(): Promise<RecordBatch | undefined> {
+    const output = await addon.segmentReaderNext(this.reader);
+    const total = addon.segmentReaderCpuNanos(this.reader);
+    this.onCpuNanos(total - this.counted);
+    this.counted = total;
+    if (output.numRows > 0) return fromNativeBatch(this.schema, output);
+    releaseNativeOutput(output);
+    return undefined;
+  }
+
+  /** Closes the file; idempotent. Not while a call on the reader runs (the reader refuses). */
+  close(): void {
+    if (this.closed) return;
+    addon.segmentReaderClose(this.reader);
+    this.closed = true;
   }
 }

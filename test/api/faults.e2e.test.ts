@@ -12,6 +12,7 @@ import { canonical, referenceSort, rowsOf } from '../support/referenceSort.js';
 import { keyPayloadBatches } from '../shuffle/helpers.js';
 import { createIpcWriter } from '../../src/storage/serialization.js';
 import { Random } from '../support/random.js';
+import { addon } from '../../src/native/addon.js';
 import { withSession } from './helpers.js';
 
 function filesNamed(pattern: RegExp): string[] {
@@ -114,6 +115,51 @@ describe('faults and limits', () => {
       expect(filesNamed(/^(?!shuffle_)/)).toEqual([]);
     });
     expect(filesNamed(/./)).toEqual([]);
+  });
+
+  it('cancelling an aggregation while native code inserts from its IPC file stops it between calls: no task memory, no task files, the file closed', async () => {
+    const path = join(scratchDir, 'cancel-native.arrow');
+    mkdirSync(scratchDir, { recursive: true });
+    await withSession({ cores: 1, memory: '64m' }, async (session) => {
+      await session.generate('groups', { rows: 131_072, groups: 5000, batchRows: 2048 }).writeArrow(path);
+    });
+    const openOnSource = (): number =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(join('/proc/self/fd', fd)) === path;
+        } catch {
+          return false; // closed while listed
+        }
+      }).length;
+    const controller = new AbortController();
+    const insertFromReader = addon.aggregatorInsertFromReader.bind(addon);
+    // The job is cancelled during the first native insert, which then takes a while to return,
+    // so that the kill has landed before the next call: each split has 32 batches, 4 calls' worth.
+    const pulls = vi.spyOn(addon, 'aggregatorInsertFromReader').mockImplementation(async (...args) => {
+      controller.abort('test cancel');
+      const progress = await insertFromReader(...args);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return progress;
+    });
+    try {
+      await withSession({ cores: 2, memory: '64m', shufflePartitions: 2, 'aggregate.skipPartialRatio': 1 }, async (session) => {
+        const error = await session
+          .readArrow(path, { partitions: 2 })
+          .groupBy('g')
+          .agg('count(*)', 'sum(v)')
+          .count({ signal: controller.signal })
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(JobCancelledError);
+        expect(pulls.mock.calls.length).toBeGreaterThan(0);
+        expect(pulls.mock.calls.length).toBeLessThan(8);
+        expect(session.memoryManager.executionMemoryUsed).toBe(0);
+        expect(filesNamed(/^(?!shuffle_|cancel-native)/)).toEqual([]);
+        expect(openOnSource()).toBe(0);
+      });
+    } finally {
+      pulls.mockRestore();
+      rmSync(path);
+    }
   });
 
   it('an operator that cannot get its first memory fails the task without leaving its source file open', async () => {

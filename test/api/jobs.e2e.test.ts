@@ -2,10 +2,10 @@
  * Jobs end to end through the Dataset API, differential against plain JavaScript references,
  * from ample memory to heavy spilling, with one and two cores (seeds in the names).
  */
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Dictionary, Float64, Int32, type RecordBatch, RecordBatchFileReader, Table, Uint64, Utf8, vectorFromArray } from 'apache-arrow';
-import { describe, expect, it } from 'vitest';
+import { Dictionary, Float64, Int32, type RecordBatch, RecordBatchFileReader, Table, tableToIPC, Uint64, Utf8, vectorFromArray } from 'apache-arrow';
+import { describe, expect, it, vi } from 'vitest';
 import { generate, type Session } from '../../src/index.js';
 import { addon } from '../../src/native/addon.js';
 import { canonical, referenceSort, rowsOf } from '../support/referenceSort.js';
@@ -216,6 +216,46 @@ describe('jobs end to end', () => {
       expect(shuffled['after the probe']).toBeGreaterThan(shuffled.never!);
       expect(shuffled['after the probe']).toBeGreaterThanOrEqual(6000);
     });
+  }
+
+  for (const cores of [1, 2]) {
+    for (const [label, memory, pageSize] of MEMORY) {
+      it(`groupBy over an IPC file seed ${75 + cores}, ${label} memory, cores ${cores}: the first batch through JavaScript, the rest inserted natively from the reader; the reference groups`, async () => {
+        const rng = new Random(75 + cores);
+        const rows = 2000;
+        const input = Array.from({ length: 12 }, () =>
+          batchOf([
+            { name: 'k', data: randomColumn(rng, 'int64', rows, { nullRate: 0.01, cardinality: 3000 }) },
+            { name: 'f', data: randomColumn(rng, 'float64', rows, { nullRate: 0, cardinality: 5000 }) },
+            { name: 'i', data: randomColumn(rng, 'int32', rows, { nullRate: 0.1, cardinality: 1000 }) },
+            { name: 's', data: randomColumn(rng, 'utf8', rows, { nullRate: 0.1, cardinality: 500 }) },
+          ]),
+        );
+        const path = join(scratchDir, `native-input-${cores}-${label}.arrow`);
+        mkdirSync(scratchDir, { recursive: true });
+        writeFileSync(path, tableToIPC(new Table(input), 'file'));
+        const pulls = vi.spyOn(addon, 'aggregatorInsertFromReader');
+        try {
+          const options = { cores, memory, shufflePartitions: 3, 'aggregate.skipPartialRatio': 1, ...(pageSize ? { 'buffer.pageSize': pageSize } : {}) };
+          await withSession(options, async (session) => {
+            const aggregates = ['count(*)', 'sum(f)', 'min(f)', 'max(f)', 'sum(i)', 'avg(i)', 'count(s)', 'min(s)', 'max(s)'];
+            const out = await session.readArrow(path, { partitions: 2 }).groupBy('k').agg(...aggregates).collect();
+            const expected = referenceAggregate(input, ['k'], [
+              { fn: 'count' }, { fn: 'sum', column: 'f' }, { fn: 'min', column: 'f' }, { fn: 'max', column: 'f' }, { fn: 'sum', column: 'i' },
+              { fn: 'avg', column: 'i' }, { fn: 'count', column: 's' }, { fn: 'min', column: 's' }, { fn: 'max', column: 's' },
+            ]);
+            expectSameGroups(out.batches, expected, 1, `native input, ${label}`);
+            // Every row counted once, whether it came through JavaScript or natively.
+            expect(session.lastJob!.totals.inputRecords).toBe(24_000);
+            if (label === 'spilling') expect(session.lastJob!.totals.spillCount).toBeGreaterThan(0);
+          });
+          expect(pulls).toHaveBeenCalled();
+        } finally {
+          pulls.mockRestore();
+          rmSync(path);
+        }
+      });
+    }
   }
 
   it('rows passed through from filtered (sliced) batches keep their values (seed 74)', async () => {

@@ -1,3 +1,6 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeVector, Table, tableToIPC } from 'apache-arrow';
 import { describe, expect, test } from 'vitest';
 import {
   InvalidArgumentError,
@@ -7,6 +10,8 @@ import {
   errorFromCode,
 } from '../../src/errors.js';
 import { addon, type BlockHandle, type BypassWriterHandle, type PageTableHandle, PartitionerKind, PhysicalType } from '../../src/native/addon.js';
+import { openNativeSplit } from '../../src/plan/sources.js';
+import { scratchDir } from '../support/leaks.js';
 
 describe('native addon contract', () => {
   test('every error code the addon raises maps to a TypeScript class with the same code', () => {
@@ -166,6 +171,56 @@ describe('native sorter contract', () => {
     addon.allocatorFree(direct);
     addon.pageTableClose(other);
     addon.pageTableClose(table);
+  });
+
+  test('an insert from a reader checks both handles and the columns, keeps the batch it stopped in (the reader refuses next() meanwhile), and counts every row once', async () => {
+    const path = join(scratchDir, 'pull.arrow');
+    const k = BigInt64Array.from({ length: 3000 }, (_, i) => BigInt(i % 7));
+    const v = Float64Array.from({ length: 3000 }, (_, i) => i / 2);
+    const table = new Table([0, 1000, 2000].map((from) => new Table({ k: makeVector(k.slice(from, from + 1000)), v: makeVector(v.slice(from, from + 1000)) }).batches[0]!));
+    mkdirSync(scratchDir, { recursive: true });
+    writeFileSync(path, tableToIPC(table, 'file'));
+    const input = (await openNativeSplit({ kind: 'ipcFile', path, format: 'file', numBatches: 3, numPartitions: 1 }, 0, () => undefined))!;
+    const pages = addon.pageTableCreate();
+    const int64 = { physical: PhysicalType.INT, width: 8, decimalFitsInt64: false };
+    const aggregator = addon.aggregatorCreate(pages, {
+      inputTypes: [int64],
+      numKeys: 1,
+      mode: 2,
+      aggregates: [{ function: 0, inputColumn: 0, name: 'count(*)' }],
+      codec: 0,
+      spillBlockBytes: 4096,
+    });
+    const reader = input.reader;
+    try {
+      expect(() => addon.aggregatorInsertFromReader(reader as never, reader, [0], 1)).toThrow(InvalidHandleError);
+      expect(() => addon.aggregatorInsertFromReader(aggregator, aggregator as never, [0], 1)).toThrow(InvalidHandleError);
+      expect(() => addon.aggregatorInsertFromReader(aggregator, reader, [1], 1)).toThrow(InvalidArgumentError); // float64 for int64
+      expect(() => addon.aggregatorInsertFromReader(aggregator, reader, [0, 1], 1)).toThrow(/takes 1 input columns/);
+      expect(() => addon.aggregatorInsertFromReader(aggregator, reader, [2], 1)).toThrow(InvalidArgumentError);
+      expect(() => addon.aggregatorInsertFromReader(aggregator, reader, [0], 0)).toThrow(/maxBatches/);
+      // No slot array yet: it stops at the first row of the first batch and keeps that batch.
+      const first = await addon.aggregatorInsertFromReader(aggregator, reader, [0], 8);
+      expect(first).toEqual({ rows: 0, needPageBytes: 0, needArray: true, done: false });
+      await expect(addon.segmentReaderNext(reader)).rejects.toThrow(/inserting this reader's batches/);
+      const array = addon.pageTableAllocatePage(pages, 64 * 16)!;
+      await addon.aggregatorAdoptSlotArray(aggregator, array);
+      let rows = 0;
+      for (let step = 0; step < 20; step++) {
+        const progress = await addon.aggregatorInsertFromReader(aggregator, reader, [0], 1);
+        rows += progress.rows;
+        if (progress.needPageBytes > 0) addon.aggregatorAddDataPage(aggregator, addon.pageTableAllocatePage(pages, Math.max(progress.needPageBytes, 4096))!);
+        if (progress.done) break;
+      }
+      expect(rows).toBe(3000);
+      expect(addon.aggregatorMetrics(aggregator).rowsIn).toBe(3000);
+      expect((await addon.segmentReaderNext(reader)).numRows).toBe(0);
+    } finally {
+      addon.aggregatorClose(aggregator);
+      input.close();
+      addon.pageTableClose(pages);
+      rmSync(path);
+    }
   });
 
   test('malformed options and batches raise INVALID_ARGUMENT, not a crash', () => {
