@@ -116,7 +116,6 @@ export interface SpillRun {
   maxBlockBytes: number;
 }
 
-/** What an operator's insert asks for before it can go on (the grant protocol, DESIGN.md §2). */
 /** What an insert from a reader did and needs. */
 export interface ReaderInsertProgress {
   /** Rows this call inserted. */
@@ -129,6 +128,7 @@ export interface ReaderInsertProgress {
   done: boolean;
 }
 
+/** What an operator's insert asks for before it can go on (the grant protocol, DESIGN.md §2). */
 export interface InsertProgress {
   /** Rows before this one are in the operator. */
   nextRow: number;

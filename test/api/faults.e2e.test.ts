@@ -15,6 +15,18 @@ import { Random } from '../support/random.js';
 import { addon } from '../../src/native/addon.js';
 import { withSession } from './helpers.js';
 
+/** Descriptors open on `path` itself: counting all of them would also count unrelated ones
+ *  that vitest or libuv open and close meanwhile. */
+function descriptorsOpenOn(path: string): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(join('/proc/self/fd', fd)) === path;
+    } catch {
+      return false; // closed while listed
+    }
+  }).length;
+}
+
 function filesNamed(pattern: RegExp): string[] {
   return readdirSync(scratchDir, { recursive: true, withFileTypes: true })
     .filter((entry) => entry.isFile() && pattern.test(entry.name))
@@ -123,14 +135,6 @@ describe('faults and limits', () => {
     await withSession({ cores: 1, memory: '64m' }, async (session) => {
       await session.generate('groups', { rows: 131_072, groups: 5000, batchRows: 2048 }).writeArrow(path);
     });
-    const openOnSource = (): number =>
-      readdirSync('/proc/self/fd').filter((fd) => {
-        try {
-          return readlinkSync(join('/proc/self/fd', fd)) === path;
-        } catch {
-          return false; // closed while listed
-        }
-      }).length;
     const controller = new AbortController();
     const insertFromReader = addon.aggregatorInsertFromReader.bind(addon);
     // The job is cancelled during the first native insert, which then takes a while to return,
@@ -154,7 +158,7 @@ describe('faults and limits', () => {
         expect(pulls.mock.calls.length).toBeLessThan(8);
         expect(session.memoryManager.executionMemoryUsed).toBe(0);
         expect(filesNamed(/^(?!shuffle_|cancel-native)/)).toEqual([]);
-        expect(openOnSource()).toBe(0);
+        expect(descriptorsOpenOn(path)).toBe(0);
       });
     } finally {
       pulls.mockRestore();
@@ -167,16 +171,6 @@ describe('faults and limits', () => {
     await withSession({ cores: 1, memory: '64m' }, async (session) => {
       await session.fromArrow(new Table(keyPayloadBatches(55, 4000, 500, 1000))).writeArrow(path);
     });
-    // Descriptors open on the source file itself: counting all of them would also count
-    // unrelated ones that vitest or libuv open and close meanwhile.
-    const openOnSource = (): number =>
-      readdirSync('/proc/self/fd').filter((fd) => {
-        try {
-          return readlinkSync(join('/proc/self/fd', fd)) === path;
-        } catch {
-          return false; // closed while listed
-        }
-      }).length;
     try {
       // 200 KiB cannot hold the aggregation's first slot array (256 KiB).
       await withSession({ cores: 1, memory: '200k' }, async (session) => {
@@ -185,7 +179,7 @@ describe('faults and limits', () => {
         expect(error).toBeInstanceOf(JobFailedError);
         expect(((error as Error).cause as { code?: string }).code).toBe('OUT_OF_MEMORY');
       });
-      expect(openOnSource()).toBe(0);
+      expect(descriptorsOpenOn(path)).toBe(0);
     } finally {
       rmSync(path);
     }
