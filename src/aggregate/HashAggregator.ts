@@ -273,14 +273,15 @@ export class HashAggregator extends SpillingOperator<AggregatorHandle> {
   ): Promise<void> {
     this.expectInserting('insertFromReader()');
     this.checkSchema(schema, this.inputSchema);
-    for (;;) {
-      progress.beforeEachCall();
-      const step = await this.run((h) => addon.aggregatorInsertFromReader(h, reader, this.inputColumns, READER_BATCHES_PER_CALL));
-      progress.onRows(step.rows);
-      if (step.needArray) await this.growSlotArray();
-      else if (step.needPageBytes > 0) await this.acquireNewPage(step.needPageBytes);
-      else if (step.done) return;
-    }
+    await this.insertWithGrants(
+      async (h) => {
+        const step = await addon.aggregatorInsertFromReader(h, reader, this.inputColumns, READER_BATCHES_PER_CALL);
+        progress.onRows(step.rows);
+        return step;
+      },
+      () => this.growSlotArray(),
+      progress.beforeEachCall,
+    );
   }
 
   /**

@@ -76,12 +76,30 @@ export abstract class PagedOperator<Handle> extends MemoryConsumer {
     insert: (handle: Handle, row: number) => Promise<InsertProgress>,
     growArray: () => Promise<void>,
   ): Promise<void> {
-    for (let row = 0; ; ) {
-      const progress = await this.run((handle) => insert(handle, row));
+    let row = 0;
+    await this.insertWithGrants(async (handle) => {
+      const progress = await insert(handle, row);
       row = progress.nextRow;
+      return { ...progress, done: row >= numRows };
+    }, growArray);
+  }
+
+  /**
+   * Runs a native insert step (under the lock) again and again, granting between steps what it
+   * asks for (a page, or a bigger array through `growArray`), until a step asks for nothing and
+   * says it is done. `beforeEachStep` may throw to stop (a kill).
+   */
+  protected async insertWithGrants(
+    step: (handle: Handle) => Promise<{ needPageBytes: number; needArray: boolean; done: boolean }>,
+    growArray: () => Promise<void>,
+    beforeEachStep?: () => void,
+  ): Promise<void> {
+    for (;;) {
+      beforeEachStep?.();
+      const progress = await this.run(step);
       if (progress.needArray) await growArray();
       else if (progress.needPageBytes > 0) await this.acquireNewPage(progress.needPageBytes);
-      else if (row >= numRows) return;
+      else if (progress.done) return;
     }
   }
 
