@@ -129,7 +129,7 @@ class InsertFromReaderWorker : public OperatorWorker<AggregatorHandle> {
     reader_.busy = true;
   }
   void Run() override {
-    result_ = insertFromReader(*handle_.op, *reader_.op, *reader_.pulled, columns_, maxBatches_,
+    result_ = insertFromReader(*handle_.op, *reader_.op, columns_, maxBatches_,
                                [](const HashAggregator::InsertResult& r) { return r.needPageBytes; });
   }
   Napi::Value Result(Napi::Env env) override {
@@ -159,7 +159,7 @@ Napi::Value aggregatorInsertFromReader(const Napi::CallbackInfo& info) {
   SegmentReaderHandle& reader = operatorHandle<SegmentReaderHandle>(info, 1);
   if (!info[2].IsArray()) throw Error(ErrorCode::kInvalidArgument, "columns must be an array of the reader's column indices");
   Napi::Array array = info[2].As<Napi::Array>();
-  const std::vector<ColumnType>& readerTypes = reader.op->types();
+  const std::vector<ColumnType>& readerTypes = reader.op->reader.types();
   const std::vector<ColumnType>& inputTypes = handle.inputTypes();
   if (array.Length() != inputTypes.size()) {
     throw Error(ErrorCode::kInvalidArgument, "the aggregation takes " + std::to_string(inputTypes.size()) +

@@ -89,10 +89,9 @@ struct SegmentReaderHandle {
   static constexpr napi_type_tag kTag = {0x9b3e6d1a4f2c8057ull, 0x5a0d7c3e1b9f4862ull};
   static constexpr const char* kName = "SegmentReader";
   static constexpr const char* kArgument = "segment reader";
-  std::unique_ptr<IpcSegmentReader> op;
-  // The batch an operator was inserting from this reader when it stopped for memory
-  // (batch_pull.h); freed with the reader.
-  std::unique_ptr<PulledBatch> pulled = std::make_unique<PulledBatch>();
+  // The reader, with the batch an operator was inserting from it when it stopped for memory
+  // (batch_pull.h).
+  std::unique_ptr<PullableReader> op;
   // CPU time of the reader's worker threads, summed (read on the main thread meanwhile).
   std::atomic<uint64_t> workerCpuNanos{0};
   bool busy = false;

@@ -237,7 +237,6 @@ Napi::Value operatorClose(const Napi::CallbackInfo& info) {
   if (handle.busy) throw Error(ErrorCode::kInvalidArgument, busyMessage());
   if (handle.op) {
     handle.op.reset();
-    if constexpr (requires { handle.pulled; }) handle.pulled.reset();
     releaseFreedHeapMemory();
   }
   return info.Env().Undefined();

@@ -308,8 +308,8 @@ Napi::Value segmentReaderOpen(const Napi::CallbackInfo& info) {
     if (crc > UINT32_MAX) throw Error(ErrorCode::kInvalidArgument, "expectedCrc must be a CRC-32");
     expectedCrc = static_cast<uint32_t>(crc);
   }
-  auto* handle = new SegmentReaderHandle{std::make_unique<IpcSegmentReader>(info[0].As<Napi::String>().Utf8Value(), offset,
-                                                                            length, std::move(columns), expectedCrc)};
+  auto* handle = new SegmentReaderHandle{std::make_unique<PullableReader>(info[0].As<Napi::String>().Utf8Value(), offset,
+                                                                          length, std::move(columns), expectedCrc)};
   return wrapHandle(info.Env(), handle);
 }
 
@@ -318,10 +318,10 @@ class SegmentNextWorker : public OperatorWorker<SegmentReaderHandle> {
   using OperatorWorker::OperatorWorker;
   void Run() override {
     // The rest of a batch an operator stopped inserting would be skipped.
-    if (handle_.pulled->active) {
+    if (handle_.op->pulled.active) {
       throw Error(ErrorCode::kInvalidArgument, "an operator is inserting this reader's batches; it must finish them first");
     }
-    batch_ = handle_.op->next();
+    batch_ = handle_.op->reader.next();
   }
   Napi::Value Result(Napi::Env env) override { return outputBatchToJs(env, batch_); }
 

@@ -9,11 +9,12 @@
 // batches (so that a kill is seen between calls).
 //
 // What is tracked: the batch being inserted when the operator stopped (PulledBatch), kept
-// between calls; it is reader output, outside grants, as a batch handed to JavaScript would be
-// (one batch per reader). Nothing else is held.
+// between calls with its reader (PullableReader); it is reader output, outside grants, as a
+// batch handed to JavaScript would be (one batch per reader). Nothing else is held.
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "arrow_output.h"
@@ -29,6 +30,16 @@ struct PulledBatch {
   bool active = false;
 };
 
+// A reader whose batches an operator may pull, and the batch the operator stopped in. Whoever
+// reads the reader otherwise must check `pulled.active` first: the rest of that batch would be
+// skipped.
+struct PullableReader {
+  template <typename... Args>
+  explicit PullableReader(Args&&... args) : reader(std::forward<Args>(args)...) {}
+  IpcSegmentReader reader;
+  PulledBatch pulled;
+};
+
 struct PullResult {
   uint64_t rows = 0;  // rows inserted by this call
   uint64_t needPageBytes = 0;
@@ -42,9 +53,10 @@ BatchView projectedView(const OutputBatch& batch, const std::vector<ColumnType>&
 
 // `needPageBytesOf(result)` reads an operator's InsertResult's page request.
 template <typename Operator, typename NeedPageBytesOf>
-PullResult insertFromReader(Operator& op, IpcSegmentReader& reader, PulledBatch& pulled,
-                            const std::vector<uint32_t>& columns, uint64_t maxBatches,
-                            NeedPageBytesOf needPageBytesOf) {
+PullResult insertFromReader(Operator& op, PullableReader& source, const std::vector<uint32_t>& columns,
+                            uint64_t maxBatches, NeedPageBytesOf needPageBytesOf) {
+  IpcSegmentReader& reader = source.reader;
+  PulledBatch& pulled = source.pulled;
   PullResult result;
   for (uint64_t batches = 0; batches < maxBatches;) {
     if (!pulled.active) {

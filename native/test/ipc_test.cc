@@ -754,13 +754,13 @@ TEST(insert_from_reader_seed_34_resumes_after_every_grant_as_batch_inserts_do) {
   const OutputBatch expected = allGroups(direct);
 
   HashAggregator pulling(options, table);
-  IpcSegmentReader reader(file.path, 0, stream.size(), types);
-  PulledBatch pulled;
+  PullableReader source(file.path, 0, stream.size(), types);
+  const PulledBatch& pulled = source.pulled;
   uint64_t rows = 0;
   bool stoppedInsideABatch = false;
   for (int call = 0;; ++call) {
     CHECK(call < 10'000);
-    const PullResult r = insertFromReader(pulling, reader, pulled, columns, 1,
+    const PullResult r = insertFromReader(pulling, source, columns, 1,
                                           [](const HashAggregator::InsertResult& i) { return i.needPageBytes; });
     rows += r.rows;
     stoppedInsideABatch |= pulled.active && pulled.nextRow > 0;
