@@ -17,6 +17,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { AsyncRecordBatchFileReader, RecordBatchReader, type RecordBatch, type Schema, type Table } from 'apache-arrow';
 import { InvalidArgumentError, IoError } from '../errors.js';
+import type { NativeColumnType } from '../native/addon.js';
 import { GENERATOR_BATCH_ROWS, generate, type WorkloadKind } from '../api/generator.js';
 import { IpcRangeInput, nativeIpcTypes, readIpcRange } from '../storage/nativeIpc.js';
 import { registerLz4 } from '../storage/serialization.js';
@@ -132,6 +133,15 @@ function adjacentRuns(footer: IpcFileFooter, indices: readonly number[]): { offs
   return runs;
 }
 
+/** The byte runs of the record batches `indices` of a file-format reader's file, adjacent ones
+ *  merged, with the native column types of its schema; undefined when native code cannot
+ *  decode the schema. */
+function nativeRuns(reader: AsyncRecordBatchFileReader, indices: readonly number[]): { types: NativeColumnType[]; runs: { offset: number; length: number }[] } | undefined {
+  const types = nativeIpcTypes(reader.schema);
+  if (!types || !reader.footer) return undefined;
+  return { types, runs: adjacentRuns(reader.footer, indices) };
+}
+
 /**
  * Split `partition` of an IPC file in the file format as one native reader of its batches, for
  * an operator to take natively (IpcRangeInput): when native code decodes the schema and the
@@ -142,12 +152,11 @@ export async function openNativeSplit(source: SourceDescriptor, partition: numbe
   if (source.kind !== 'ipcFile' || source.format !== 'file') return undefined;
   const reader = await openFileReader(source.path);
   try {
-    const types = nativeIpcTypes(reader.schema);
-    if (!types || !reader.footer) return undefined;
     const [start, end] = splitRange(source.numBatches, partition, source.numPartitions);
-    const runs = adjacentRuns(reader.footer, spreadIndices(start, end));
-    if (runs.length !== 1) return undefined;
-    return new IpcRangeInput(source.path, runs[0]!.offset, runs[0]!.length, reader.schema, types, onCpuNanos);
+    const native = nativeRuns(reader, spreadIndices(start, end));
+    if (native?.runs.length !== 1) return undefined;
+    const run = native.runs[0]!;
+    return new IpcRangeInput(source.path, run.offset, run.length, reader.schema, native.types, onCpuNanos);
   } finally {
     await reader.cancel();
   }
@@ -198,13 +207,12 @@ export async function* readSplit(
         const reader = await openFileReader(source.path);
         const [start, end] = splitRange(source.numBatches, partition, source.numPartitions);
         const indices = spreadIndices(start, end, batchesPerSplit);
-        const types = nativeIpcTypes(reader.schema);
-        if (types && reader.footer) {
+        const native = nativeRuns(reader, indices);
+        if (native) {
           // Decoded natively: the batches' messages, runs of adjacent ones read as one range.
-          const runs = adjacentRuns(reader.footer, indices);
           const schema = reader.schema;
           await reader.cancel();
-          for (const run of runs) yield* readIpcRange(source.path, run.offset, run.length, schema, types, onCpuNanos);
+          for (const run of native.runs) yield* readIpcRange(source.path, run.offset, run.length, schema, native.types, onCpuNanos);
           return;
         }
         try {

@@ -8,7 +8,7 @@
  * nativeIpcTypes says whether a schema is one, and callers fall back to apache-arrow's reader.
  */
 import type { RecordBatch, Schema } from 'apache-arrow';
-import { addon, type NativeColumnType, type SegmentReaderHandle } from '../native/addon.js';
+import { addon, type NativeColumnType, type NativeOutputBatch, type SegmentReaderHandle } from '../native/addon.js';
 import { fromNativeBatch, nativeOutputBatches, releaseNativeOutput } from '../sort/arrowBatches.js';
 import { nativeTypeOf } from '../sort/columnTypes.js';
 
@@ -34,21 +34,11 @@ export async function* readIpcRange(
   onCpuNanos: (nanos: number) => void = () => undefined,
   expectedCrc?: number,
 ): AsyncGenerator<RecordBatch, void, undefined> {
-  const reader = addon.segmentReaderOpen(path, offset, length, types, expectedCrc);
-  let counted = 0;
-  const count = (): void => {
-    const total = addon.segmentReaderCpuNanos(reader);
-    onCpuNanos(total - counted);
-    counted = total;
-  };
+  const input = new IpcRangeInput(path, offset, length, schema, types, onCpuNanos, expectedCrc);
   try {
-    yield* nativeOutputBatches(schema, async () => {
-      const output = await addon.segmentReaderNext(reader);
-      count();
-      return output;
-    });
+    yield* nativeOutputBatches(schema, () => input.nextOutput());
   } finally {
-    addon.segmentReaderClose(reader);
+    input.close();
   }
 }
 
@@ -72,19 +62,27 @@ export class IpcRangeInput {
     readonly schema: Schema,
     types: NativeColumnType[],
     private readonly onCpuNanos: (nanos: number) => void,
+    /** readIpcRange's checksum of the range. */
+    expectedCrc?: number,
   ) {
-    this.reader = addon.segmentReaderOpen(path, offset, length, types);
+    this.reader = addon.segmentReaderOpen(path, offset, length, types, expectedCrc);
   }
 
   /** The next batch, or undefined at the end. */
   async next(): Promise<RecordBatch | undefined> {
+    const output = await this.nextOutput();
+    if (output.numRows > 0) return fromNativeBatch(this.schema, output);
+    releaseNativeOutput(output);
+    return undefined;
+  }
+
+  /** The next native output batch (0 rows at the end), its decoding CPU counted. */
+  async nextOutput(): Promise<NativeOutputBatch> {
     const output = await addon.segmentReaderNext(this.reader);
     const total = addon.segmentReaderCpuNanos(this.reader);
     this.onCpuNanos(total - this.counted);
     this.counted = total;
-    if (output.numRows > 0) return fromNativeBatch(this.schema, output);
-    releaseNativeOutput(output);
-    return undefined;
+    return output;
   }
 
   /** Closes the file; idempotent. Not while a call on the reader runs (the reader refuses). */
